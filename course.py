@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""One entry point for students, instructors and CI.
+
+    python3 course.py lab       # install everything (once) and open the course in JupyterLab
+    python3 course.py test      # install everything (once) and run unit tests + every notebook
+
+Other commands (see ``python3 course.py --help``): ``setup``, ``student`` (regenerate the
+student notebooks from ``solutions/``), ``grade`` (autograde a folder of submissions),
+``slides``, ``site``, ``prepare`` (cache data for an offline classroom), ``bench``.
+
+Only the Python standard library is used here, so this file runs before anything is
+installed. Everything is installed into ``.venv/`` next to this file; nothing is installed
+system-wide. Re-running a command re-installs only when ``pyproject.toml`` changed.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".course-installed"
+FIRST_LESSON = "notebooks/00_welcome.ipynb"
+MIN_PYTHON = (3, 10)
+
+
+def venv_python() -> Path:
+    sub = "Scripts/python.exe" if os.name == "nt" else "bin/python"
+    return VENV / sub
+
+
+def _requirements_hash(extras: str) -> str:
+    data = (ROOT / "pyproject.toml").read_bytes() + extras.encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def run(cmd: list[str], **kwargs) -> int:
+    print("$", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
+
+
+def ensure_env(extras: str = "test") -> Path:
+    """Create ``.venv`` and install the course (editable) with ``extras``; idempotent."""
+    if sys.version_info < MIN_PYTHON:
+        sys.exit(f"Python {'.'.join(map(str, MIN_PYTHON))}+ is needed; this is {sys.version.split()[0]}. "
+                 "Install Python 3.11 (python.org or your package manager) and run this again with it.")
+    py = venv_python()
+    if not py.exists():
+        print(f"Creating a virtual environment in {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    want = _requirements_hash(extras)
+    if STAMP.exists() and STAMP.read_text().strip() == want:
+        return py
+    t0 = time.time()
+    print("Installing the course and its packages (first time: about 1-3 minutes) ...", flush=True)
+    spec = f".[{extras}]" if extras else "."
+    rc = run([py, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", spec])
+    if rc != 0:
+        sys.exit("Installing failed (see the pip messages above). Check your internet connection or proxy, "
+                 "then run the same command again; nothing else was changed on your machine.")
+    STAMP.write_text(want)
+    print(f"Installed in {time.time() - t0:.0f} s.", flush=True)
+    return py
+
+
+def test_env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("COURSE_QUICK", "1")          # notebooks train for seconds, not minutes
+    env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def cmd_setup(args) -> int:
+    ensure_env("test,instructor" if args.instructor else "test")
+    print("Ready. Open the course with:  python3 course.py lab")
+    return 0
+
+
+def cmd_lab(args) -> int:
+    py = ensure_env("test")
+    return run([py, "-m", "jupyter", "lab", FIRST_LESSON, *args.rest])
+
+
+def cmd_test(args) -> int:
+    py = ensure_env("test,instructor")
+    t0 = time.time()
+    # Unit tests first, then the authored solutions (they save the trained encoder that later
+    # lessons reuse), then the student versions. nbval compares the cells tagged as
+    # deterministic (--nbval-lax + the "nbval-check-output" tag); every cell must run.
+    targets = args.rest or ["tests", "solutions", "notebooks"]
+    rc = run([py, "-m", "pytest", *targets, "--nbval-lax", "--nbval-cell-timeout=600",
+              "-p", "no:cacheprovider"], env=test_env())
+    print(f"Test suite finished in {time.time() - t0:.0f} s (exit code {rc}).")
+    return rc
+
+
+def _tool(module: str, args) -> int:
+    py = ensure_env("test,instructor")
+    return run([py, "-m", module, *args.rest], env=dict(os.environ))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="course.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("setup", help="create .venv and install everything")
+    p.add_argument("--instructor", action="store_true", help="also install nbgrader for instructors")
+    p.set_defaults(func=cmd_setup, rest=[])
+    for name, func, text in [
+        ("lab", cmd_lab, "open the course in JupyterLab (extra arguments go to jupyter lab)"),
+        ("test", cmd_test, "run unit tests and execute every notebook (extra arguments go to pytest)"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=func)
+    for name, module, text in [
+        ("student", "course_utils.authoring", "regenerate notebooks/ (student versions) from solutions/"),
+        ("grade", "course_utils.grading", "autograde a folder of submitted notebooks into a CSV"),
+        ("slides", "course_utils.publish", "build reveal.js slide decks of every lesson into build/slides"),
+        ("site", "course_utils.publish", "build the course website into build/site"),
+        ("prepare", "course_utils.prepare", "download and cache datasets for offline classroom use"),
+        ("bench", "benchmarks", "run a benchmark: bench train|losses|embed"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=lambda a, m=module, n=name: _tool(m, _with_sub(a, n)))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _with_sub(args, name):
+    if name in ("slides", "site"):
+        args.rest = [name, *args.rest]
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(main())
