@@ -1,0 +1,432 @@
+"""``FaceDatabase``: the "database of keys" of a face-recognition system.
+
+Enrol a few photos per person, then
+
+* **verify**: "is this Alice?" → accepted if the distance to Alice is ``<= threshold``;
+* **identify**: "who is this?" → the closest enrolled person, or ``"unknown"`` if even the
+  closest one is farther than the threshold.
+
+Distances are squared Euclidean distances between unit-length embeddings (0 … 4), the same
+numbers as in ``metrics``: a threshold tuned there works here. The distance from a face to a
+*person* is, with ``reduce="min"``, the distance to that person's closest enrolled embedding,
+or with ``reduce="mean"``, the distance to the (re-normalised) mean of their embeddings.
+
+Every embedding — from the encoder or given directly — is stored and compared as a unit
+vector (re-normalised; a no-op for the course encoder, which ends with L2 normalisation).
+
+Saving writes two files: ``path.npz`` (embeddings, owners, names and settings — the database
+itself) and ``path.json`` (the same settings and names, human-readable). Each file is
+written to a temporary file and moved into place with ``os.replace``, so an interrupted save
+never leaves a half-written file: ``load`` gives the old database or the new one.
+
+TensorFlow is never imported here; the encoder you pass in does the deep-learning part.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FaceDatabase", "VerifyResult", "IdentifyResult", "UNKNOWN"]
+
+UNKNOWN = "unknown"          # the name identify() returns for a face that matches nobody
+FORMAT_VERSION = 1
+REDUCTIONS = ("min", "mean")
+
+
+@dataclass
+class VerifyResult:
+    """Answer to "is this ``name``?": ``accepted`` when ``distance <= threshold``."""
+    accepted: bool
+    name: str
+    distance: float
+    threshold: float
+
+
+@dataclass
+class IdentifyResult:
+    """Answer to "who is this?".
+
+    ``name``: the closest person, or ``"unknown"`` if their distance > threshold.
+    ``distance``: squared distance to the closest person. ``top_k``: ``[(name, distance), …]``
+    for the k closest distinct people, closest first (listed even when the answer is "unknown").
+    """
+    name: str
+    distance: float
+    top_k: list = field(default_factory=list)
+    threshold: float = float("nan")
+
+    @property
+    def is_known(self) -> bool:
+        return self.name != UNKNOWN
+
+
+# ----------------------------------------------------------------------------------------------
+# Small checks shared by the methods
+# ----------------------------------------------------------------------------------------------
+
+def _check_threshold(threshold) -> float:
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be a number (a squared distance, e.g. 1.0); got {threshold!r}.") from None
+    if not (np.isfinite(threshold) and threshold >= 0):
+        raise ValueError(f"threshold must be a squared distance >= 0 (0 … 4 for unit embeddings); got {threshold}.")
+    return threshold
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name must be a non-empty string such as 'Alice'; got {name!r}.")
+    if name == UNKNOWN:
+        raise ValueError(f"{UNKNOWN!r} is reserved: identify() answers {UNKNOWN!r} for faces that match nobody. "
+                         "Pick another name.")
+    return name
+
+
+def _normalise(embeddings: np.ndarray, source: str) -> np.ndarray:
+    """Check ``(N, D)`` embeddings for NaN/inf/zero rows and scale each row to length 1 (float32)."""
+    if not np.all(np.isfinite(embeddings)):
+        raise ValueError(f"{source} contains NaN or inf; nothing was changed. If these came from the encoder, "
+                         "its weights have probably diverged (retrain with a lower learning rate).")
+    norms = np.linalg.norm(embeddings.astype(np.float64), axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError(f"{source} contains an all-zero embedding, which has no direction; nothing was changed.")
+    return (embeddings / norms).astype(np.float32)
+
+
+def _squared_distances(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """(Q, D) × (K, D) unit vectors → (Q, K) float64 squared distances, 2 − 2·q·k, clipped to [0, 4]."""
+    dots = queries.astype(np.float64) @ keys.astype(np.float64).T
+    return np.clip(2.0 - 2.0 * dots, 0.0, 4.0)
+
+
+def _base_path(path) -> Path:
+    """``"db"``, ``"db.npz"`` and ``"db.json"`` all mean the pair ``db.npz`` + ``db.json``."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".npz", ".json") else path
+
+
+def _atomic_write(final_path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file next to ``final_path``, then move it into place."""
+    handle, temp_name = tempfile.mkstemp(dir=final_path.parent, prefix=final_path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp_name, final_path)
+    except BaseException:
+        if os.path.exists(temp_name):
+            os.remove(temp_name)
+        raise
+
+
+class FaceDatabase:
+    """Enrolled people and their embeddings; verify and identify faces against them.
+
+    encoder: callable ``images (N, H, W, 3) → embeddings (N, D)`` (a Keras model works: its
+    ``predict`` is used). Optional if you only ever pass embeddings.
+    threshold: default squared-distance threshold (``distance <= threshold`` accepts).
+    reduce: ``"min"`` (nearest enrolled image) or ``"mean"`` (normalised mean embedding).
+    """
+
+    def __init__(self, encoder=None, threshold: float = 1.0, reduce: str = "min"):
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {REDUCTIONS}; got {reduce!r}.")
+        if encoder is not None and not callable(encoder) and not hasattr(encoder, "predict"):
+            raise ValueError(f"encoder must be a callable (images → embeddings) such as a Keras model; got {encoder!r}.")
+        self.encoder = encoder
+        self.threshold = _check_threshold(threshold)
+        self.reduce = reduce
+        self.dim: int | None = None              # fixed by the first enrolment
+        self._people: dict[str, np.ndarray] = {}  # name → (n, D) float32 unit vectors
+
+    # ---------------------------------------------------------------- small queries
+    @property
+    def names(self) -> list[str]:
+        """Enrolled names, sorted."""
+        return sorted(self._people)
+
+    def __len__(self) -> int:
+        """Number of enrolled *people* (not images)."""
+        return len(self._people)
+
+    def __contains__(self, name) -> bool:
+        return name in self._people
+
+    def count(self, name: str) -> int:
+        """How many embeddings ``name`` has enrolled (0 if not enrolled)."""
+        return len(self._people.get(name, ()))
+
+    def embeddings_of(self, name: str) -> np.ndarray:
+        """A copy of ``name``'s enrolled embeddings, ``(n, D)`` float32."""
+        self._require_person(name)
+        return self._people[name].copy()
+
+    def __repr__(self) -> str:
+        n_images = sum(len(e) for e in self._people.values())
+        return (f"FaceDatabase({len(self)} people, {n_images} embeddings, dim={self.dim}, "
+                f"threshold={self.threshold}, reduce={self.reduce!r})")
+
+    # ---------------------------------------------------------------- turning input into embeddings
+    def _check_images(self, images) -> np.ndarray:
+        """One image ``(H, W, 3)`` or a batch ``(N, H, W, 3)`` → a batch."""
+        images = np.asarray(images)
+        if images.ndim == 2:
+            raise ValueError(f"got a 2-D array of shape {images.shape}: that looks like one greyscale image. "
+                             "The encoder needs colour images (H, W, 3): use np.stack([img] * 3, axis=-1).")
+        if images.ndim == 3:
+            images = images[None]
+        if images.ndim != 4:
+            raise ValueError(f"images must be one image (H, W, 3) or a batch (N, H, W, 3); got shape {images.shape}.")
+        if len(images) == 0:
+            raise ValueError("got an empty batch of images (N = 0); pass at least one image.")
+        if images.shape[-1] != 3:
+            hint = " (greyscale: repeat it with np.repeat(images, 3, axis=-1))" if images.shape[-1] == 1 else ""
+            raise ValueError(f"images must have 3 colour channels in the last axis; got shape {images.shape}{hint}.")
+        expected = self._encoder_input_shape()
+        if expected is not None:
+            for want, got in zip(expected[1:], images.shape[1:]):
+                if want is not None and want != got:
+                    raise ValueError(f"the encoder expects images of shape (N, {expected[1]}, {expected[2]}, "
+                                     f"{expected[3]}) but got {images.shape}. Preprocess them first "
+                                     "(course_utils.images crops and resizes to the right size).")
+        return images
+
+    def _encoder_input_shape(self):
+        """The encoder's ``input_shape`` as ``(None, H, W, C)`` if it declares one, else None."""
+        try:
+            shape = getattr(self.encoder, "input_shape", None)
+        except Exception:          # e.g. a Keras model that has not been built yet
+            return None
+        if isinstance(shape, (tuple, list)) and len(shape) == 4 and all(isinstance(n, (int, type(None))) for n in shape):
+            return tuple(shape)
+        return None
+
+    def _encode(self, images) -> np.ndarray:
+        if self.encoder is None:
+            raise ValueError("this database has no encoder, so it cannot turn images into embeddings. "
+                             "Create it with FaceDatabase(encoder=model) or pass embeddings=... instead.")
+        images = self._check_images(images)
+        if hasattr(self.encoder, "predict"):
+            output = self.encoder.predict(images, verbose=0)
+        else:
+            output = self.encoder(images)
+        output = np.asarray(output)
+        if output.ndim != 2 or len(output) != len(images):
+            raise ValueError(f"the encoder returned shape {output.shape} for {len(images)} image(s); "
+                             "it must return one embedding per image, shape (N, D).")
+        return self._check_embeddings(output, "the encoder output")
+
+    def _check_embeddings(self, embeddings, source: str = "embeddings") -> np.ndarray:
+        """``(D,)`` or ``(N, D)`` → ``(N, D)`` float32 unit vectors matching the database's D."""
+        try:
+            embeddings = np.asarray(embeddings, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source} must be a numeric array (D,) or (N, D): {err}") from None
+        if embeddings.ndim == 1:
+            embeddings = embeddings[None]
+        if embeddings.ndim != 2 or embeddings.shape[0] == 0 or embeddings.shape[1] == 0:
+            raise ValueError(f"{source} must have shape (D,) or (N, D) with N, D >= 1; got {embeddings.shape}.")
+        if self.dim is not None and embeddings.shape[1] != self.dim:
+            raise ValueError(f"{source} has dimension {embeddings.shape[1]} but this database holds "
+                             f"{self.dim}-dimensional embeddings. Use the same encoder for enrolling and "
+                             "querying (or start a new database).")
+        return _normalise(embeddings, source)
+
+    def _query_embeddings(self, images, embeddings) -> np.ndarray:
+        """Exactly one of images / embeddings → (N, D) unit vectors."""
+        if (images is None) == (embeddings is None):
+            raise ValueError("pass exactly one of images=... or embeddings=... (not both, not neither).")
+        return self._encode(images) if embeddings is None else self._check_embeddings(embeddings)
+
+    # ---------------------------------------------------------------- changing the database
+    def enroll(self, name: str, images=None, embeddings=None) -> int:
+        """Add photos (or embeddings) of ``name``; returns how many ``name`` now has.
+
+        images: one ``(H, W, 3)`` image or a batch ``(N, H, W, 3)``; embeddings: ``(D,)`` or
+        ``(N, D)``. Enrolling a name that already exists *adds* to it. If anything is wrong,
+        a ValueError is raised and the database is left exactly as it was.
+        """
+        name = _check_name(name)
+        new = self._query_embeddings(images, embeddings)      # all checks happen before any change
+        old = self._people.get(name)
+        self._people[name] = new if old is None else np.concatenate([old, new])
+        self.dim = new.shape[1]
+        return len(self._people[name])
+
+    def remove(self, name: str) -> None:
+        """Forget ``name`` and all their embeddings."""
+        self._require_person(name)
+        del self._people[name]
+        if not self._people:
+            self.dim = None
+
+    def rename(self, old: str, new: str, merge: bool = False) -> None:
+        """Rename ``old`` to ``new``. If ``new`` is already enrolled, ``merge=True`` joins the
+        two people's embeddings; otherwise a ValueError protects you from mixing them."""
+        self._require_person(old)
+        new = _check_name(new)
+        if new == old:
+            return
+        if new in self._people and not merge:
+            raise ValueError(f"{new!r} is already enrolled; pass merge=True to combine {old!r} into {new!r}, "
+                             "or pick another name.")
+        moved = self._people.pop(old)
+        self._people[new] = np.concatenate([self._people[new], moved]) if new in self._people else moved
+
+    def _require_person(self, name) -> None:
+        if name in self._people:
+            return
+        if not self._people:
+            raise ValueError(f"{name!r} is not enrolled: the database is empty. "
+                             "Enrol someone first with db.enroll(name, images).")
+        close = difflib.get_close_matches(str(name), self.names, n=3)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"{name!r} is not enrolled.{hint} Enrolled names: db.names "
+                         f"({len(self)} people).")
+
+    def _require_someone(self) -> None:
+        if not self._people:
+            raise ValueError("the database is empty: enrol someone first with db.enroll(name, images).")
+
+    # ---------------------------------------------------------------- distances to people
+    def _person_keys(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """``(names, keys (K, D), owner (K,))`` with ``owner[k]`` = index into names.
+
+        reduce="min": every enrolled embedding is a key; reduce="mean": one normalised mean per person.
+        """
+        names = self.names
+        if self.reduce == "mean":
+            means = np.stack([self._people[n].astype(np.float64).mean(axis=0) for n in names])
+            norms = np.linalg.norm(means, axis=1, keepdims=True)
+            keys = means / np.where(norms > 0, norms, 1.0)     # opposite faces can average to 0
+            return names, keys, np.arange(len(names))
+        keys = np.concatenate([self._people[n] for n in names])
+        owner = np.repeat(np.arange(len(names)), [len(self._people[n]) for n in names])
+        return names, keys, owner
+
+    def _distances_to_people(self, queries: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """(Q, D) queries → ``(names, (Q, n_people) float64)`` squared distances to each person."""
+        names, keys, owner = self._person_keys()
+        per_key = _squared_distances(queries, keys)
+        starts = np.searchsorted(owner, np.arange(len(names)))   # owner is sorted: people are contiguous
+        return names, np.minimum.reduceat(per_key, starts, axis=1)
+
+    # ---------------------------------------------------------------- verify / identify
+    def verify(self, image=None, claimed_name: str | None = None, threshold: float | None = None,
+               embedding=None) -> VerifyResult:
+        """Is this face ``claimed_name``? Accepted when the squared distance <= threshold.
+
+        image: ``(H, W, 3)`` (or pass ``embedding=`` ``(D,)``); threshold: defaults to the database's.
+        """
+        self._require_someone()
+        if claimed_name is None:
+            raise ValueError("verify needs claimed_name: db.verify(image, 'Alice').")
+        self._require_person(claimed_name)
+        threshold = self.threshold if threshold is None else _check_threshold(threshold)
+        query = self._query_embeddings(image, embedding)
+        if len(query) != 1:
+            raise ValueError(f"verify checks one face at a time; got {len(query)}. Loop, or use identify_batch.")
+        names, distances = self._distances_to_people(query)
+        distance = float(distances[0, names.index(claimed_name)])
+        return VerifyResult(accepted=distance <= threshold, name=claimed_name, distance=distance, threshold=threshold)
+
+    def identify(self, image=None, threshold: float | None = None, k: int = 1, embedding=None) -> IdentifyResult:
+        """Who is this face? The closest person, or ``"unknown"`` if they are farther than threshold.
+
+        image: ``(H, W, 3)`` (or ``embedding=`` ``(D,)``); k: how many people to list in ``top_k``.
+        """
+        self._require_someone()
+        query = self._query_embeddings(image, embedding)
+        if len(query) != 1:
+            raise ValueError(f"identify takes one face; got {len(query)}. Use db.identify_batch(...) for several.")
+        return self._identify_many(query, threshold, k)[0]
+
+    def identify_batch(self, images=None, embeddings=None, threshold: float | None = None,
+                       k: int = 1) -> list[IdentifyResult]:
+        """``identify`` for a batch ``(N, H, W, 3)`` (or ``embeddings=`` ``(N, D)``), in one matrix product."""
+        self._require_someone()
+        return self._identify_many(self._query_embeddings(images, embeddings), threshold, k)
+
+    def _identify_many(self, queries: np.ndarray, threshold, k) -> list[IdentifyResult]:
+        threshold = self.threshold if threshold is None else _check_threshold(threshold)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive int (how many people to list); got {k!r}.")
+        names, distances = self._distances_to_people(queries)
+        order = np.argsort(distances, axis=1, kind="stable")[:, :k]    # ties: alphabetical
+        results = []
+        for row, ranked in zip(distances, order):
+            top_k = [(names[i], float(row[i])) for i in ranked]
+            best_name, best_distance = top_k[0]
+            answer = best_name if best_distance <= threshold else UNKNOWN
+            results.append(IdentifyResult(name=answer, distance=best_distance, top_k=top_k, threshold=threshold))
+        return results
+
+    # ---------------------------------------------------------------- save / load
+    def _settings(self) -> dict:
+        return {"version": FORMAT_VERSION, "names": self.names, "threshold": self.threshold,
+                "reduce": self.reduce, "dim": self.dim,
+                "counts": {name: len(self._people[name]) for name in self.names}}
+
+    def save(self, path) -> tuple[Path, Path]:
+        """Write ``path.npz`` (the database) and ``path.json`` (readable copy of names/settings).
+
+        Returns the two paths. Each file is written to a temporary file first and then moved
+        into place, so a crash never leaves a half-written file.
+        """
+        base = _base_path(path)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        names = self.names
+        dim = self.dim or 0
+        embeddings = np.concatenate([self._people[n] for n in names]) if names else np.zeros((0, dim), np.float32)
+        owner = np.repeat(np.arange(len(names), dtype=np.int64), [len(self._people[n]) for n in names])
+        settings_text = json.dumps(self._settings(), indent=2, ensure_ascii=False)
+        arrays = {
+            "embeddings": embeddings.astype(np.float32),
+            "owner": owner,
+            "names": np.array(names, dtype=str),       # fixed-width unicode: loads without pickle
+            "settings": np.array(settings_text),
+        }
+        npz_path, json_path = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
+        _atomic_write(npz_path, lambda f: np.savez(f, **arrays))      # the commit point
+        _atomic_write(json_path, lambda f: f.write(settings_text.encode("utf-8")))
+        return npz_path, json_path
+
+    @classmethod
+    def load(cls, path, encoder=None) -> "FaceDatabase":
+        """Read a database written by ``save`` (``path``, ``path.npz`` or ``path.json``).
+
+        The ``.npz`` is authoritative; if the ``.json`` next to it disagrees (a save interrupted
+        between the two files) you get a warning and the ``.npz`` wins.
+        """
+        base = _base_path(path)
+        npz_path, json_path = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
+        if not npz_path.exists():
+            raise FileNotFoundError(f"no saved database at {npz_path}; create one with db.save({str(base)!r}).")
+        with np.load(npz_path, allow_pickle=False) as data:
+            missing = {"embeddings", "owner", "names", "settings"} - set(data.files)
+            if missing:
+                raise ValueError(f"{npz_path} is not a FaceDatabase file (missing {sorted(missing)}).")
+            embeddings, owner = data["embeddings"], data["owner"]
+            names = [str(n) for n in data["names"]]
+            settings_text = str(data["settings"])
+        settings = json.loads(settings_text)
+        if settings.get("version") != FORMAT_VERSION:
+            raise ValueError(f"{npz_path} has format version {settings.get('version')}; this code reads "
+                             f"version {FORMAT_VERSION}.")
+        if json_path.exists() and json_path.read_text(encoding="utf-8") != settings_text:
+            warnings.warn(f"{json_path} does not match {npz_path} (an interrupted save?); using {npz_path}. "
+                          "Save again to bring them back in step.", stacklevel=2)
+        db = cls(encoder=encoder, threshold=settings["threshold"], reduce=settings["reduce"])
+        for i, name in enumerate(names):
+            db._people[name] = embeddings[owner == i].astype(np.float32)
+        db.dim = settings["dim"]
+        return db

@@ -1,0 +1,122 @@
+"""Reading images and the course's one preprocessing function.
+
+Shapes and units used everywhere in the course:
+
+- a decoded photo: ``(H, W, 3) uint8``, RGB, values 0..255
+- a preprocessed face: ``(size, size, 3) uint8`` (default size 64) — kept as ``uint8`` in memory
+  (4× smaller than float32); ``preprocess(..., scale=True)`` gives ``float32`` in [0, 1].
+  The encoder rescales ``uint8``/0..255 input itself (its first layer), so you can feed it
+  preprocessed faces directly.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from course_utils.config import IMAGE_SIZE
+
+#: File name endings read as images (the content decides the real format, not the ending).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+
+#: Face box inside LFW's 250×250 deep-funneled frames: (left, top, right, bottom) in pixels.
+#: The funneled face sits slightly below the frame centre; this 112×112 square keeps brows to
+#: chin and a little hair, and drops most of the background that differs from photo to photo.
+LFW_CROP = (69, 74, 181, 186)
+
+
+class ImageReadError(ValueError):
+    """A file that should be an image could not be read; the message names the file."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode one image file to ``(H, W, 3) uint8`` RGB.
+
+    The format is taken from the file's content, so a PNG saved as ``photo.jpg`` still reads.
+    Greyscale, palette and RGBA images are converted to RGB; animated GIFs give their first
+    frame. Raises :class:`ImageReadError` naming the file if it is missing or not an image.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.seek(0)
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except FileNotFoundError:
+        raise ImageReadError(f"Image file not found: {path}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise ImageReadError(
+            f"Could not read {path} as an image ({type(err).__name__}: {err}). "
+            "Delete or replace this file, or move it out of the dataset folder."
+        ) from None
+
+
+def preprocess(image: np.ndarray | Image.Image, size: int = IMAGE_SIZE,
+               crop: tuple[int, int, int, int] | None = None, scale: bool = False) -> np.ndarray:
+    """Turn one photo into a model-ready face: crop → resize → (optionally) scale.
+
+    Args:
+        image: ``(H, W, 3)`` or ``(H, W)`` ``uint8`` array, or a PIL image.
+        size: output side length in pixels (square output).
+        crop: ``(left, top, right, bottom)`` box in input pixels, e.g. :data:`LFW_CROP` for
+            LFW's 250×250 frames; ``None`` keeps the central square of the photo.
+        scale: ``False`` → ``(size, size, 3) uint8``; ``True`` → ``float32`` in [0, 1].
+    """
+    if size < 8:
+        raise ValueError(f"size must be at least 8 pixels, got {size}.")
+    im = image if isinstance(image, Image.Image) else Image.fromarray(_as_uint8_rgb(image))
+    im = im.convert("RGB")
+    box = crop if crop is not None else _central_square(im.width, im.height)
+    im = im.crop(box).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    out = np.asarray(im, dtype=np.uint8)
+    return out.astype(np.float32) / 255.0 if scale else out
+
+
+def load_and_preprocess(paths: Sequence[str | Path], size: int = IMAGE_SIZE,
+                        crop: tuple[int, int, int, int] | None = None,
+                        workers: int = 4, progress: str | None = None) -> np.ndarray:
+    """Read and preprocess many files in parallel → ``(N, size, size, 3) uint8``.
+
+    Decoding runs in threads (Pillow releases the GIL while decoding). ``progress`` is a label
+    for a tqdm progress bar (``None`` = no bar). The first unreadable file raises
+    :class:`ImageReadError` naming it.
+    """
+    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+
+    def work(i: int) -> None:
+        out[i] = preprocess(read_image(paths[i]), size=size, crop=crop)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = pool.map(work, range(len(paths)))
+        if progress:
+            from tqdm.auto import tqdm
+            jobs = tqdm(jobs, total=len(paths), desc=progress, unit="img", mininterval=1.0)
+        for _ in jobs:
+            pass
+    return out
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """``uint8`` 0..255 images → ``float32`` in [0, 1] (same shape)."""
+    return np.asarray(images, dtype=np.float32) / 255.0
+
+
+def _central_square(width: int, height: int) -> tuple[int, int, int, int]:
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+def _as_uint8_rgb(image: np.ndarray) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+        raise ValueError(f"Expected an image of shape (H, W, 3) or (H, W); got shape {arr.shape}.")
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and arr.size and float(np.nanmax(arr)) <= 1.0:
+            arr = arr * 255.0
+        arr = np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)
+    return arr

@@ -1,0 +1,114 @@
+"""The encoder: a small FaceNet-style ConvNet, image → unit-length embedding.
+
+``build_encoder()`` gives ``(batch, 64, 64, 3)`` images (0..255, uint8 or float) →
+``(batch, 128) float32`` embeddings of unit L2 norm. Because every embedding lies on the unit
+sphere, squared distances between embeddings lie in [0, 4] and a triplet margin of 0.2 means
+the same thing whatever the scale of the features.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import keras
+from keras import layers, ops
+
+from course_utils.config import EMBEDDING_DIM, IMAGE_SIZE
+
+
+@keras.saving.register_keras_serializable(package="course_utils")
+class L2Normalize(layers.Layer):
+    """Divide each row by its L2 norm: ``(batch, d)`` → ``(batch, d)`` with ‖row‖ = 1."""
+
+    def __init__(self, epsilon: float = 1e-10, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, x):
+        return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def conv_block(x, filters: int, convs: int, name: str):
+    """``convs`` × (3×3 conv → batch-norm → ReLU), then 2×2 max-pooling (halves height and width)."""
+    for k in range(convs):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{k + 1}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{k + 1}")(x)
+        x = layers.ReLU(name=f"{name}_relu{k + 1}")(x)
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+
+
+def build_encoder(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
+                  embedding_dim: int = EMBEDDING_DIM, widths: tuple[int, ...] = (32, 64, 128, 256),
+                  convs_per_block: int = 1, dropout: float = 0.0, name: str = "encoder") -> keras.Model:
+    """A small ConvNet encoder (Functional API).
+
+    rescale (÷255) → one conv block per entry of ``widths`` (each halves the resolution) →
+    global average pooling → optional dropout → Dense(``embedding_dim``) → :class:`L2Normalize`.
+    """
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"input_shape must be (height, width, 3); got {input_shape}.")
+    if min(input_shape[:2]) < 2 ** len(widths):
+        raise ValueError(f"{len(widths)} pooling blocks need images of at least {2 ** len(widths)} px.")
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    for b, filters in enumerate(widths):
+        x = conv_block(x, filters, convs_per_block, name=f"block{b + 1}")
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(embedding_dim, name="projection")(x)
+    outputs = L2Normalize(name="l2_normalize")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_vgg_encoder(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), embedding_dim: int = EMBEDDING_DIM,
+                      name: str = "vgg_encoder") -> keras.Model:
+    """A VGG-style variant: two convolutions per block (more compute, a bigger receptive field)."""
+    return build_encoder(input_shape, embedding_dim, widths=(32, 64, 128, 256), convs_per_block=2, name=name)
+
+
+def embed(model, images: np.ndarray, batch_size: int = 256, flip_average: bool = False) -> np.ndarray:
+    """Embeddings of ``images`` ``(N, H, W, 3)`` → ``(N, D) float32``, unit norm.
+
+    ``flip_average=True`` also embeds each mirrored image and averages the two (then
+    renormalises): a cheap test-time augmentation that makes embeddings steadier.
+    """
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4:
+        raise ValueError(f"images must have shape (N, H, W, 3); got {x.shape}.")
+    out = _predict(model, x, batch_size)
+    if flip_average:
+        out = out + _predict(model, x[:, :, ::-1], batch_size)
+        out /= np.linalg.norm(out, axis=1, keepdims=True).clip(1e-12)
+    return out
+
+
+def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    chunks = [np.asarray(model(x[k:k + batch_size].astype(np.float32), training=False))
+              for k in range(0, len(x), batch_size)]
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def save_encoder(model: keras.Model, path: str | Path) -> Path:
+    """Save in the native ``.keras`` format (atomic: a crash never leaves half a file)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"Save encoders with a .keras file name; got {path.name}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_encoder(path: str | Path) -> keras.Model:
+    """Load an encoder saved with :func:`save_encoder` (safe mode: no arbitrary code runs)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No saved encoder at {path}. Train one first (lesson 6) or check the path.")
+    return keras.models.load_model(path, safe_mode=True)

@@ -1,0 +1,197 @@
+"""Figures the lessons draw: face grids, distance histograms, ROC curves, embedding maps.
+
+Every function returns the matplotlib ``Figure`` (or draws on the ``ax`` it is given), so a
+notebook can show it, save it, or draw several side by side.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import matplotlib.pyplot as plt
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+SAME_COLOR, DIFF_COLOR = "#2a9d8f", "#e76f51"
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, nbval, nbclient)."""
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+        return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+    except ImportError:
+        return False
+
+
+def show_faces(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8,
+               size: float = 1.3, title: str | None = None, marks: Sequence[bool | None] | None = None):
+    """A grid of faces ``(N, H, W, 3)``; optional per-face titles and ✓/✗ coloured frames."""
+    images = np.asarray(images)
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if title else 0)),
+                             squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([]), ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if k >= n:
+            ax.axis("off")
+            continue
+        ax.imshow(_displayable(images[k]))
+        if titles is not None:
+            ax.set_title(str(titles[k]), fontsize=7)
+        if marks is not None and marks[k] is not None:
+            for spine in ax.spines.values():
+                spine.set_visible(True)
+                spine.set_color(SAME_COLOR if marks[k] else DIFF_COLOR)
+                spine.set_linewidth(3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_pairs(pairs, indices: Sequence[int], distances: np.ndarray | None = None,
+               threshold: float | None = None, title: str | None = None):
+    """Pairs side by side (one column per pair), titled with distance and same/different."""
+    indices = list(indices)
+    fig, axes = plt.subplots(2, max(1, len(indices)), figsize=(1.5 * max(1, len(indices)), 3.4), squeeze=False)
+    for c, m in enumerate(indices):
+        a, b = pairs.image_pair(m)
+        for r, img in enumerate((a, b)):
+            ax = axes[r, c]
+            ax.imshow(_displayable(img))
+            ax.set_xticks([]), ax.set_yticks([])
+        label = "same" if pairs.same[m] else "different"
+        text = label if distances is None else f"{label}\nd = {distances[m]:.2f}"
+        if threshold is not None and distances is not None:
+            decided = distances[m] <= threshold
+            text += "\n✓" if decided == pairs.same[m] else "\n✗ wrong"
+        axes[0, c].set_title(text, fontsize=8, color=SAME_COLOR if pairs.same[m] else DIFF_COLOR)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def distance_histograms(distances: np.ndarray, same: np.ndarray, threshold: float | None = None,
+                        ax=None, title: str | None = None, bins: int = 40):
+    """Histograms of same-person vs different-person distances (the overlap is the error)."""
+    distances, same = np.asarray(distances), np.asarray(same, dtype=bool)
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+    edges = np.histogram_bin_edges(distances, bins=bins)
+    ax.hist(distances[same], bins=edges, alpha=0.6, color=SAME_COLOR, label=f"same person ({same.sum()})")
+    ax.hist(distances[~same], bins=edges, alpha=0.6, color=DIFF_COLOR, label=f"different people ({(~same).sum()})")
+    if threshold is not None:
+        ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.3f}")
+    ax.set_xlabel("squared distance")
+    ax.set_ylabel("pairs")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig or ax.figure
+
+
+def roc_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, point=None, log_far: bool = False):
+    """ROC curves ``{name: (distances, same)}``; AUC in the legend; optional operating point (far, tar)."""
+    from course_utils.metrics import roc, roc_auc
+
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 4))
+    for name, (d, s) in curves.items():
+        fpr, tpr, _ = roc(d, s)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc(d, s):.3f})")
+    if point is not None:
+        ax.plot(*point, "ko", markersize=7)
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
+    if log_far:
+        ax.set_xscale("log")
+        ax.set_xlim(1e-3, 1)
+    ax.set_xlabel("false accept rate (FAR)")
+    ax.set_ylabel("true accept rate (TAR)")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig or ax.figure
+
+
+def embedding_map(points: np.ndarray, labels: np.ndarray, images: np.ndarray | None = None, ax=None,
+                  title: str | None = None, zoom: float = 0.35, thumbnails: int = 200):
+    """2-D points coloured by identity, with face thumbnails drawn at (up to ``thumbnails``) points."""
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 6))
+    labels = np.asarray(labels)
+    cmap = plt.get_cmap("tab20")
+    colors = cmap(np.unique(labels, return_inverse=True)[1] % 20)
+    ax.scatter(points[:, 0], points[:, 1], c=colors, s=12)
+    if images is not None:
+        step = max(1, len(points) // thumbnails)
+        for k in range(0, len(points), step):
+            box = AnnotationBbox(OffsetImage(_displayable(images[k]), zoom=zoom), points[k], frameon=True,
+                                 pad=0.1, bboxprops={"edgecolor": colors[k], "linewidth": 1.5})
+            ax.add_artist(box)
+    ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig or ax.figure
+
+
+def training_curves(history: dict[str, list[float]], axes=None):
+    """Loss, fraction of active triplets and validation AUC per epoch (three panels)."""
+    fig = None
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    panels = [("loss", "triplet loss", None), ("active_triplets", "fraction of active triplets", (0, 1)),
+              ("val_auc", "validation ROC-AUC", None)]
+    for ax, (key, label, ylim) in zip(axes, panels):
+        ax.clear()
+        if key in history and len(history[key]):
+            ax.plot(epochs[: len(history[key])], history[key], marker="o", markersize=3)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("epoch")
+        if ylim:
+            ax.set_ylim(*ylim)
+    return fig or axes[0].figure
+
+
+class LiveTrainingView:
+    """Redraws :func:`training_curves` after every epoch in JupyterLab; a static figure otherwise."""
+
+    def __init__(self):
+        self.fig, self.axes = plt.subplots(1, 3, figsize=(11, 3))
+        plt.close(self.fig)  # we display it ourselves; stop inline backends from showing it twice
+        self.handle = None
+        self.live = in_notebook()
+
+    def update(self, history):
+        if not self.live:
+            return
+        training_curves(history, self.axes)
+        self.fig.tight_layout()
+        from IPython.display import display
+        if self.handle is None:
+            self.handle = display(self.fig, display_id=True)
+        else:
+            self.handle.update(self.fig)
+
+    def close(self, history):
+        training_curves(history, self.axes)
+        self.fig.tight_layout()
+        if self.live and self.handle is not None:
+            self.handle.update(self.fig)
+        elif self.live:
+            from IPython.display import display
+            display(self.fig)
+
+
+def _displayable(img: np.ndarray) -> np.ndarray:
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        img = np.clip(img / 255.0 if img.max() > 1.0 else img, 0, 1)
+    return img

@@ -1,0 +1,703 @@
+"""Procedural synthetic faces: the course's offline default dataset (no real person's data).
+
+Every *identity* is a vector of face-shape parameters (head size, jaw, eye spacing, iris
+colour, nose, mouth, eyebrows, skin tone, hair colour and style, ears, glasses...). Every
+*image* of an identity adds nuisance that a face recogniser must learn to ignore: pose
+(rotation, scale, shift, a slight head turn), expression (smile, open mouth, raised brows,
+blinks), accessories (sunglasses, hats), lighting, background, sensor noise and occlusion.
+
+How an image is made (all steps work on a whole batch of images at once with NumPy):
+
+1. **Draw random numbers.** Identity ``i`` gets its parameters from a random generator
+   seeded with ``(seed, i)`` only, and image ``j`` of identity ``i`` gets its nuisance from a
+   generator seeded with ``(seed, i, j)`` only. So asking for 100 or 3,000 identities gives
+   the same first 100 people, and image ``j`` is the same however many images you request.
+2. **Draw the face in a canonical frame.** An RGBA canvas where the face is upright and
+   centred. Each part is an ellipse (or a band) painted over the previous ones, back to
+   front: back hair, neck, ears, head, fringe, eyes, brows, nose, mouth, glasses, hat.
+3. **Pose it.** An affine warp (rotate, scale, shift) with bilinear sampling puts the face
+   into the output image -- the inverse of the face *alignment* step used on real photos.
+4. **Photograph it.** Background, occluder, lighting, noise, conversion to ``uint8``.
+
+Coordinates: the canonical face frame runs from -1 (left/top) to +1 (right/bottom); the head
+ellipse is centred near ``(0, 0.05)`` with a half-width of about 0.55. Because all geometry is
+in these units, any image ``size`` (32, 64, 96, 128...) gives the same face.
+
+Public API: :func:`identity_params`, :func:`render_faces`, :func:`make_synthetic_faces`.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from course_utils.config import IMAGE_SIZE
+
+MIN_SIZE = 16
+_HEAD_Y = 0.05          # y of the head ellipse's centre in the canonical frame
+
+# Random streams: identity parameters and image nuisance never share random numbers.
+_IDENTITY_STREAM = 1
+_IMAGE_STREAM = 2
+
+# Colour palettes, RGB in [0, 1]. Identities interpolate between neighbouring entries.
+_SKIN_TONES = np.array([
+    [0.99, 0.87, 0.77], [0.96, 0.80, 0.67], [0.90, 0.72, 0.56], [0.80, 0.60, 0.43],
+    [0.68, 0.48, 0.33], [0.55, 0.37, 0.25], [0.42, 0.28, 0.19], [0.32, 0.21, 0.15],
+], dtype=np.float32)
+_HAIR_COLOURS = np.array([
+    [0.08, 0.06, 0.05], [0.25, 0.15, 0.08], [0.45, 0.28, 0.14], [0.75, 0.58, 0.30],
+    [0.93, 0.82, 0.50], [0.65, 0.25, 0.10], [0.60, 0.60, 0.62], [0.92, 0.92, 0.90],
+], dtype=np.float32)
+_IRIS_COLOURS = np.array([
+    [0.30, 0.18, 0.08], [0.45, 0.30, 0.12], [0.20, 0.45, 0.75], [0.30, 0.55, 0.35],
+    [0.50, 0.50, 0.55], [0.10, 0.08, 0.06],
+], dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- random numbers
+def _uniforms(seed: int, keys: np.ndarray, count: int) -> np.ndarray:
+    """``count`` uniform numbers in [0, 1) for every row of ``keys``, shape (N, count) float32.
+
+    Row ``n`` comes from ``np.random.default_rng([seed, *keys[n]])``: it depends on ``seed``
+    and that row's key only, never on the other rows or on N.
+    """
+    out = np.empty((len(keys), count), dtype=np.float32)
+    for n, key in enumerate(keys.tolist()):
+        out[n] = np.random.default_rng([seed, *key]).random(count, dtype=np.float32)
+    return out
+
+
+class _Columns:
+    """Hands out the columns of a (N, K) uniform-random matrix one parameter at a time.
+
+    ``draw.uniform(lo, hi)`` takes the next column and maps it to [lo, hi). Parameters are
+    always drawn in the same order, so each one always uses the same column.
+    """
+
+    def __init__(self, u: np.ndarray):
+        self.u = u
+        self.used = 0
+
+    def next(self) -> np.ndarray:
+        if self.used >= self.u.shape[1]:
+            raise RuntimeError("not enough random columns; increase the count in _uniforms")
+        self.used += 1
+        return self.u[:, self.used - 1]
+
+    def uniform(self, lo: float, hi: float) -> np.ndarray:
+        return lo + (hi - lo) * self.next()
+
+    def chance(self, p) -> np.ndarray:
+        """True with probability ``p`` (a number or an (N,) array)."""
+        return self.next() < p
+
+    def palette(self, colours: np.ndarray, jitter: float) -> np.ndarray:
+        """A colour between two neighbouring palette entries, plus jitter: (N, 3) float32."""
+        t = self.next() * (len(colours) - 1)
+        k = np.minimum(t.astype(int), len(colours) - 2)
+        f = (t - k)[:, None]
+        rgb = (1 - f) * colours[k] + f * colours[k + 1]
+        rgb = rgb + jitter * (np.stack([self.next() for _ in range(3)], axis=1) - 0.5)
+        return np.clip(rgb, 0, 1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- identities
+_N_IDENTITY_UNIFORMS = 48
+
+
+def _identity_params_for(indices: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Parameters of the identities with global indices ``indices`` (N,); see identity_params."""
+    keys = np.stack([np.full(len(indices), _IDENTITY_STREAM), indices], axis=1)
+    d = _Columns(_uniforms(seed, keys, _N_IDENTITY_UNIFORMS))
+    p = {}
+    p["head_width"] = d.uniform(0.48, 0.64)          # half-width of the head ellipse
+    p["head_height"] = d.uniform(0.64, 0.80)         # half-height of the head ellipse
+    p["jaw"] = d.uniform(0.0, 0.40)                  # 0 = round chin, 0.4 = narrow pointed chin
+    p["skin"] = d.palette(_SKIN_TONES, 0.10)         # (N, 3) RGB in [0, 1]
+    p["eye_spacing"] = d.uniform(0.16, 0.29)         # x of each eye centre
+    p["eye_size"] = d.uniform(0.07, 0.12)            # half-width of the eye
+    p["eye_aspect"] = d.uniform(0.40, 0.75)          # eye half-height / half-width
+    p["eye_height"] = d.uniform(-0.14, 0.04)         # y of the eye centres
+    p["iris"] = d.palette(_IRIS_COLOURS, 0.15)       # (N, 3)
+    p["brow_thickness"] = d.uniform(0.015, 0.050)
+    p["brow_angle"] = d.uniform(-0.45, 0.45)         # radians; > 0 = outer ends lower
+    p["brow_gap"] = d.uniform(0.07, 0.16)            # brow height above the eye centre
+    p["nose_length"] = d.uniform(0.12, 0.26)         # from the eye line to the nose tip
+    p["nose_width"] = d.uniform(0.035, 0.090)
+    p["mouth_width"] = d.uniform(0.11, 0.24)         # half-width
+    p["mouth_thickness"] = d.uniform(0.012, 0.040)   # lip half-thickness
+    p["mouth_gap"] = d.uniform(0.07, 0.15)           # from the nose tip down to the mouth
+    p["lips"] = np.clip(p["skin"] * np.array([0.85, 0.55, 0.55], np.float32)
+                        + d.uniform(0.0, 0.15)[:, None] * np.array([0.6, 0.1, 0.1], np.float32),
+                        0, 1).astype(np.float32)     # (N, 3)
+    p["ear_size"] = d.uniform(0.07, 0.13)
+    p["hair"] = d.palette(_HAIR_COLOURS, 0.12)       # (N, 3)
+    p["hair_fringe"] = d.uniform(-0.78, -0.22)       # y of the hair line on the forehead
+    p["hair_part"] = d.uniform(-0.35, 0.35)          # tilt of the hair line
+    p["hair_wave"] = d.uniform(0.0, 0.08)            # waviness of the hair line
+    p["hair_length"] = d.uniform(-0.35, 0.95)        # y where the back hair ends
+    p["hair_volume"] = d.uniform(0.02, 0.16)         # how far hair stands out from the head
+    p["hair_sides"] = d.uniform(0.0, 0.16)           # width of hair covering the temples
+    p["glasses"] = d.chance(0.12)                    # (N,) bool
+    p["glasses_colour"] = d.palette(_HAIR_COLOURS[:3], 0.3)
+    p["moustache"] = d.chance(0.12)                  # (N,) bool
+    return p
+
+
+def identity_params(n_identities: int, seed: int = 0, start: int = 0) -> dict[str, np.ndarray]:
+    """Face parameters of identities ``start, start+1, ..., start+n_identities-1``.
+
+    Identity ``i`` depends only on ``(seed, i)``, so ``identity_params(100)`` equals the first
+    100 rows of ``identity_params(3000)``.
+
+    Returns a dict of float32 arrays of shape ``(n_identities,)`` (one number per identity,
+    in canonical face units where the frame spans -1..1, or radians for angles), RGB colours
+    of shape ``(n_identities, 3)`` in [0, 1], and the bool traits ``glasses`` and
+    ``moustache`` of shape ``(n_identities,)``.
+    """
+    _check_count("n_identities", n_identities)
+    _check_index("start", start)
+    _check_index("seed", seed)
+    return _identity_params_for(np.arange(start, start + n_identities, dtype=np.int64), seed)
+
+
+# --------------------------------------------------------------------------- image nuisance
+_N_IMAGE_UNIFORMS = 64
+
+
+def _nuisance_params(identities: np.ndarray, image_ids: np.ndarray, seed: int,
+                     nuisance: float) -> dict[str, np.ndarray]:
+    """Per-image nuisance, each (N,) float32 (or (N, 3) colours / (N,) bool flags).
+
+    Every deviation from the canonical photo is multiplied by ``nuisance``, so 0 gives the
+    same clean frontal face for every image of an identity.
+    """
+    keys = np.stack([np.full(len(identities), _IMAGE_STREAM), identities, image_ids], axis=1)
+    d = _Columns(_uniforms(seed, keys, _N_IMAGE_UNIFORMS))
+    k = nuisance
+    q = {}
+    # pose
+    q["angle"] = k * d.uniform(-0.26, 0.26)          # radians, about +-15 degrees
+    q["scale"] = 1 + k * d.uniform(-0.18, 0.10)
+    q["shift_x"] = k * d.uniform(-0.14, 0.14)        # image units (image spans -1..1)
+    q["shift_y"] = k * d.uniform(-0.12, 0.12)
+    q["turn"] = k * d.uniform(-0.07, 0.07)           # inner features slide sideways
+    # expression
+    q["smile"] = k * d.uniform(-0.04, 0.10)          # mouth curvature (> 0 = smile)
+    q["mouth_open"] = k * d.uniform(0.0, 0.07) * d.chance(0.4)
+    q["brow_raise"] = k * d.uniform(-0.02, 0.05)
+    q["eye_open"] = 1 - k * np.where(d.chance(0.12), 0.85, d.uniform(0.0, 0.3))
+    q["gaze"] = k * d.uniform(-0.5, 0.5)             # iris shift, in iris radii
+    # accessories
+    q["sunglasses"] = d.chance(0.10 * k)
+    q["sunglasses_colour"] = d.palette(np.array([[0.02, 0.02, 0.03], [0.25, 0.15, 0.05],
+                                                 [0.05, 0.10, 0.25]], np.float32), 0.1)
+    q["hat"] = d.chance(0.12 * k)
+    q["hat_colour"] = d.palette(_IRIS_COLOURS * 1.3, 0.6)
+    q["hat_height"] = d.uniform(-0.70, -0.45)        # y of the brim
+    # lighting
+    q["gain"] = 1 + k * d.uniform(-0.40, 0.30)
+    q["bias"] = k * d.uniform(-0.10, 0.10)
+    q["cast"] = 1 + k * (np.stack([d.next() for _ in range(3)], axis=1) - 0.5) * 0.25
+    q["light_angle"] = d.uniform(0, 2 * np.pi)
+    q["light_strength"] = k * d.uniform(0.0, 0.55)   # directional gradient across the image
+    # background
+    neutral = np.array([0.75, 0.75, 0.75], np.float32)
+    q["bg"] = neutral + k * (d.palette(np.array([[0.1, 0.1, 0.1], [0.9, 0.9, 0.9],
+                                                 [0.2, 0.4, 0.7], [0.7, 0.6, 0.4],
+                                                 [0.3, 0.6, 0.3], [0.9, 0.9, 0.9]],
+                                                np.float32), 0.5) - neutral)
+    q["bg_grad"] = k * d.uniform(-0.35, 0.35)
+    q["bg_grad_angle"] = d.uniform(0, 2 * np.pi)
+    q["bg_texture"] = k * d.uniform(0.0, 0.25) * d.chance(0.6)
+    q["bg_freq_x"] = d.uniform(-12, 12)
+    q["bg_freq_y"] = d.uniform(-12, 12)
+    q["bg_phase"] = d.uniform(0, 2 * np.pi)
+    # occlusion: an ellipse of a random colour somewhere on the face
+    q["occluder"] = d.chance(0.25 * k)
+    q["occ_x"] = d.uniform(-0.5, 0.5)
+    q["occ_y"] = d.uniform(-0.3, 0.7)
+    q["occ_rx"] = d.uniform(0.12, 0.35)
+    q["occ_ry"] = d.uniform(0.12, 0.35)
+    q["occ_colour"] = np.stack([d.next() for _ in range(3)], axis=1)
+    # sensor noise: standard deviation, and where to cut the noise patch from a fixed bank
+    q["noise"] = k * d.uniform(0.01, 0.06)
+    q["noise_tile"] = d.next()
+    q["noise_x"] = d.next()
+    q["noise_y"] = d.next()
+    return {name: np.asarray(v, dtype=np.float32) if np.asarray(v).dtype != bool else v
+            for name, v in q.items()}
+
+
+# --------------------------------------------------------------------------- painting
+# Arrays of pixels are stored channels-first, (3, n, height, width), because NumPy is much
+# faster when the innermost axis is a long row of pixels rather than 3 colour channels.
+# The public functions return the usual (n, height, width, 3) layout.
+
+def _col(x):
+    """(n,) -> (n, 1, 1) so one number per image broadcasts over a window of pixels."""
+    return np.asarray(x, dtype=np.float32)[:, None, None]
+
+
+def _image_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image coordinates of the pixel centres, x (1, 1, S) and y (1, S, 1), both -1..1."""
+    g = (np.arange(size, dtype=np.float32) + 0.5) * (2 / size) - 1
+    return g[None, None, :], g[None, :, None]
+
+
+class _Scene:
+    """A batch of n images being painted, with the face frame of every pixel.
+
+    ``image`` (3, n, S, S) float32 starts as the background; face parts are painted over it,
+    back to front. ``u``, ``v`` (n, S, S) are the face-frame coordinates of every pixel: the
+    pose (rotation ``angle``, ``scale``, shift) run backwards. Face parts are shapes in
+    (u, v), so they come out rotated, scaled and shifted in the image.
+    """
+
+    def __init__(self, background: np.ndarray, angle, scale, shift_x, shift_y):
+        self.image = background
+        size = background.shape[-1]
+        x, y = _image_grid(size)
+        self.pose = (angle, scale, shift_x, shift_y)
+        self.cos, self.sin = np.cos(angle), np.sin(angle)
+        self.scale, self.shift_x, self.shift_y = scale, shift_x, shift_y
+        cos, sin, s = _col(self.cos), _col(self.sin), _col(self.scale)
+        x, y = x - _col(self.shift_x), y - _col(self.shift_y)
+        self.u = (cos / s) * x + (sin / s) * y          # (n, S, S)
+        self.v = (cos / s) * y - (sin / s) * x
+        self.sharpness = s * (size / 2)                 # 1 / (pixel width in face units)
+        self.size = size
+
+    def window(self, cx, cy, rx, ry):
+        """Rows and columns of the image that cover the face-frame box ``cx +- rx``,
+        ``cy +- ry`` (all (n,) arrays) in every image of the batch.
+
+        Painting only inside such windows is what makes small parts (eyes, nostrils) cheap.
+        """
+        # forward pose: face frame -> image coordinates; then the rotated box's extent
+        x = self.shift_x + self.scale * (self.cos * cx - self.sin * cy)
+        y = self.shift_y + self.scale * (self.sin * cx + self.cos * cy)
+        cos, sin = np.abs(self.cos), np.abs(self.sin)
+        half_w = self.scale * (cos * rx + sin * ry)
+        half_h = self.scale * (sin * rx + cos * ry)
+
+        def span(lo, hi):
+            a = int(np.floor((float(np.min(lo)) + 1) * self.size / 2)) - 1
+            b = int(np.ceil((float(np.max(hi)) + 1) * self.size / 2)) + 1
+            return slice(min(max(a, 0), self.size), min(max(b, 0), self.size))
+
+        return span(y - half_h, y + half_h), span(x - half_w, x + half_w)
+
+    def subset(self, idx: np.ndarray) -> "_Scene":
+        """A new scene holding a copy of only the images ``idx``; see :func:`_draw_some`."""
+        return _Scene(self.image[:, idx], *(x[idx] for x in self.pose))
+
+    def uv(self, rows, cols):
+        """Face coordinates inside a window: u, v (n, H, W) (views, no copy)."""
+        return self.u[:, rows, cols], self.v[:, rows, cols]
+
+    def soft(self, inside):
+        """Anti-aliased coverage in [0, 1] from a signed distance (face units, > 0 inside)."""
+        return np.clip(0.5 + inside * self.sharpness, 0, 1)
+
+    def paint(self, rows, cols, alpha, rgb):
+        """Paint colour ``rgb`` over a window with coverage ``alpha`` (n, H, W).
+
+        ``rgb`` is one colour per image, (n, 3), or a colour per pixel, (3, n, H, W).
+        """
+        if rgb.ndim == 2:
+            rgb = rgb.T[:, :, None, None]
+        for channel in range(3):       # one channel at a time is ~2x faster in NumPy
+            region = self.image[channel, :, rows, cols]
+            region += alpha * (rgb[channel] - region)
+
+
+def _ellipse_alpha(scene, rows, cols, cx, cy, rx, ry, angle=None):
+    """Coverage (n, H, W) of an ellipse inside a window; arguments (n,) in face units."""
+    u, v = scene.uv(rows, cols)
+    du, dv = u - _col(cx), v - _col(cy)
+    if angle is not None:
+        c, s = _col(np.cos(angle)), _col(np.sin(angle))
+        du, dv = c * du + s * dv, c * dv - s * du
+    q = (du * _col(1 / rx)) ** 2 + (dv * _col(1 / ry)) ** 2     # < 1 inside the ellipse
+    # (1 - q) * min(rx, ry) / 2 is roughly the distance to the edge (exact near the edge)
+    return scene.soft((1 - q) * _col(0.5 * np.minimum(rx, ry)))
+
+
+def _ellipse(scene, cx, cy, rx, ry, angle=None):
+    """Window (rows, cols) around an ellipse and its coverage (n, H, W)."""
+    if angle is None:
+        rows, cols = scene.window(cx, cy, rx, ry)
+    else:
+        reach = np.maximum(rx, ry)
+        rows, cols = scene.window(cx, cy, reach, reach)
+    return rows, cols, _ellipse_alpha(scene, rows, cols, cx, cy, rx, ry, angle)
+
+
+def _paint_ellipse(scene, rgb, cx, cy, rx, ry, angle=None, opacity=None):
+    rows, cols, alpha = _ellipse(scene, cx, cy, rx, ry, angle)
+    if opacity is not None:
+        alpha = alpha * _col(opacity)
+    scene.paint(rows, cols, alpha, rgb)
+
+
+def _head_alpha(scene, p, grow=0.0, bottom=None):
+    """Window, coverage and (u, v) of the head: an ellipse whose lower half narrows by ``jaw``.
+
+    ``bottom`` (n,) optionally ends the window higher up, when only the top is needed.
+    """
+    rx, ry = p["head_width"] + grow, p["head_height"] + grow
+    top = _HEAD_Y - ry
+    bottom = _HEAD_Y + ry if bottom is None else np.minimum(bottom, _HEAD_Y + ry)
+    rows, cols = scene.window(np.zeros_like(rx), (top + bottom) / 2, rx, (bottom - top) / 2)
+    u, v = scene.uv(rows, cols)
+    dv = (v - _HEAD_Y) * _col(1 / ry)
+    half_width = _col(rx) * (1 - _col(p["jaw"]) * np.clip(dv, 0, 1) ** 2)
+    q = (u / half_width) ** 2 + dv ** 2
+    return rows, cols, scene.soft((1 - q) * 0.5 * half_width), (u, v)
+
+
+def _draw_hair_back(scene, p):
+    """Hair behind the head: a larger ellipse, cut off at the hair length."""
+    long = np.clip(p["hair_length"], 0, 1)
+    rx = p["head_width"] + p["hair_volume"] + 0.12 * long
+    ry = (p["head_height"] + p["hair_volume"]) * 1.05
+    cy = _HEAD_Y - 0.5 * p["hair_volume"] + 0.15 * long
+    top, bottom = cy - ry, np.minimum(cy + ry, p["hair_length"] + 0.02)
+    rows, cols = scene.window(np.zeros_like(rx), (top + bottom) / 2, rx, (bottom - top) / 2)
+    alpha = _ellipse_alpha(scene, rows, cols, np.zeros_like(rx), cy, rx, ry)
+    _, v = scene.uv(rows, cols)
+    scene.paint(rows, cols, alpha * scene.soft(_col(p["hair_length"]) - v), p["hair"])
+
+
+def _draw_neck(scene, p):
+    half = 0.42 * p["head_width"]
+    rows, cols = scene.window(np.zeros_like(half), np.full_like(half, 0.65), half, np.full_like(half, 0.35))
+    u, v = scene.uv(rows, cols)
+    alpha = scene.soft(_col(half) - np.abs(u)) * scene.soft(np.minimum(v - 0.3, 1 - v))
+    scene.paint(rows, cols, alpha, p["skin"] * 0.8)
+
+
+def _draw_ears(scene, p):
+    for side in (-1, 1):
+        cx = side * (p["head_width"] + 0.2 * p["ear_size"])
+        _paint_ellipse(scene, p["skin"] * 0.9, cx, p["eye_height"] + 0.1,
+                       0.7 * p["ear_size"], 1.2 * p["ear_size"])
+
+
+def _draw_head(scene, p):
+    """The face: skin colour, a little darker towards the edge so it looks round."""
+    rows, cols, alpha, (u, v) = _head_alpha(scene, p)
+    edge = (u * _col(1 / p["head_width"])) ** 2 + ((v - _HEAD_Y) * _col(1 / p["head_height"])) ** 2
+    shade = 1 - 0.2 * edge
+    scene.paint(rows, cols, alpha, p["skin"].T[:, :, None, None] * shade)
+
+
+def _draw_fringe(scene, p):
+    """Hair on top of the head: above a (tilted, wavy) hair line, plus hair over the temples."""
+    lowest = np.maximum(p["eye_height"] + 0.05,
+                        p["hair_fringe"] + np.abs(p["hair_part"]) * p["head_width"] + p["hair_wave"])
+    rows, cols, alpha, (u, v) = _head_alpha(scene, p, grow=0.03, bottom=lowest + 0.02)
+    line = (_col(p["hair_fringe"]) + _col(p["hair_part"]) * u
+            + _col(p["hair_wave"]) * np.cos(14 * u))
+    top = scene.soft(line - v)
+    temples = (scene.soft(np.abs(u) - _col(p["head_width"] - p["hair_sides"]))
+               * scene.soft(_col(p["eye_height"] + 0.05) - v))
+    scene.paint(rows, cols, alpha * np.maximum(top, temples), p["hair"])
+
+
+def _draw_eyes(scene, p, q):
+    """White of the eye, iris and pupil. Blinks shrink the eye opening; gaze moves the iris."""
+    rx = p["eye_size"]
+    ry = rx * p["eye_aspect"] * np.maximum(q["eye_open"], 0.08)
+    iris = 0.55 * rx
+    white = np.full_like(p["skin"], 0.97)
+    for side in (-1, 1):
+        cx, cy = side * p["eye_spacing"] + q["turn"], p["eye_height"]
+        rows, cols, opening = _ellipse(scene, cx, cy, rx, ry)
+        scene.paint(rows, cols, opening, white)
+        ix = cx + 0.4 * q["gaze"] * iris
+        disk = _ellipse_alpha(scene, rows, cols, ix, cy, iris, iris)
+        scene.paint(rows, cols, opening * disk, p["iris"])
+        pupil = _ellipse_alpha(scene, rows, cols, ix, cy, 0.45 * iris, 0.45 * iris)
+        scene.paint(rows, cols, opening * pupil, white * 0.03)
+
+
+def _draw_brows(scene, p, q):
+    for side in (-1, 1):
+        cx = side * (p["eye_spacing"] + 0.01) + q["turn"]
+        cy = p["eye_height"] - p["brow_gap"] - q["brow_raise"]
+        _paint_ellipse(scene, p["hair"] * 0.8, cx, cy, 1.25 * p["eye_size"],
+                       p["brow_thickness"], angle=side * p["brow_angle"])
+
+
+def _draw_nose(scene, p, q):
+    """A soft shadow along one side of the nose, then two nostrils."""
+    tip_y = p["eye_height"] + p["nose_length"]
+    cx = 1.3 * q["turn"]
+    _paint_ellipse(scene, p["skin"] * 0.7, cx + 0.4 * p["nose_width"],
+                   tip_y - 0.45 * p["nose_length"], 0.4 * p["nose_width"],
+                   0.5 * p["nose_length"], opacity=np.full_like(cx, 0.6))
+    for side in (-1, 1):
+        _paint_ellipse(scene, p["skin"] * 0.45, cx + side * p["nose_width"], tip_y,
+                       0.4 * p["nose_width"], 0.25 * p["nose_width"])
+
+
+def _draw_mouth(scene, p, q):
+    """Lips: a band along a parabola (the smile), with a dark opening between them."""
+    cx, cy = _mouth_centre(p, q)
+    w, t, o = p["mouth_width"], p["mouth_thickness"], q["mouth_open"]
+    top, bottom = cy - np.maximum(q["smile"], 0) - t - 0.07, cy + t + o + 0.01
+    rows, cols = scene.window(cx, (top + bottom) / 2, w, (bottom - top) / 2)
+    u, v = scene.uv(rows, cols)
+    s = (u - _col(cx)) * _col(1 / w)                     # -1..1 along the mouth
+    along = scene.soft((1 - np.abs(s)) * _col(w))
+    bulge = 0.5 * _col(o) * np.clip(1 - s ** 2, 0, 1)    # half the opening at this point
+    d = v - (_col(cy) - _col(q["smile"]) * s ** 2)      # distance below the upper-lip line
+    middle = np.abs(d - bulge)                           # distance from the mouth's mid-line
+    scene.paint(rows, cols, scene.soft(_col(t) + bulge - middle) * along, p["lips"])
+    scene.paint(rows, cols, scene.soft(bulge - middle - 0.004) * along,
+                np.full_like(p["lips"], 0.12))
+
+
+def _mouth_centre(p, q):
+    """Face-frame centre (x, y) of the mouth, each (n,)."""
+    return 1.2 * q["turn"], p["eye_height"] + p["nose_length"] + p["mouth_gap"]
+
+
+def _draw_moustache(scene, p, q):
+    cx, cy = _mouth_centre(p, q)
+    _paint_ellipse(scene, p["hair"] * 0.9, cx, cy - p["mouth_thickness"] - 0.035,
+                   0.85 * p["mouth_width"], np.full_like(cx, 0.032))
+
+
+def _draw_glasses(scene, p, q):
+    """Glasses, an identity trait: two rings and a bridge."""
+    _draw_lenses(scene, p, q, p["glasses_colour"], filled=False)
+
+
+def _draw_sunglasses(scene, p, q):
+    """Sunglasses, a nuisance: two dark filled lenses and a bridge."""
+    _draw_lenses(scene, p, q, q["sunglasses_colour"], filled=True)
+
+
+def _draw_lenses(scene, p, q, colour, filled):
+    rx, ry = 1.55 * p["eye_size"], 1.2 * p["eye_size"]
+    for side in (-1, 1):
+        cx, cy = side * p["eye_spacing"] + q["turn"], p["eye_height"]
+        rows, cols, lens = _ellipse(scene, cx, cy, rx, ry)
+        if not filled:
+            lens = lens - _ellipse_alpha(scene, rows, cols, cx, cy, rx - 0.03, ry - 0.03)
+        scene.paint(rows, cols, lens, colour)
+    half, cx, cy = p["eye_spacing"] - 1.4 * p["eye_size"], q["turn"], p["eye_height"] - 0.02
+    rows, cols = scene.window(cx, cy, half, np.full_like(half, 0.02))
+    u, v = scene.uv(rows, cols)
+    bridge = scene.soft(_col(half) - np.abs(u - _col(cx))) * scene.soft(0.012 - np.abs(v - _col(cy)))
+    scene.paint(rows, cols, bridge, colour)
+
+
+def _draw_hat(scene, p, q):
+    """A cap over the top of the head: a half-ellipse crown and a brim."""
+    brim_y, w = q["hat_height"], p["head_width"] + 0.06
+    rows, cols = scene.window(np.zeros_like(w), brim_y - 0.22, w + 0.12, np.full_like(w, 0.28))
+    u, v = scene.uv(rows, cols)
+    crown = scene.soft(_col(brim_y) - v) * scene.soft(
+        0.25 * (1 - (u * _col(1 / w)) ** 2 - ((v - _col(brim_y)) * 2) ** 2))
+    brim = scene.soft(0.04 - np.abs(v - _col(brim_y))) * scene.soft(_col(w + 0.12) - np.abs(u))
+    scene.paint(rows, cols, np.maximum(crown, brim), q["hat_colour"])
+
+
+def _draw_some(draw, scene, which: np.ndarray, p: dict, q: dict) -> None:
+    """Call ``draw(scene, p, q)`` on only the images where ``which`` (n,) bool is True.
+
+    Glasses, sunglasses, hats and moustaches appear on a few images only; painting them on a
+    copy of just those images is cheaper than painting zero-coverage on all the others.
+    """
+    idx = np.flatnonzero(which)
+    if len(idx) == 0:
+        return
+    some = scene.subset(idx)
+    draw(some, {k: v[idx] for k, v in p.items()}, {k: v[idx] for k, v in q.items()})
+    scene.image[:, idx] = some.image
+
+
+def _draw_face(scene, p: dict, q: dict) -> None:
+    """Paint the face parts back to front over the scene's background."""
+    _draw_hair_back(scene, p)
+    _draw_neck(scene, p)
+    _draw_ears(scene, p)
+    _draw_head(scene, p)
+    _draw_fringe(scene, p)
+    _draw_eyes(scene, p, q)
+    _draw_brows(scene, p, q)
+    _draw_nose(scene, p, q)
+    _draw_mouth(scene, p, q)
+    _draw_some(_draw_moustache, scene, p["moustache"], p, q)
+    _draw_some(_draw_glasses, scene, p["glasses"] & ~q["sunglasses"], p, q)
+    _draw_some(_draw_sunglasses, scene, q["sunglasses"], p, q)
+    _draw_some(_draw_hat, scene, q["hat"], p, q)
+
+
+# --------------------------------------------------------------------------- photographing
+def _background(q: dict, size: int) -> np.ndarray:
+    """A colour, a linear gradient and a stripe texture: (3, n, size, size) float32."""
+    x, y = _image_grid(size)
+    ramp = np.cos(_col(q["bg_grad_angle"])) * x + np.sin(_col(q["bg_grad_angle"])) * y
+    stripes = np.sin(_col(q["bg_freq_x"]) * x + _col(q["bg_freq_y"]) * y + _col(q["bg_phase"]))
+    shade = _col(q["bg_grad"]) * ramp + _col(q["bg_texture"]) * stripes
+    return q["bg"].T[:, :, None, None] + shade
+
+
+def _occlude(image: np.ndarray, q: dict) -> None:
+    """Paint an ellipse of a random colour over part of the face, in place (some images)."""
+    idx = np.flatnonzero(q["occluder"])
+    if len(idx) == 0:
+        return
+    x, y = _image_grid(image.shape[-1])
+    dx = (x - _col(q["occ_x"][idx])) / _col(q["occ_rx"][idx])
+    dy = (y - _col(q["occ_y"][idx])) / _col(q["occ_ry"][idx])
+    alpha = np.clip((1 - dx ** 2 - dy ** 2) * 8, 0, 1)
+    region = image[:, idx]
+    image[:, idx] = region + alpha * (q["occ_colour"][idx].T[:, :, None, None] - region)
+
+
+def _light(image: np.ndarray, q: dict) -> np.ndarray:
+    """Global gain and bias, a colour cast and a directional brightness gradient."""
+    x, y = _image_grid(image.shape[-1])
+    ramp = np.cos(_col(q["light_angle"])) * x + np.sin(_col(q["light_angle"])) * y
+    gain = _col(q["gain"]) * (1 + _col(q["light_strength"]) * ramp)
+    return image * gain * q["cast"].T[:, :, None, None] + _col(q["bias"])
+
+
+@functools.lru_cache(maxsize=8)
+def _noise_bank(size: int) -> np.ndarray:
+    """A fixed bank of standard-normal noise, (8, 3, 2*size, 2*size) float32.
+
+    Drawing fresh Gaussian noise for every pixel of every image would take longer than
+    drawing the faces, so each image cuts a random, (seed, i, j)-dependent window out of
+    this bank instead.
+    """
+    rng = np.random.default_rng(2024)
+    return rng.standard_normal((8, 3, 2 * size, 2 * size), dtype=np.float32)
+
+
+def _add_noise(image: np.ndarray, q: dict) -> None:
+    """Add Gaussian noise of standard deviation ``q["noise"]`` to every image, in place."""
+    size = image.shape[-1]
+    bank = _noise_bank(size)
+    tile = (q["noise_tile"] * len(bank)).astype(int)
+    y0, x0 = (q["noise_y"] * size).astype(int), (q["noise_x"] * size).astype(int)
+    for k in np.flatnonzero(q["noise"] > 0):
+        patch = bank[tile[k], :, y0[k]:y0[k] + size, x0[k]:x0[k] + size]
+        image[:, k] += q["noise"][k] * patch
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    """(3, n, S, S) float in [0, 1] -> (n, S, S, 3) uint8."""
+    pixels = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(pixels.transpose(1, 2, 3, 0))
+
+
+# --------------------------------------------------------------------------- public API
+_CHUNK = 64    # images rendered together; keeps the working arrays in the CPU cache
+
+
+def render_faces(identities: np.ndarray, image_ids: np.ndarray, size: int = IMAGE_SIZE,
+                 seed: int = 0, nuisance: float = 1.0) -> np.ndarray:
+    """Render image ``image_ids[n]`` of identity ``identities[n]`` for every n.
+
+    Args:
+        identities: (N,) non-negative ints, global identity indices.
+        image_ids: (N,) non-negative ints, image index within the identity.
+        size: output height = width in pixels (>= 16); geometry scales with it.
+        seed: non-negative int; the dataset's seed.
+        nuisance: strength of pose/expression/accessory/lighting/background/noise/occlusion
+            variation. 0 gives the clean canonical frontal face of each identity (identical
+            for every image id), 1.0 is the default, values up to 2 exaggerate it.
+
+    Returns:
+        (N, size, size, 3) uint8 RGB images. Image n depends only on
+        ``(seed, identities[n], image_ids[n], size, nuisance)``.
+    """
+    identities = _check_ids("identities", identities)
+    image_ids = _check_ids("image_ids", image_ids)
+    if identities.shape != image_ids.shape:
+        raise ValueError(f"identities {identities.shape} and image_ids {image_ids.shape} must "
+                         "have the same length: one (identity, image) pair per output image")
+    _check_size(size)
+    _check_index("seed", seed)
+    if not (np.isfinite(nuisance) and 0 <= nuisance <= 2):
+        raise ValueError(f"nuisance must be between 0 (clean faces) and 2; got {nuisance!r}")
+    out = np.empty((len(identities), size, size, 3), dtype=np.uint8)
+    for a in range(0, len(identities), _CHUNK):
+        ids, imgs = identities[a:a + _CHUNK], image_ids[a:a + _CHUNK]
+        out[a:a + _CHUNK] = _render_chunk(ids, imgs, size, seed, float(nuisance))
+    return out
+
+
+def _render_chunk(identities, image_ids, size, seed, nuisance):
+    """Render one batch of images: (n, size, size, 3) uint8."""
+    people, which = np.unique(identities, return_inverse=True)
+    p = {name: value[which] for name, value in _identity_params_for(people, seed).items()}
+    q = _nuisance_params(identities, image_ids, seed, nuisance)
+    scene = _Scene(_background(q, size), q["angle"], q["scale"], q["shift_x"], q["shift_y"])
+    _draw_face(scene, p, q)
+    image = scene.image
+    _occlude(image, q)
+    image = _light(image, q)
+    _add_noise(image, q)
+    return _to_uint8(image)
+
+
+def make_synthetic_faces(n_identities: int = 500, images_per_identity: int = 10,
+                         size: int = IMAGE_SIZE, seed: int = 0, start: int = 0,
+                         nuisance: float = 1.0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A labelled dataset of synthetic faces, identity by identity.
+
+    Returns:
+        images: (n_identities * images_per_identity, size, size, 3) uint8.
+        labels: (N,) int32 in [0, n_identities); label k is global identity ``start + k``.
+        names: list of n_identities strings ``"synth_00042"`` (the global index).
+    """
+    _check_count("n_identities", n_identities)
+    _check_count("images_per_identity", images_per_identity)
+    _check_index("start", start)
+    labels = np.repeat(np.arange(n_identities, dtype=np.int32), images_per_identity)
+    image_ids = np.tile(np.arange(images_per_identity, dtype=np.int64), n_identities)
+    images = render_faces(labels.astype(np.int64) + start, image_ids, size=size, seed=seed,
+                          nuisance=nuisance)
+    names = [f"synth_{start + k:05d}" for k in range(n_identities)]
+    return images, labels, names
+
+
+# --------------------------------------------------------------------------- validation
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _check_count(name: str, value) -> None:
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer (at least 1); got {value!r}")
+
+
+def _check_index(name: str, value) -> None:
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+
+
+def _check_size(size) -> None:
+    if not _is_int(size) or size < MIN_SIZE:
+        raise ValueError(f"size must be an integer of at least {MIN_SIZE} pixels (e.g. 32, 64, "
+                         f"96, 128); got {size!r}")
+
+
+def _check_ids(name: str, values) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of integers, shape (N,); got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers; got dtype {arr.dtype}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} must be non-negative; got minimum {arr.min()}")
+    return arr.astype(np.int64)

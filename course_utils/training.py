@@ -1,0 +1,361 @@
+"""The training recipe: one call trains an encoder with online triplet mining on a CPU.
+
+    result = train_encoder(bench, minutes=5)       # bench from datasets.load_benchmark()
+    result.model, result.history, result.report
+
+What the recipe does (see :class:`Recipe` for the numbers):
+
+1. **P×K batches** with augmentation (:class:`~course_utils.sampler.PKSampler`), one ``fit`` call.
+2. **Loss schedule**: batch-all triplet loss first — it averages over every active triplet, so
+   gradients are many and gentle and the embedding cannot collapse early — then a gradual
+   switch to batch-hard, which keeps learning once most triplets have become easy.
+3. **Learning rate**: short warm-up, then cosine decay to 1 % over the budget (a time budget or
+   a step budget), AdamW with a little weight decay.
+4. **Watching**: validation ROC-AUC every epoch on identity-disjoint pairs, a live plot in
+   JupyterLab (a static figure elsewhere), and a **collapse detector** that warns in plain
+   words when all embeddings bunch together.
+5. **Checkpoint**: the best encoder by validation AUC is kept and saved as ``.keras``.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import keras
+from keras import ops
+
+from course_utils import losses
+from course_utils.config import data_dir, quick_mode
+from course_utils.datasets import Benchmark, FaceSet, Pairs
+from course_utils.models import build_encoder, embed, load_encoder, save_encoder
+from course_utils.sampler import PKSampler
+
+
+@dataclass
+class Recipe:
+    """Everything that defines a training run (defaults: the course's tested recipe)."""
+
+    P: int = 16                      # people per batch
+    K: int = 4                       # images per person
+    margin: float = 0.2              # α in max(d(a,p) − d(a,n) + α, 0), squared distances
+    strategy: str = "batch_all"      # mining at the start
+    final_strategy: str | None = "batch_hard"   # mining at the end (None: keep `strategy`)
+    switch_start: float = 0.3        # fraction of the budget where the switch starts ...
+    switch_end: float = 0.6          # ... and where it is complete (linear blend in between)
+    learning_rate: float = 1e-3
+    warmup: float = 0.03             # fraction of the budget with a linear warm-up
+    final_lr_fraction: float = 0.01  # cosine decay down to this fraction of learning_rate
+    weight_decay: float = 1e-4
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    embedding_dim: int = 128
+    augment: bool = True
+    steps_per_epoch: int = 50        # an "epoch" here = how often we validate and plot
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainingResult:
+    model: keras.Model
+    history: dict[str, list[float]]
+    seconds: float
+    images_seen: int
+    recipe: Recipe
+    checkpoint: Path | None = None
+    report: dict = field(default_factory=dict)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images_seen / max(self.seconds, 1e-9)
+
+
+# ----------------------------------------------------------------------------- the loss
+@keras.saving.register_keras_serializable(package="course_utils")
+class ScheduledTripletLoss(keras.losses.Loss):
+    """``(1 − w)·strategy + w·final_strategy``; ``w`` (a variable) is moved by :class:`BudgetSchedule`."""
+
+    def __init__(self, strategy="batch_all", final_strategy=None, margin=0.2, name="triplet_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.strategy, self.final_strategy, self.margin = strategy, final_strategy, margin
+        self.blend = keras.Variable(0.0, trainable=False, dtype="float32", name="mining_blend")
+
+    def call(self, y_true, y_pred):
+        first, _ = losses.triplet_loss_from_batch(y_true, y_pred, self.strategy, self.margin)
+        if not self.final_strategy or self.final_strategy == self.strategy:
+            return first
+        second, _ = losses.triplet_loss_from_batch(y_true, y_pred, self.final_strategy, self.margin)
+        w = ops.cast(self.blend, first.dtype)
+        return (1.0 - w) * first + w * second
+
+    def get_config(self):
+        return {**super().get_config(), "strategy": self.strategy,
+                "final_strategy": self.final_strategy, "margin": self.margin}
+
+
+# ----------------------------------------------------------------------------- callbacks
+class BudgetSchedule(keras.callbacks.Callback):
+    """Learning-rate warm-up + cosine decay, the mining blend, and stopping — by time or steps.
+
+    Progress ``f`` in [0, 1] is elapsed/``seconds`` (time budget) or step/``steps``.
+    """
+
+    def __init__(self, recipe: Recipe, loss: ScheduledTripletLoss, seconds: float | None = None,
+                 steps: int | None = None):
+        super().__init__()
+        if (seconds is None) == (steps is None):
+            raise ValueError("Give exactly one budget: seconds or steps.")
+        self.recipe, self.loss, self.seconds, self.steps = recipe, loss, seconds, steps
+        self.step = 0
+        self.start = None
+
+    def progress(self) -> float:
+        if self.seconds is not None:
+            return min(1.0, (time.perf_counter() - self.start) / self.seconds)
+        return min(1.0, self.step / self.steps)
+
+    def learning_rate(self, f: float) -> float:
+        r = self.recipe
+        if f < r.warmup:
+            return r.learning_rate * max(f / r.warmup, 0.05)
+        g = (f - r.warmup) / max(1e-9, 1 - r.warmup)
+        low = r.learning_rate * r.final_lr_fraction
+        return low + 0.5 * (r.learning_rate - low) * (1 + math.cos(math.pi * g))
+
+    def blend(self, f: float) -> float:
+        r = self.recipe
+        return float(np.clip((f - r.switch_start) / max(1e-9, r.switch_end - r.switch_start), 0, 1))
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        f = self.progress()
+        self.model.optimizer.learning_rate.assign(self.learning_rate(f))
+        self.loss.blend.assign(self.blend(f))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.progress() >= 1.0:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = float(self.model.optimizer.learning_rate.numpy())
+            logs["hard_mining"] = self.blend(self.progress())
+
+
+class Validation(keras.callbacks.Callback):
+    """Validation ROC-AUC (and mean same/different distances) on identity-disjoint pairs each epoch.
+
+    Keeps the best weights (by AUC) and optionally saves them to ``checkpoint`` (``.keras``).
+    """
+
+    def __init__(self, pairs: Pairs, checkpoint: Path | None = None, restore_best: bool = True):
+        super().__init__()
+        self.pairs, self.checkpoint, self.restore_best = pairs, checkpoint, restore_best
+        self.best_auc, self.best_weights = -1.0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from course_utils.metrics import roc_auc
+
+        d = self.pairs.distances(embed(self.model, self.pairs.faces.images))
+        auc = roc_auc(d, self.pairs.same)
+        if logs is not None:
+            logs["val_auc"] = auc
+            logs["val_d_same"] = float(d[self.pairs.same].mean())
+            logs["val_d_diff"] = float(d[~self.pairs.same].mean())
+            logs["val_d_spread"] = float(d.std())
+        if auc > self.best_auc:
+            self.best_auc = auc
+            self.best_weights = self.model.get_weights()
+            if self.checkpoint is not None:
+                save_encoder(self.model, self.checkpoint)
+
+    def on_train_end(self, logs=None):
+        if self.restore_best and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class CollapseDetector(keras.callbacks.Callback):
+    """Warns, in plain words, when the embeddings collapse to (nearly) one point.
+
+    Signs of collapse: the loss sits at the margin α (every triplet has d(a,p) ≈ d(a,n)), the
+    mean positive and negative distances are equal and tiny, or validation distances no longer
+    vary. A collapsed encoder maps every face to the same place: verification is a coin flip.
+    """
+
+    MESSAGE = (
+        "The embeddings look collapsed: {why}. Every face is being mapped to nearly the same point, "
+        "so the loss is stuck at the margin and verification is a coin flip. Fixes that usually work: "
+        "(1) start with batch-all mining (Recipe(strategy='batch_all')) instead of batch-hard, "
+        "(2) lower the learning rate (e.g. 3e-4), (3) check that the encoder ends with L2 normalisation, "
+        "(4) use more people per batch (larger P)."
+    )
+
+    def __init__(self, margin: float, patience: int = 2, stop: bool = False):
+        super().__init__()
+        self.margin, self.patience, self.stop = margin, patience, stop
+        self.strikes, self.warned, self.collapsed = 0, False, False
+
+    def diagnose(self, logs: dict) -> str | None:
+        loss, d_pos, d_neg = logs.get("loss"), logs.get("d_pos"), logs.get("d_neg")
+        spread = logs.get("val_d_spread")
+        if d_pos is not None and d_neg is not None and max(d_pos, d_neg) < 1e-3:
+            return f"mean distances are ~0 (positive {d_pos:.2g}, negative {d_neg:.2g})"
+        if loss is not None and abs(loss - self.margin) < 0.02 * self.margin and \
+                d_pos is not None and d_neg is not None and abs(d_neg - d_pos) < 0.05 * self.margin:
+            return f"the loss is pinned at the margin ({loss:.3f} ≈ α = {self.margin}) and d(a,p) ≈ d(a,n)"
+        if spread is not None and spread < 1e-3:
+            return "validation distances are all the same"
+        return None
+
+    def on_epoch_end(self, epoch, logs=None):
+        why = self.diagnose(logs or {})
+        self.strikes = self.strikes + 1 if why else 0
+        if why and self.strikes >= self.patience:
+            self.collapsed = True
+            if not self.warned:
+                warnings.warn(self.MESSAGE.format(why=why), RuntimeWarning, stacklevel=2)
+                self.warned = True
+            if self.stop:
+                self.model.stop_training = True
+
+
+class Recorder(keras.callbacks.Callback):
+    """Collects every epoch's logs (after the other callbacks added theirs) and draws them."""
+
+    def __init__(self, live: bool = True, verbose: bool = True):
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+        self.live, self.verbose = live, verbose
+        self.view = None
+
+    def on_train_begin(self, logs=None):
+        self.t0 = time.perf_counter()
+        if self.live:
+            from course_utils.plots import LiveTrainingView
+            self.view = LiveTrainingView()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        logs["time"] = time.perf_counter() - self.t0
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(float(v))
+        if self.view is not None:
+            self.view.update(self.history)
+        elif self.verbose:
+            print(f"epoch {epoch + 1:3d}  {logs['time']:6.0f} s  loss {logs.get('loss', float('nan')):.4f}  "
+                  f"active {logs.get('active_triplets', float('nan')):.2f}  "
+                  f"val AUC {logs.get('val_auc', float('nan')):.3f}", flush=True)
+
+    def on_train_end(self, logs=None):
+        if self.view is not None:
+            self.view.close(self.history)
+
+
+# ----------------------------------------------------------------------------- the recipe
+def default_encoder_path(name: str = "encoder") -> Path:
+    return data_dir() / "models" / f"{name}.keras"
+
+
+def compile_for_triplets(model: keras.Model, recipe: Recipe) -> ScheduledTripletLoss:
+    loss = ScheduledTripletLoss(recipe.strategy, recipe.final_strategy, recipe.margin)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(recipe.learning_rate, weight_decay=recipe.weight_decay),
+        loss=loss,
+        metrics=losses.triplet_metrics("batch_all", recipe.margin),
+    )
+    return loss
+
+
+def train_encoder(data: Benchmark | FaceSet, minutes: float | None = None, steps: int | None = None,
+                  recipe: Recipe | None = None, val: Pairs | None = None, model: keras.Model | None = None,
+                  checkpoint: str | Path | None = "auto", live: bool = True, verbose: bool = True,
+                  stop_on_collapse: bool = False) -> TrainingResult:
+    """Train an encoder with online triplet mining for a time (``minutes``) or ``steps`` budget.
+
+    Args:
+        data: a :class:`Benchmark` (train + validation pairs) or a training :class:`FaceSet`
+            (then give ``val`` pairs of other people, or validation is skipped).
+        minutes / steps: the budget (exactly one; default 5 minutes, 20 seconds in quick mode).
+        recipe: hyper-parameters (:class:`Recipe`); defaults are the course's tested recipe.
+        model: continue training this encoder instead of building a new one.
+        checkpoint: ``"auto"`` → ``data/models/encoder.keras``; a path; or ``None`` (no file).
+        live: draw loss / active triplets / validation AUC while training.
+        stop_on_collapse: stop early if the collapse detector fires.
+    """
+    recipe = recipe or Recipe()
+    if minutes is None and steps is None:
+        minutes = 1 / 3 if quick_mode() else 5.0
+    if minutes is not None and minutes <= 0 or steps is not None and steps <= 0:
+        raise ValueError("The training budget (minutes or steps) must be positive.")
+    train, val = (data.train, data.val) if isinstance(data, Benchmark) else (data, val)
+    if not isinstance(train, FaceSet):
+        raise ValueError(f"data must be a Benchmark or a FaceSet, got {type(data).__name__}.")
+    keras.utils.set_random_seed(recipe.seed)
+    sampler = PKSampler(train, P=recipe.P, K=recipe.K, steps_per_epoch=recipe.steps_per_epoch,
+                        augment=recipe.augment, seed=recipe.seed)
+    if model is None:
+        shape = train.images.shape[1:]
+        model = build_encoder(shape, recipe.embedding_dim, tuple(recipe.widths))
+    loss = compile_for_triplets(model, recipe)
+    path = default_encoder_path() if checkpoint == "auto" else (Path(checkpoint) if checkpoint else None)
+    schedule = BudgetSchedule(recipe, loss, seconds=minutes * 60 if minutes else None, steps=steps)
+    callbacks = [schedule]
+    if val is not None:
+        callbacks.append(Validation(val, checkpoint=path))
+    detector = CollapseDetector(recipe.margin, stop=stop_on_collapse)
+    recorder = Recorder(live=live, verbose=verbose)
+    callbacks += [detector, recorder]
+    max_epochs = math.ceil(steps / recipe.steps_per_epoch) if steps else 10_000
+    t0 = time.perf_counter()
+    model.fit(sampler, epochs=max_epochs, callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - t0
+    if path is not None and val is None:
+        save_encoder(model, path)
+    result = TrainingResult(model, recorder.history, seconds, schedule.step * recipe.P * recipe.K,
+                            recipe, path)
+    result.report = {"collapsed": detector.collapsed, "epochs": len(recorder.history.get("loss", [])),
+                     "best_val_auc": max(recorder.history.get("val_auc", [float("nan")]))}
+    if verbose:
+        print(f"Trained for {seconds:.0f} s ({result.images_seen:,} images, "
+              f"{result.images_per_second:.0f} images/s); best validation AUC "
+              f"{result.report['best_val_auc']:.3f}" + (f"; saved to {path}" if path else ""))
+    return result
+
+
+def evaluate(model, pairs: Pairs, flip_average: bool = True, far: float = 1e-2) -> dict:
+    """Verification report of an encoder on ``pairs``: AUC, EER, TAR@FAR, 10-fold accuracy, ..."""
+    from course_utils.metrics import verification_report
+
+    d = pairs.distances(embed(model, pairs.faces.images, flip_average=flip_average))
+    return verification_report(d, pairs.same, far=far, folds=pairs.fold)
+
+
+def load_or_train_encoder(bench: Benchmark, path: str | Path | None = None, minutes: float = 2.0,
+                          verbose: bool = True) -> keras.Model:
+    """The encoder saved by lesson 6 if it exists (and fits these images), else a quick new one."""
+    path = Path(path) if path else default_encoder_path()
+    size = bench.train.images.shape[1:]
+    if path.exists():
+        try:
+            model = load_encoder(path)
+            if tuple(model.input_shape[1:]) == tuple(size):
+                if verbose:
+                    print(f"Loaded the encoder trained earlier from {path}.")
+                return model
+            if verbose:
+                print(f"The saved encoder expects {model.input_shape[1:]} images, not {size}; training a new one.")
+        except Exception as err:  # noqa: BLE001 — a damaged file should not stop the lesson
+            if verbose:
+                print(f"Could not load {path} ({err}); training a new encoder instead.")
+    if verbose:
+        print("No trained encoder found (lesson 6 saves one); training a quick one now.")
+    budget = 1 / 3 if quick_mode() else minutes
+    return train_encoder(bench, minutes=budget, checkpoint=path, live=False, verbose=verbose).model

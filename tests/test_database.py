@@ -1,0 +1,409 @@
+"""Tests for course_utils.database.FaceDatabase (fake NumPy encoders; one tiny Keras model)."""
+import json
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+from course_utils import database as database_module
+from course_utils.database import UNKNOWN, FaceDatabase, IdentifyResult, VerifyResult
+
+SIZE, DIM = 4, 32
+RNG = np.random.default_rng(0)
+PROJECTION = RNG.normal(size=(SIZE * SIZE * 3, DIM))
+PEOPLE = {name: RNG.normal(size=(SIZE, SIZE, 3)) for name in ["alice", "bob", "carol", "stranger"]}
+
+
+class FakeEncoder:
+    """Deterministic NumPy 'network': flatten → fixed projection → unit length."""
+    input_shape = (None, SIZE, SIZE, 3)
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, images):
+        self.calls += 1
+        z = images.reshape(len(images), -1) @ PROJECTION
+        return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+
+class PredictEncoder(FakeEncoder):
+    """Looks like a Keras model: has .predict(x, verbose=0), which must be preferred."""
+
+    def predict(self, images, verbose=1):
+        assert verbose == 0
+        self.predicted = True
+        return FakeEncoder.__call__(self, images)
+
+    def __call__(self, images):
+        raise AssertionError("a model with .predict should be used through predict")
+
+
+def photos(name, n=3, noise=0.02, seed=1):
+    rng = np.random.default_rng(seed)
+    return PEOPLE[name][None] + noise * rng.normal(size=(n, SIZE, SIZE, 3))
+
+
+def e(*values):
+    return np.array(values, dtype=np.float64)
+
+
+@pytest.fixture
+def db():
+    db = FaceDatabase(encoder=FakeEncoder(), threshold=0.5)
+    for name in ["alice", "bob", "carol"]:
+        db.enroll(name, photos(name))
+    return db
+
+
+def snapshot(db):
+    return (db.names, db.dim, {n: db.embeddings_of(n) for n in db.names})
+
+
+def assert_same_state(before, db):
+    names, dim, embeddings = before
+    assert db.names == names and db.dim == dim
+    for n in names:
+        np.testing.assert_array_equal(db.embeddings_of(n), embeddings[n])
+
+
+# ---------------------------------------------------------------------------------------------
+# Enrol, identify, verify
+# ---------------------------------------------------------------------------------------------
+
+def test_fake_encoder_separates_the_fake_people():
+    """The other tests rely on this: different people >= 0.9 apart, photos of one person < 0.01."""
+    z = FakeEncoder()(np.stack(list(PEOPLE.values())))
+    between = ((z[:, None] - z[None]) ** 2).sum(-1)[~np.eye(len(z), dtype=bool)]
+    assert between.min() > 0.9
+    for name in PEOPLE:
+        within = FakeEncoder()(photos(name, n=4, seed=99)) - FakeEncoder()(PEOPLE[name][None])
+        assert (within ** 2).sum(1).max() < 0.01
+
+
+def test_enroll_identify_verify_with_encoder(db):
+    assert len(db) == 3 and db.names == ["alice", "bob", "carol"] and db.dim == DIM
+    assert "bob" in db and "dave" not in db
+    for name in ["alice", "bob", "carol"]:
+        probe = photos(name, n=1, seed=7)[0]                # a new photo, one image (H, W, 3)
+        result = db.identify(probe)
+        assert isinstance(result, IdentifyResult) and result.name == name and result.is_known
+        assert result.distance < 0.05
+        assert db.verify(probe, name).accepted
+        other = "bob" if name != "bob" else "alice"
+        rejected = db.verify(probe, other)
+        assert isinstance(rejected, VerifyResult) and not rejected.accepted and rejected.distance > 0.5
+
+
+def test_distances_are_squared_euclidean_to_nearest_image(db):
+    probe = photos("alice", n=1, seed=9)
+    q = FakeEncoder()(probe)[0]
+    expected = min(np.sum((q - k) ** 2) for k in db.embeddings_of("alice"))
+    assert db.verify(probe[0], "alice").distance == pytest.approx(expected, abs=1e-6)
+
+
+def test_unknown_person_is_rejected_but_ranked(db):
+    result = db.identify(photos("stranger", n=1)[0], k=3)
+    assert result.name == UNKNOWN and not result.is_known
+    assert result.distance > db.threshold
+    assert [n for n, _ in result.top_k] != [] and result.top_k[0][1] == result.distance
+    # With a huge threshold the same face is "recognised" as its nearest person.
+    assert db.identify(photos("stranger", n=1)[0], threshold=4.0).name == result.top_k[0][0]
+
+
+def test_top_k_is_sorted_over_distinct_people(db):
+    db.enroll("alice", photos("alice", n=5, seed=3))       # more images must not mean more rows
+    result = db.identify(photos("bob", n=1, seed=4)[0], k=10)
+    names = [n for n, _ in result.top_k]
+    distances = [d for _, d in result.top_k]
+    assert sorted(names) == ["alice", "bob", "carol"] and names[0] == "bob"
+    assert distances == sorted(distances)
+    assert len(db.identify(photos("bob", n=1)[0], k=2).top_k) == 2
+
+
+def test_identify_batch_matches_single_queries(db):
+    queries = np.concatenate([photos(n, n=2, seed=5) for n in ["carol", "stranger", "alice"]])
+    batch = db.identify_batch(queries, k=2)
+    single = [db.identify(q, k=2) for q in queries]
+    assert [r.name for r in batch] == [r.name for r in single] == ["carol"] * 2 + [UNKNOWN] * 2 + ["alice"] * 2
+    for a, b in zip(batch, single):
+        assert a.distance == pytest.approx(b.distance) and [n for n, _ in a.top_k] == [n for n, _ in b.top_k]
+
+
+def test_predict_is_used_when_the_encoder_has_it():
+    encoder = PredictEncoder()
+    db = FaceDatabase(encoder=encoder)
+    db.enroll("alice", photos("alice"))
+    assert encoder.predicted and db.identify(photos("alice", n=1)[0]).name == "alice"
+
+
+def test_with_a_real_keras_model():
+    keras = pytest.importorskip("keras")
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Dense(DIM)(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.UnitNormalization()(x))
+    db = FaceDatabase(encoder=model, threshold=0.5)
+    db.enroll("alice", photos("alice").astype("float32"))
+    db.enroll("bob", photos("bob").astype("float32"))
+    assert db.identify(photos("bob", n=1, seed=8)[0].astype("float32")).name == "bob"
+    with pytest.raises(ValueError, match=r"expects images of shape \(N, 4, 4, 3\)"):
+        db.identify(np.zeros((5, 5, 3), "float32"))
+
+
+def test_plain_embeddings_exact_distances():
+    db = FaceDatabase(threshold=0.5)                          # no encoder needed
+    assert db.enroll("a", embeddings=e(1, 0, 0)) == 1
+    assert db.enroll("b", embeddings=e(0, 1, 0)) == 1
+    result = db.identify(embedding=e(0.8, 0.6, 0), k=2)       # ‖q − a‖² = 2 − 1.6, ‖q − b‖² = 2 − 1.2
+    assert result.name == "a" and result.top_k == [("a", pytest.approx(0.4)), ("b", pytest.approx(0.8))]
+    assert db.verify(embedding=e(0.8, 0.6, 0), claimed_name="b").accepted is False
+    assert db.verify(embedding=e(0.8, 0.6, 0), claimed_name="b", threshold=0.8).accepted is True  # <= joins
+    assert db.identify(embedding=e(0, 0, 1)).name == UNKNOWN  # distance 2 to both
+    # Exactly at the threshold counts as a match (distance <= threshold), for identify and verify.
+    assert db.identify(embedding=e(0, 0, 1), threshold=2.0).name == "a"
+    assert db.identify_batch(embeddings=[e(0, 0, 1)], threshold=2.0)[0].name == "a"
+    assert db.verify(embedding=e(0, 0, 1), claimed_name="b", threshold=2.0).accepted
+    assert db.identify(embedding=e(0, 0, 1), threshold=1.999).name == UNKNOWN
+    assert db.identify(embedding=e(3, 0, 0)).distance == pytest.approx(0.0)    # re-normalised
+
+
+def test_reduce_mean_uses_the_normalised_mean():
+    embeddings = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    by_min = FaceDatabase(reduce="min")
+    by_mean = FaceDatabase(reduce="mean")
+    for db in (by_min, by_mean):
+        db.enroll("a", embeddings=embeddings)
+    assert by_min.verify(embedding=e(1, 0, 0), claimed_name="a").distance == pytest.approx(0.0)
+    # Mean of e0 and e1, normalised: (1, 1, 0)/√2 → distance from e0 = 2 − 2/√2.
+    assert by_mean.verify(embedding=e(1, 0, 0), claimed_name="a").distance == pytest.approx(2 - np.sqrt(2))
+
+
+def test_enroll_same_name_adds(db):
+    before = db.embeddings_of("alice")
+    assert db.enroll("alice", photos("alice", n=2, seed=11)) == 5
+    assert db.enroll("alice", photos("alice", n=1)[0]) == 6           # a single (H, W, 3) image
+    assert db.count("alice") == 6 and db.count("nobody") == 0
+    np.testing.assert_array_equal(db.embeddings_of("alice")[:3], before)
+    assert len(db) == 3
+    norms = np.linalg.norm(db.embeddings_of("alice"), axis=1)
+    assert db.embeddings_of("alice").dtype == np.float32 and np.allclose(norms, 1, atol=1e-6)
+
+
+def test_remove_and_rename(db):
+    db.remove("carol")
+    assert db.names == ["alice", "bob"] and "carol" not in db
+    bob = db.embeddings_of("bob")
+    db.rename("bob", "robert")
+    assert db.names == ["alice", "robert"]
+    np.testing.assert_array_equal(db.embeddings_of("robert"), bob)
+    with pytest.raises(ValueError, match="merge=True"):
+        db.rename("robert", "alice")
+    assert db.names == ["alice", "robert"]
+    db.rename("robert", "alice", merge=True)
+    assert db.names == ["alice"] and db.count("alice") == 6
+    with pytest.raises(ValueError, match="not enrolled"):
+        db.remove("bob")
+    db.remove("alice")
+    assert len(db) == 0 and db.dim is None                 # empty again: any dimension may come next
+    db.enroll("zed", embeddings=np.ones(3))
+    assert db.dim == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Save / load
+# ---------------------------------------------------------------------------------------------
+
+def assert_same_database(a, b):
+    assert a.names == b.names and a.dim == b.dim
+    assert a.threshold == b.threshold and a.reduce == b.reduce
+    for n in a.names:
+        np.testing.assert_array_equal(a.embeddings_of(n), b.embeddings_of(n))
+
+
+def test_save_load_round_trip(db, tmp_path):
+    db.threshold, db.reduce = 0.7, "mean"
+    db.enroll("bob", photos("bob", n=2, seed=12))
+    npz_path, json_path = db.save(tmp_path / "keys")
+    assert npz_path.name == "keys.npz" and json_path.name == "keys.json"
+    settings = json.loads(json_path.read_text())
+    assert settings["names"] == db.names and settings["threshold"] == 0.7 and settings["reduce"] == "mean"
+    assert settings["dim"] == DIM and settings["version"] == 1
+    with np.load(npz_path, allow_pickle=False) as data:       # plain arrays only, no pickled objects
+        assert data["embeddings"].dtype == np.float32 and data["owner"].dtype.kind == "i"
+    for spelling in (tmp_path / "keys", tmp_path / "keys.npz", str(tmp_path / "keys.json")):
+        loaded = FaceDatabase.load(spelling, encoder=FakeEncoder())
+        assert_same_database(db, loaded)
+    probe = photos("carol", n=1, seed=3)[0]
+    assert loaded.identify(probe, k=3) == db.identify(probe, k=3)
+
+
+def test_save_load_empty_database(tmp_path):
+    FaceDatabase(threshold=0.3).save(tmp_path / "empty")
+    loaded = FaceDatabase.load(tmp_path / "empty")
+    assert len(loaded) == 0 and loaded.dim is None and loaded.threshold == 0.3
+    with pytest.raises(FileNotFoundError, match="no saved database"):
+        FaceDatabase.load(tmp_path / "missing")
+
+
+def test_failed_save_leaves_old_database_intact(db, tmp_path, monkeypatch):
+    db.save(tmp_path / "keys")
+    old_files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    old = FaceDatabase.load(tmp_path / "keys")
+    db.enroll("dave", embeddings=np.ones(DIM))
+
+    def broken_replace(src, dst):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="simulated"):
+        db.save(tmp_path / "keys")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old_files    # no temp files left
+    assert_same_database(old, FaceDatabase.load(tmp_path / "keys"))
+
+
+def test_crash_while_writing_the_npz(db, tmp_path, monkeypatch):
+    db.save(tmp_path / "keys")
+    old = FaceDatabase.load(tmp_path / "keys")
+    db.enroll("dave", embeddings=np.ones(DIM))
+
+    def half_written(file, **arrays):
+        file.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt                                # e.g. the notebook kernel is interrupted
+
+    monkeypatch.setattr(database_module.np, "savez", half_written)
+    with pytest.raises(KeyboardInterrupt):
+        db.save(tmp_path / "keys")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.json", "keys.npz"]
+    assert_same_database(old, FaceDatabase.load(tmp_path / "keys"))
+
+
+def test_crash_between_the_two_files_gives_the_new_database(db, tmp_path, monkeypatch):
+    db.save(tmp_path / "keys")
+    db.enroll("dave", embeddings=np.ones(DIM))
+    real_replace = os.replace
+    calls = []
+
+    def second_replace_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("power cut (simulated)")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_replace_fails)
+    with pytest.raises(OSError):
+        db.save(tmp_path / "keys")
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="does not match"):
+        loaded = FaceDatabase.load(tmp_path / "keys")
+    assert_same_database(db, loaded)                            # the .npz is the commit point
+    db.save(tmp_path / "keys")                                  # saving again brings them back in step
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FaceDatabase.load(tmp_path / "keys")
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: clear messages, and a failed enrol changes nothing
+# ---------------------------------------------------------------------------------------------
+
+def test_empty_database_errors():
+    db = FaceDatabase(encoder=FakeEncoder())
+    with pytest.raises(ValueError, match=r"enrol someone first with db.enroll\(name, images\)"):
+        db.identify(photos("alice", n=1)[0])
+    with pytest.raises(ValueError, match="enrol someone first"):
+        db.verify(photos("alice", n=1)[0], "alice")
+    with pytest.raises(ValueError, match="enrol someone first"):
+        db.identify_batch(photos("alice"))
+
+
+def test_unknown_claimed_name_suggests_close_matches(db):
+    with pytest.raises(ValueError, match="Did you mean 'alice'"):
+        db.verify(photos("alice", n=1)[0], "alcie")
+    with pytest.raises(ValueError, match="not enrolled"):
+        db.verify(photos("alice", n=1)[0], "zzz")
+    with pytest.raises(ValueError, match="claimed_name"):
+        db.verify(photos("alice", n=1)[0])
+
+
+def test_bad_query_errors(db):
+    image = photos("alice", n=1)[0]
+    with pytest.raises(ValueError, match="greyscale"):
+        db.identify(image[..., 0])
+    with pytest.raises(ValueError, match="3 colour channels"):
+        db.identify(image[..., :1])
+    with pytest.raises(ValueError, match=r"expects images of shape \(N, 4, 4, 3\)"):
+        db.identify(np.zeros((6, 6, 3)))
+    with pytest.raises(ValueError, match="exactly one"):
+        db.identify(image, embedding=np.ones(DIM))
+    with pytest.raises(ValueError, match="dimension 5"):
+        db.identify(embedding=np.ones(5))
+    with pytest.raises(ValueError, match="NaN"):
+        db.identify(embedding=np.full(DIM, np.nan))
+    with pytest.raises(ValueError, match="one face"):
+        db.identify(photos("alice", n=2))
+    with pytest.raises(ValueError, match="positive int"):
+        db.identify(image, k=0)
+    with pytest.raises(ValueError, match="threshold"):
+        db.identify(image, threshold=-1)
+
+
+def test_constructor_errors():
+    with pytest.raises(ValueError, match="reduce"):
+        FaceDatabase(reduce="median")
+    with pytest.raises(ValueError, match="threshold"):
+        FaceDatabase(threshold=np.inf)
+    with pytest.raises(ValueError, match="encoder"):
+        FaceDatabase(encoder="facenet.keras")
+
+
+class NaNEncoder(FakeEncoder):
+    def __call__(self, images):
+        return np.full((len(images), DIM), np.nan)
+
+
+@pytest.mark.parametrize("bad_enrol, message", [
+    (lambda db: db.enroll("alice", photos("alice")[..., 0]), "3 colour channels"),
+    (lambda db: db.enroll("alice", photos("alice")[0, ..., 0]), "greyscale"),
+    (lambda db: db.enroll("alice", np.zeros((2, 5, 5, 3))), "expects images"),
+    (lambda db: db.enroll("alice", embeddings=np.ones((2, DIM + 1))), "dimension"),
+    (lambda db: db.enroll("alice", embeddings=np.r_[np.ones(DIM - 1), np.nan]), "NaN"),
+    (lambda db: db.enroll("alice", embeddings=np.zeros(DIM)), "all-zero"),
+    (lambda db: db.enroll("", photos("alice")), "non-empty string"),
+    (lambda db: db.enroll(42, photos("alice")), "non-empty string"),
+    (lambda db: db.enroll(UNKNOWN, photos("alice")), "reserved"),
+    (lambda db: db.enroll("alice"), "exactly one"),
+    (lambda db: db.enroll("alice", np.zeros((0, SIZE, SIZE, 3))), "empty batch"),
+])
+def test_failed_enrol_changes_nothing(db, bad_enrol, message):
+    before = snapshot(db)
+    with pytest.raises(ValueError, match=message):
+        bad_enrol(db)
+    assert_same_state(before, db)
+
+
+def test_encoder_problems_change_nothing(db):
+    before = snapshot(db)
+    db.encoder = NaNEncoder()
+    with pytest.raises(ValueError, match="NaN"):
+        db.enroll("alice", photos("alice"))
+    db.encoder = lambda images: np.ones((len(images) + 1, DIM))
+    with pytest.raises(ValueError, match="one embedding per image"):
+        db.enroll("alice", photos("alice"))
+    db.encoder = None
+    with pytest.raises(ValueError, match="no encoder"):
+        db.enroll("dave", photos("alice"))
+    assert_same_state(before, db)
+
+
+def test_failed_first_enrol_leaves_database_empty():
+    db = FaceDatabase()
+    with pytest.raises(ValueError, match="no encoder"):
+        db.enroll("alice", photos("alice"))
+    with pytest.raises(ValueError, match="NaN"):
+        db.enroll("alice", embeddings=np.array([np.nan, 1.0]))
+    assert len(db) == 0 and db.dim is None
+    db.enroll("alice", embeddings=np.ones(4))                 # any dimension still allowed
+    assert db.dim == 4

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from course_utils.datasets import FaceSet
+from course_utils.sampler import PKSampler, augment_batch
+
+
+def faces_with_counts(counts, size=16):
+    labels = np.repeat(np.arange(len(counts)), counts).astype(np.int32)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(len(labels), size, size, 3), dtype=np.uint8)
+    return FaceSet(images, labels, [f"p{k}" for k in range(len(counts))], "toy")
+
+
+def test_batches_have_p_people_times_k_images():
+    faces = faces_with_counts([5] * 10 + [1] * 5)
+    s = PKSampler(faces, P=4, K=3, augment=False, seed=1)
+    x, y = s[0]
+    assert x.shape == (12, 16, 16, 3) and x.dtype == np.float32 and y.dtype == np.int32
+    people, counts = np.unique(y, return_counts=True)
+    assert len(people) == 4 and np.all(counts == 3)
+    assert np.all(y.reshape(4, 3) == y.reshape(4, 3)[:, :1])           # grouped a,a,a,b,b,b,...
+    assert not set(people) & set(range(10, 15))                          # singletons never drawn
+    idx = s.batch_indices(0)
+    np.testing.assert_array_equal(x, faces.images[idx].astype(np.float32))  # no augmentation: exact
+    np.testing.assert_array_equal(y, faces.labels[idx])
+    for p in people:                                                     # no repeats when K ≤ count
+        assert len(set(idx[faces.labels[idx] == p])) == 3
+
+
+def test_deterministic_by_seed_and_changes_per_epoch():
+    faces = faces_with_counts([4] * 8)
+    a, b = PKSampler(faces, P=3, K=2, seed=7), PKSampler(faces, P=3, K=2, seed=7)
+    np.testing.assert_array_equal(a[2][0], b[2][0])
+    a.on_epoch_begin()
+    first = a.batch_indices(0)
+    a.on_epoch_begin()
+    assert not np.array_equal(first, a.batch_indices(0))
+
+
+def test_people_with_fewer_than_k_images_repeat():
+    faces = faces_with_counts([2] * 6)
+    s = PKSampler(faces, P=3, K=4, augment=False)
+    _, y = s[0]
+    assert np.all(np.bincount(y)[np.unique(y)] == 4)
+
+
+def test_clear_errors_for_impossible_batches():
+    with pytest.raises(ValueError, match="at least 2 images"):
+        PKSampler(faces_with_counts([1] * 20), P=4, K=2)
+    with pytest.raises(ValueError, match="K"):
+        PKSampler(faces_with_counts([3] * 20), P=4, K=1)
+    with pytest.raises(ValueError, match="P"):
+        PKSampler(faces_with_counts([3] * 20), P=1, K=2)
+    with pytest.raises(ValueError, match="Only 3 people"):
+        PKSampler(faces_with_counts([3] * 3 + [1] * 10), P=4, K=2)
+
+
+def test_augmentation_keeps_range_and_changes_pixels():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, size=(8, 16, 16, 3)).astype(np.float32)
+    out = augment_batch(x.copy(), np.random.default_rng(1))
+    assert out.shape == x.shape and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 255 and not np.allclose(out, x)
+
+
+def test_fit_runs_on_the_sampler():
+    import keras
+    faces = faces_with_counts([4] * 8)
+    s = PKSampler(faces, P=2, K=2, steps_per_epoch=3)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    model.compile("adam", loss=lambda y, e: keras.ops.mean(keras.ops.square(e)))
+    history = model.fit(s, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and s.epoch == 1
