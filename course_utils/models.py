@@ -112,3 +112,13 @@ def load_encoder(path: str | Path) -> keras.Model:
     if not path.exists():
         raise FileNotFoundError(f"No saved encoder at {path}. Train one first (lesson 6) or check the path.")
     return keras.models.load_model(path, safe_mode=True)
+
+
+def pixel_embed(images: np.ndarray) -> np.ndarray:
+    """The "pixel encoder" baseline: each image flattened and scaled to unit length.
+
+    ``(N, H, W, 3)`` → ``(N, H*W*3) float32`` with ‖row‖ = 1, so squared distances lie in
+    [0, 4] like a trained encoder's. Comparing faces this way is what an encoder must beat.
+    """
+    x = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
+    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)

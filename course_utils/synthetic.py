@@ -266,7 +266,8 @@ class _Scene:
         x, y = x - _col(self.shift_x), y - _col(self.shift_y)
         self.u = (cos / s) * x + (sin / s) * y          # (n, S, S)
         self.v = (cos / s) * y - (sin / s) * x
-        self.sharpness = s * (size / 2)                 # 1 / (pixel width in face units)
+        self.pixel = 2 / (size * scale)                 # (n,) pixel width in face units
+        self.sharpness = _col(1 / self.pixel)
         self.size = size
 
     def window(self, cx, cy, rx, ry):
@@ -282,9 +283,9 @@ class _Scene:
         half_w = self.scale * (cos * rx + sin * ry)
         half_h = self.scale * (sin * rx + cos * ry)
 
-        def span(lo, hi):
-            a = int(np.floor((float(np.min(lo)) + 1) * self.size / 2)) - 1
-            b = int(np.ceil((float(np.max(hi)) + 1) * self.size / 2)) + 1
+        def span(lo, hi):   # pixel indices, with a 2-pixel margin for the soft edges
+            a = int(np.floor((float(np.min(lo)) + 1) * self.size / 2)) - 2
+            b = int(np.ceil((float(np.max(hi)) + 1) * self.size / 2)) + 2
             return slice(min(max(a, 0), self.size), min(max(b, 0), self.size))
 
         return span(y - half_h, y + half_h), span(x - half_w, x + half_w)
@@ -313,49 +314,46 @@ class _Scene:
             region += alpha * (rgb[channel] - region)
 
 
-def _ellipse_alpha(scene, rows, cols, cx, cy, rx, ry, angle=None):
-    """Coverage (n, H, W) of an ellipse inside a window; arguments (n,) in face units."""
+def _ellipse_alpha(scene, rows, cols, cx, cy, rx, ry):
+    """Coverage (n, H, W) of an ellipse inside a window; arguments (n,) in face units.
+
+    ``q`` is 1 on the ellipse's edge; ``(1 - q) * max(rx, ry) / 2`` stands in for the distance
+    to the edge. It never underestimates the distance outside, so the soft edge stays within
+    half a pixel of the ellipse and the window around the ellipse always contains it all.
+    """
     u, v = scene.uv(rows, cols)
-    du, dv = u - _col(cx), v - _col(cy)
-    if angle is not None:
-        c, s = _col(np.cos(angle)), _col(np.sin(angle))
-        du, dv = c * du + s * dv, c * dv - s * du
-    q = (du * _col(1 / rx)) ** 2 + (dv * _col(1 / ry)) ** 2     # < 1 inside the ellipse
-    # (1 - q) * min(rx, ry) / 2 is roughly the distance to the edge (exact near the edge)
-    return scene.soft((1 - q) * _col(0.5 * np.minimum(rx, ry)))
+    q = ((u - _col(cx)) * _col(1 / rx)) ** 2 + ((v - _col(cy)) * _col(1 / ry)) ** 2
+    return scene.soft((1 - q) * _col(0.5 * np.maximum(rx, ry)))
 
 
-def _ellipse(scene, cx, cy, rx, ry, angle=None):
+def _ellipse(scene, cx, cy, rx, ry):
     """Window (rows, cols) around an ellipse and its coverage (n, H, W)."""
-    if angle is None:
-        rows, cols = scene.window(cx, cy, rx, ry)
-    else:
-        reach = np.maximum(rx, ry)
-        rows, cols = scene.window(cx, cy, reach, reach)
-    return rows, cols, _ellipse_alpha(scene, rows, cols, cx, cy, rx, ry, angle)
+    rows, cols = scene.window(cx, cy, rx, ry)
+    return rows, cols, _ellipse_alpha(scene, rows, cols, cx, cy, rx, ry)
 
 
-def _paint_ellipse(scene, rgb, cx, cy, rx, ry, angle=None, opacity=None):
-    rows, cols, alpha = _ellipse(scene, cx, cy, rx, ry, angle)
+def _paint_ellipse(scene, rgb, cx, cy, rx, ry, opacity=None):
+    rows, cols, alpha = _ellipse(scene, cx, cy, rx, ry)
     if opacity is not None:
         alpha = alpha * _col(opacity)
     scene.paint(rows, cols, alpha, rgb)
 
 
-def _head_alpha(scene, p, grow=0.0, bottom=None):
-    """Window, coverage and (u, v) of the head: an ellipse whose lower half narrows by ``jaw``.
+def _head_alpha(scene, p):
+    """The head: an ellipse whose lower half narrows by ``jaw``.
 
-    ``bottom`` (n,) optionally ends the window higher up, when only the top is needed.
+    Returns its window (rows, cols), coverage (n, H, W), and ``q`` (n, H, W), which is 0 at
+    the centre of the head and 1 on its edge.
     """
-    rx, ry = p["head_width"] + grow, p["head_height"] + grow
-    top = _HEAD_Y - ry
-    bottom = _HEAD_Y + ry if bottom is None else np.minimum(bottom, _HEAD_Y + ry)
-    rows, cols = scene.window(np.zeros_like(rx), (top + bottom) / 2, rx, (bottom - top) / 2)
+    rx, ry = p["head_width"], p["head_height"]
+    # the soft edge reaches where q < 1 + pixel / ry, i.e. this much beyond the ellipse:
+    reach = np.sqrt(1 + scene.pixel / ry)
+    rows, cols = scene.window(np.zeros_like(rx), np.full_like(rx, _HEAD_Y), rx * reach, ry * reach)
     u, v = scene.uv(rows, cols)
     dv = (v - _HEAD_Y) * _col(1 / ry)
     half_width = _col(rx) * (1 - _col(p["jaw"]) * np.clip(dv, 0, 1) ** 2)
     q = (u / half_width) ** 2 + dv ** 2
-    return rows, cols, scene.soft((1 - q) * 0.5 * half_width), (u, v)
+    return rows, cols, scene.soft((1 - q) * _col(0.5 * ry)), q
 
 
 def _draw_hair_back(scene, p):
@@ -364,7 +362,7 @@ def _draw_hair_back(scene, p):
     rx = p["head_width"] + p["hair_volume"] + 0.12 * long
     ry = (p["head_height"] + p["hair_volume"]) * 1.05
     cy = _HEAD_Y - 0.5 * p["hair_volume"] + 0.15 * long
-    top, bottom = cy - ry, np.minimum(cy + ry, p["hair_length"] + 0.02)
+    top, bottom = cy - ry, np.minimum(cy + ry, p["hair_length"])
     rows, cols = scene.window(np.zeros_like(rx), (top + bottom) / 2, rx, (bottom - top) / 2)
     alpha = _ellipse_alpha(scene, rows, cols, np.zeros_like(rx), cy, rx, ry)
     _, v = scene.uv(rows, cols)
@@ -387,24 +385,32 @@ def _draw_ears(scene, p):
 
 
 def _draw_head(scene, p):
-    """The face: skin colour, a little darker towards the edge so it looks round."""
-    rows, cols, alpha, (u, v) = _head_alpha(scene, p)
-    edge = (u * _col(1 / p["head_width"])) ** 2 + ((v - _HEAD_Y) * _col(1 / p["head_height"])) ** 2
-    shade = 1 - 0.2 * edge
+    """The face, a little darker towards the edge so it looks round; then the fringe."""
+    rows, cols, alpha, q = _head_alpha(scene, p)
+    shade = 1 - 0.2 * q
     scene.paint(rows, cols, alpha, p["skin"].T[:, :, None, None] * shade)
+    _draw_fringe(scene, p, rows, cols, alpha)
 
 
-def _draw_fringe(scene, p):
-    """Hair on top of the head: above a (tilted, wavy) hair line, plus hair over the temples."""
+def _draw_fringe(scene, p, rows, cols, head):
+    """Hair on the head: above a (tilted, wavy) hair line, and over the temples.
+
+    ``rows, cols, head`` are the head's window and coverage; the hair only needs its top part.
+    """
     lowest = np.maximum(p["eye_height"] + 0.05,
                         p["hair_fringe"] + np.abs(p["hair_part"]) * p["head_width"] + p["hair_wave"])
-    rows, cols, alpha, (u, v) = _head_alpha(scene, p, grow=0.03, bottom=lowest + 0.02)
+    top = _HEAD_Y - p["head_height"]
+    hair_rows, _ = scene.window(np.zeros_like(top), (top + lowest) / 2,
+                                p["head_width"], (lowest - top) / 2)
+    rows = slice(rows.start, max(rows.start, min(rows.stop, hair_rows.stop)))
+    head = head[:, :rows.stop - rows.start]
+    u, v = scene.uv(rows, cols)
     line = (_col(p["hair_fringe"]) + _col(p["hair_part"]) * u
             + _col(p["hair_wave"]) * np.cos(14 * u))
-    top = scene.soft(line - v)
+    fringe = scene.soft(line - v)
     temples = (scene.soft(np.abs(u) - _col(p["head_width"] - p["hair_sides"]))
                * scene.soft(_col(p["eye_height"] + 0.05) - v))
-    scene.paint(rows, cols, alpha * np.maximum(top, temples), p["hair"])
+    scene.paint(rows, cols, head * np.maximum(fringe, temples), p["hair"])
 
 
 def _draw_eyes(scene, p, q):
@@ -425,11 +431,21 @@ def _draw_eyes(scene, p, q):
 
 
 def _draw_brows(scene, p, q):
+    """Each brow is a tilted, arched band that gets thinner towards its ends."""
+    half_length, thickness = 1.25 * p["eye_size"], p["brow_thickness"]
+    reach = half_length + thickness + 0.03
     for side in (-1, 1):
         cx = side * (p["eye_spacing"] + 0.01) + q["turn"]
         cy = p["eye_height"] - p["brow_gap"] - q["brow_raise"]
-        _paint_ellipse(scene, p["hair"] * 0.8, cx, cy, 1.25 * p["eye_size"],
-                       p["brow_thickness"], angle=side * p["brow_angle"])
+        rows, cols = scene.window(cx, cy, reach, reach)
+        u, v = scene.uv(rows, cols)
+        du, dv = u - _col(cx), v - _col(cy)
+        c, s = _col(np.cos(side * p["brow_angle"])), _col(np.sin(side * p["brow_angle"]))
+        along = (c * du + s * dv) * _col(1 / half_length)        # -1..1 from end to end
+        across = c * dv - s * du - 0.03 * along ** 2            # arched: the ends are lower
+        alpha = (scene.soft(_col(thickness) * (1 - 0.5 * along ** 2) - np.abs(across))
+                 * scene.soft((1 - np.abs(along)) * _col(half_length)))
+        scene.paint(rows, cols, alpha, p["hair"] * 0.8)
 
 
 def _draw_nose(scene, p, q):
@@ -448,7 +464,8 @@ def _draw_mouth(scene, p, q):
     """Lips: a band along a parabola (the smile), with a dark opening between them."""
     cx, cy = _mouth_centre(p, q)
     w, t, o = p["mouth_width"], p["mouth_thickness"], q["mouth_open"]
-    top, bottom = cy - np.maximum(q["smile"], 0) - t - 0.07, cy + t + o + 0.01
+    top = cy - np.maximum(q["smile"], 0) - t
+    bottom = cy + np.maximum(-q["smile"], 0) + t + o
     rows, cols = scene.window(cx, (top + bottom) / 2, w, (bottom - top) / 2)
     u, v = scene.uv(rows, cols)
     s = (u - _col(cx)) * _col(1 / w)                     # -1..1 along the mouth
@@ -501,9 +518,10 @@ def _draw_hat(scene, p, q):
     """A cap over the top of the head: a half-ellipse crown and a brim."""
     brim_y, w = q["hat_height"], p["head_width"] + 0.06
     rows, cols = scene.window(np.zeros_like(w), brim_y - 0.22, w + 0.12, np.full_like(w, 0.28))
+    # (the crown reaches 0.5 above the brim; the brim 0.04 below it)
     u, v = scene.uv(rows, cols)
     crown = scene.soft(_col(brim_y) - v) * scene.soft(
-        0.25 * (1 - (u * _col(1 / w)) ** 2 - ((v - _col(brim_y)) * 2) ** 2))
+        _col(0.5 * w) * (1 - (u * _col(1 / w)) ** 2 - ((v - _col(brim_y)) * 2) ** 2))
     brim = scene.soft(0.04 - np.abs(v - _col(brim_y))) * scene.soft(_col(w + 0.12) - np.abs(u))
     scene.paint(rows, cols, np.maximum(crown, brim), q["hat_colour"])
 
@@ -528,7 +546,6 @@ def _draw_face(scene, p: dict, q: dict) -> None:
     _draw_neck(scene, p)
     _draw_ears(scene, p)
     _draw_head(scene, p)
-    _draw_fringe(scene, p)
     _draw_eyes(scene, p, q)
     _draw_brows(scene, p, q)
     _draw_nose(scene, p, q)
@@ -544,9 +561,16 @@ def _background(q: dict, size: int) -> np.ndarray:
     """A colour, a linear gradient and a stripe texture: (3, n, size, size) float32."""
     x, y = _image_grid(size)
     ramp = np.cos(_col(q["bg_grad_angle"])) * x + np.sin(_col(q["bg_grad_angle"])) * y
-    stripes = np.sin(_col(q["bg_freq_x"]) * x + _col(q["bg_freq_y"]) * y + _col(q["bg_phase"]))
-    shade = _col(q["bg_grad"]) * ramp + _col(q["bg_texture"]) * stripes
-    return q["bg"].T[:, :, None, None] + shade
+    # stripes = sin(a + b) with a = fx * x + phase, b = fy * y; expanded so that the sines
+    # are taken of small (n, 1, S) and (n, S, 1) arrays only
+    a = _col(q["bg_freq_x"]) * x + _col(q["bg_phase"])
+    b = _col(q["bg_freq_y"]) * y
+    stripes = np.sin(a) * np.cos(b) + np.cos(a) * np.sin(b)
+    shade = _col(q["bg_grad"]) * ramp + _col(q["bg_texture"]) * stripes     # (n, S, S)
+    image = np.empty((3,) + shade.shape, dtype=np.float32)
+    for channel in range(3):
+        np.add(shade, _col(q["bg"][:, channel]), out=image[channel])
+    return image
 
 
 def _occlude(image: np.ndarray, q: dict) -> None:
@@ -555,19 +579,23 @@ def _occlude(image: np.ndarray, q: dict) -> None:
     if len(idx) == 0:
         return
     x, y = _image_grid(image.shape[-1])
-    dx = (x - _col(q["occ_x"][idx])) / _col(q["occ_rx"][idx])
-    dy = (y - _col(q["occ_y"][idx])) / _col(q["occ_ry"][idx])
+    dx = (x - _col(q["occ_x"][idx])) * _col(1 / q["occ_rx"][idx])
+    dy = (y - _col(q["occ_y"][idx])) * _col(1 / q["occ_ry"][idx])
     alpha = np.clip((1 - dx ** 2 - dy ** 2) * 8, 0, 1)
-    region = image[:, idx]
-    image[:, idx] = region + alpha * (q["occ_colour"][idx].T[:, :, None, None] - region)
+    for channel in range(3):
+        region = image[channel, idx]
+        image[channel, idx] = region + alpha * (_col(q["occ_colour"][idx, channel]) - region)
 
 
-def _light(image: np.ndarray, q: dict) -> np.ndarray:
-    """Global gain and bias, a colour cast and a directional brightness gradient."""
+def _light(image: np.ndarray, q: dict) -> None:
+    """Global gain and bias, a colour cast and a directional brightness gradient, in place."""
     x, y = _image_grid(image.shape[-1])
     ramp = np.cos(_col(q["light_angle"])) * x + np.sin(_col(q["light_angle"])) * y
-    gain = _col(q["gain"]) * (1 + _col(q["light_strength"]) * ramp)
-    return image * gain * q["cast"].T[:, :, None, None] + _col(q["bias"])
+    light = 1 + _col(q["light_strength"]) * ramp                            # (n, S, S)
+    for channel in range(3):
+        image[channel] *= light
+        image[channel] *= _col(q["gain"] * q["cast"][:, channel])
+        image[channel] += _col(q["bias"])
 
 
 @functools.lru_cache(maxsize=8)
@@ -594,9 +622,14 @@ def _add_noise(image: np.ndarray, q: dict) -> None:
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
-    """(3, n, S, S) float in [0, 1] -> (n, S, S, 3) uint8."""
-    pixels = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return np.ascontiguousarray(pixels.transpose(1, 2, 3, 0))
+    """(3, n, S, S) float in [0, 1] -> (n, S, S, 3) uint8 (rounded, clipped)."""
+    out = np.empty(image.shape[1:] + (3,), dtype=np.uint8)
+    for channel in range(3):
+        pixels = image[channel]
+        pixels *= 255
+        pixels += 0.5
+        out[..., channel] = np.clip(pixels, 0, 255)     # the assignment truncates to uint8
+    return out
 
 
 # --------------------------------------------------------------------------- public API
@@ -629,23 +662,40 @@ def render_faces(identities: np.ndarray, image_ids: np.ndarray, size: int = IMAG
     _check_index("seed", seed)
     if not (np.isfinite(nuisance) and 0 <= nuisance <= 2):
         raise ValueError(f"nuisance must be between 0 (clean faces) and 2; got {nuisance!r}")
+    people, which = np.unique(identities, return_inverse=True)
+    p_all = _identity_params_for(people, seed)
+    q_all = _nuisance_params(identities, image_ids, seed, float(nuisance))
     out = np.empty((len(identities), size, size, 3), dtype=np.uint8)
-    for a in range(0, len(identities), _CHUNK):
-        ids, imgs = identities[a:a + _CHUNK], image_ids[a:a + _CHUNK]
-        out[a:a + _CHUNK] = _render_chunk(ids, imgs, size, seed, float(nuisance))
+    order = _similar_positions_together(q_all)
+    for a in range(0, len(order), _CHUNK):
+        idx = order[a:a + _CHUNK]
+        p = {name: value[which[idx]] for name, value in p_all.items()}
+        q = {name: value[idx] for name, value in q_all.items()}
+        out[idx] = _render_batch(p, q, size)
     return out
 
 
-def _render_chunk(identities, image_ids, size, seed, nuisance):
-    """Render one batch of images: (n, size, size, 3) uint8."""
-    people, which = np.unique(identities, return_inverse=True)
-    p = {name: value[which] for name, value in _identity_params_for(people, seed).items()}
-    q = _nuisance_params(identities, image_ids, seed, nuisance)
+def _similar_positions_together(q: dict) -> np.ndarray:
+    """An order of the images in which neighbours have similar face positions (N,) int.
+
+    Only a speed trick: images rendered in one batch share painting windows, which stay
+    small when the faces of the batch sit in similar places. The result does not depend on
+    the order (every image is computed on its own).
+    """
+    n = len(q["shift_y"])
+    bands = max(1, int(round(np.sqrt(n / _CHUNK))))
+    band = np.empty(n, dtype=np.int64)
+    band[np.argsort(q["shift_y"], kind="stable")] = np.arange(n) * bands // n
+    return np.lexsort((q["shift_x"], band))
+
+
+def _render_batch(p: dict, q: dict, size: int) -> np.ndarray:
+    """Render one batch of n images from its identity and nuisance parameters: (n, S, S, 3) uint8."""
     scene = _Scene(_background(q, size), q["angle"], q["scale"], q["shift_x"], q["shift_y"])
     _draw_face(scene, p, q)
     image = scene.image
     _occlude(image, q)
-    image = _light(image, q)
+    _light(image, q)
     _add_noise(image, q)
     return _to_uint8(image)
 

@@ -1,0 +1,7 @@
+"""Benchmarks: scripts that print figures (speed, memory, accuracy). Not tests.
+
+    python3 course.py bench train [--minutes 5] [--dataset lfw|synthetic|both]
+    python3 course.py bench losses
+    python3 course.py bench embed
+    python3 course.py bench synthetic
+"""

@@ -1,0 +1,23 @@
+import sys
+
+USAGE = __import__("benchmarks").__doc__
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"train", "losses", "embed", "synthetic"}:
+        print(USAGE)
+        return 2
+    name, rest = argv[0], argv[1:]
+    if name == "train":
+        from benchmarks.train import main as run
+    elif name == "losses":
+        from benchmarks.losses import main as run
+    elif name == "embed":
+        from benchmarks.embed import main as run
+    else:
+        from benchmarks.synthetic_check import main as run
+    return run(rest) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

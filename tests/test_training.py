@@ -1,0 +1,115 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from course_utils import reference, training
+from course_utils.datasets import Benchmark, load_synthetic, make_pairs
+from course_utils.models import load_encoder
+
+
+def tiny_bench():
+    train = load_synthetic(12, 4, size=32, seed=0)
+    val = make_pairs(load_synthetic(6, 3, size=32, seed=0, start=500), 40, seed=0)
+    return Benchmark("synthetic", train, val, val)
+
+
+TINY = dict(P=4, K=2, widths=(4, 8), embedding_dim=8, steps_per_epoch=3)
+
+
+def test_learning_rate_schedule_warmup_then_cosine():
+    recipe = training.Recipe(learning_rate=1e-3, warmup=0.1, final_lr_fraction=0.01)
+    sched = training.BudgetSchedule(recipe, loss=None, steps=100)
+    assert sched.learning_rate(0.05) == pytest.approx(0.5e-3)
+    assert sched.learning_rate(0.1) == pytest.approx(1e-3)
+    assert sched.learning_rate(1.0) == pytest.approx(1e-5)
+    mid = 0.1 + 0.9 / 2                      # half-way through the cosine part
+    assert sched.learning_rate(mid) == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))
+    lrs = [sched.learning_rate(f) for f in np.linspace(0.1, 1, 50)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_mining_blend_ramps_linearly():
+    sched = training.BudgetSchedule(training.Recipe(switch_start=0.2, switch_end=0.6), loss=None, steps=10)
+    assert sched.blend(0.1) == 0 and sched.blend(0.4) == pytest.approx(0.5) and sched.blend(0.9) == 1
+
+
+def test_budget_needs_exactly_one_of_time_or_steps():
+    with pytest.raises(ValueError, match="exactly one"):
+        training.BudgetSchedule(training.Recipe(), loss=None)
+
+
+@pytest.mark.parametrize("blend", [0.0, 0.3, 1.0])
+def test_scheduled_loss_is_the_blend_of_two_references(blend):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 3)
+    emb = rng.normal(size=(12, 5)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    loss = training.ScheduledTripletLoss("batch_all", "batch_hard", margin=0.2)
+    loss.blend.assign(blend)
+    got = float(loss(labels.astype(np.float32), emb))
+    ba = reference.batch_all_loop(labels, emb, 0.2)
+    bh = reference.batch_hard_loop(labels, emb, 0.2)
+    ba = ba[0] if isinstance(ba, tuple) else ba
+    bh = bh[0] if isinstance(bh, tuple) else bh
+    assert got == pytest.approx((1 - blend) * ba + blend * bh, rel=1e-4, abs=1e-6)
+
+
+def test_collapse_detector_reads_the_signs():
+    det = training.CollapseDetector(margin=0.2, patience=2)
+    healthy = {"loss": 0.12, "d_pos": 0.6, "d_neg": 1.3, "val_d_spread": 0.3}
+    pinned = {"loss": 0.2, "d_pos": 0.31, "d_neg": 0.31, "val_d_spread": 0.2}
+    zero = {"loss": 0.2, "d_pos": 1e-5, "d_neg": 2e-5}
+    assert det.diagnose(healthy) is None
+    assert "pinned at the margin" in det.diagnose(pinned)
+    assert "~0" in det.diagnose(zero)
+    assert "all the same" in det.diagnose({"val_d_spread": 1e-5})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        det.on_epoch_end(0, pinned)
+        assert not caught and not det.collapsed          # one bad epoch is not enough
+        det.on_epoch_end(1, pinned)
+    assert det.collapsed and any("collapsed" in str(w.message) for w in caught)
+
+
+def test_train_encoder_end_to_end(tmp_path):
+    bench = tiny_bench()
+    path = tmp_path / "enc.keras"
+    result = training.train_encoder(bench, steps=6, recipe=training.Recipe(**TINY), checkpoint=path,
+                                    live=False, verbose=False)
+    h = result.history
+    assert len(h["loss"]) == 2 and len(h["val_auc"]) == 2
+    assert all(0 <= a <= 1 for a in h["active_triplets"]) and all(0 <= a <= 1 for a in h["val_auc"])
+    assert result.images_seen == 6 * 8 and result.seconds > 0
+    assert all(math.isfinite(v) for v in h["loss"])
+    assert h["lr"][-1] < training.Recipe().learning_rate          # cosine decayed
+    assert path.exists()
+    back = load_encoder(path)                                      # safe-mode load of the checkpoint
+    assert back.output_shape[-1] == 8
+    report = training.evaluate(result.model, bench.test)
+    assert 0 <= report["auc"] <= 1 and 0 <= report["accuracy_mean"] <= 1
+
+
+def test_training_is_repeatable_with_a_seed():
+    bench = tiny_bench()
+    runs = [training.train_encoder(bench, steps=3, recipe=training.Recipe(**TINY), checkpoint=None,
+                                   live=False, verbose=False) for _ in range(2)]
+    np.testing.assert_allclose(runs[0].history["loss"], runs[1].history["loss"], rtol=1e-5)
+
+
+def test_load_or_train_prefers_the_saved_encoder(tmp_path, monkeypatch):
+    bench = tiny_bench()
+    path = tmp_path / "enc.keras"
+    first = training.train_encoder(bench, steps=3, recipe=training.Recipe(**TINY), checkpoint=path,
+                                   live=False, verbose=False)
+    loaded = training.load_or_train_encoder(bench, path=path, verbose=False)
+    x = bench.test.faces.images[:4]
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(first.model(x)), atol=1e-5)
+
+
+def test_bad_budgets_and_data_are_clear():
+    with pytest.raises(ValueError, match="positive"):
+        training.train_encoder(tiny_bench(), steps=0)
+    with pytest.raises(ValueError, match="Benchmark or a FaceSet"):
+        training.train_encoder(np.zeros((3, 32, 32, 3)), steps=1)

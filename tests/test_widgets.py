@@ -1,0 +1,397 @@
+"""Tests for course_utils.widgets: the pure computations against scikit-learn / plain NumPy,
+and the views driven from Python (no browser): slider values, button clicks, uploads."""
+from __future__ import annotations
+
+import base64
+import datetime
+import io
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import confusion_matrix
+
+from course_utils import metrics
+from course_utils import widgets as W
+from course_utils.database import FaceDatabase
+from course_utils.datasets import FaceSet, Pairs
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------
+
+def synthetic_verification(n=1200, seed=0, genuine=(0.6, 0.2), impostor=(1.3, 0.25)):
+    rng = np.random.default_rng(seed)
+    same = rng.random(n) < 0.45
+    d = np.where(same, rng.normal(*genuine, n), rng.normal(*impostor, n))
+    return np.clip(d, 0, None), same
+
+
+def toy_pairs(same, n_faces=40, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    faces = FaceSet(rng.integers(0, 256, (n_faces, size, size, 3), dtype=np.uint8),
+                    np.arange(n_faces) % 8, [f"person {k}" for k in range(8)], source="test")
+    m = len(same)
+    return Pairs(faces, rng.integers(0, n_faces, m), rng.integers(0, n_faces, m), same)
+
+
+def explicit_counts(d, s, t):
+    """FAR/FRR/TAR/accuracy written out without course code."""
+    accept = d <= t
+    tp = int(np.count_nonzero(accept & s))
+    fp = int(np.count_nonzero(accept & ~s))
+    tn = int(np.count_nonzero(~accept & ~s))
+    fn = int(np.count_nonzero(~accept & s))
+    return tp, fp, tn, fn
+
+
+def png_bytes(array, fmt="PNG"):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def upload_value(*files):
+    """The ipywidgets 8 FileUpload value: a tuple of dicts with a memoryview ``content``."""
+    return tuple({"name": name, "type": "image/png", "size": len(data), "content": memoryview(data),
+                  "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)}
+                 for name, data in files)
+
+
+def same_rates(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], float) and np.isnan(a[key]):
+            assert np.isnan(b[key]), key
+        else:
+            assert a[key] == b[key], key
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure computation: verification
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_operating_point_matches_numpy_and_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    d = rng.gamma(2.0, 0.5, 500)
+    s = rng.random(500) < 0.3
+    thresholds = np.concatenate([[-1.0, 0.0, d.max() + 1], np.quantile(d, [0.05, 0.3, 0.5, 0.8]), d[:3]])
+    for t in thresholds:
+        p = W.operating_point(d, s, t)
+        tp, fp, tn, fn = explicit_counts(d, s, t)
+        (sk_tn, sk_fp), (sk_fn, sk_tp) = confusion_matrix(s, d <= t, labels=[False, True])
+        assert (p["tp"], p["fp"], p["tn"], p["fn"]) == (tp, fp, tn, fn) == (sk_tp, sk_fp, sk_tn, sk_fn)
+        assert p["far"] == pytest.approx(fp / np.count_nonzero(~s))
+        assert p["frr"] == pytest.approx(fn / np.count_nonzero(s))
+        assert p["tar"] == pytest.approx(tp / np.count_nonzero(s))
+        assert p["tar"] + p["frr"] == pytest.approx(1.0)
+        assert p["accuracy"] == pytest.approx(np.mean((d <= t) == s))
+        assert p["threshold"] == t
+        assert (p["n_same"], p["n_different"], p["n_pairs"]) == (s.sum(), (~s).sum(), 500)
+
+
+def test_named_thresholds_mean_what_their_names_say():
+    d, s = synthetic_verification(seed=3)
+    named = W.named_thresholds(d, s)
+    assert set(named) == {"EER", "FAR = 1%", "best accuracy"}
+
+    # FAR = 1 %: at most 1 % of the different-person pairs accepted, and it is the largest such
+    # threshold: accepting the next larger distance too would push FAR above 1 %.
+    t = named["FAR = 1%"]
+    far = np.mean(d[~s] <= t)
+    assert far <= 0.01
+    next_d = d[d > t].min()
+    assert np.mean(d[~s] <= next_d) > 0.01 or not (~s)[d == next_d].any()
+
+    # EER: FAR and FRR (nearly) equal; each can only move in steps of 1 / n.
+    p = W.operating_point(d, s, named["EER"])
+    step = 1.0 / min(s.sum(), (~s).sum())
+    assert abs(p["far"] - p["frr"]) <= 2 * step
+
+    # best accuracy = the maximum of a brute-force sweep over every distinct cut
+    cuts = np.unique(d)
+    candidates = np.concatenate([[cuts[0] - 1], (cuts[:-1] + cuts[1:]) / 2, [cuts[-1] + 1]])
+    brute = max(np.mean((d <= c) == s) for c in candidates)
+    assert np.mean((d <= named["best accuracy"]) == s) == pytest.approx(brute)
+
+
+def test_named_thresholds_follow_far_and_need_both_classes():
+    d, s = synthetic_verification(seed=4)
+    named = W.named_thresholds(d, s, far=0.1)
+    assert "FAR = 10%" in named and np.mean(d[~s] <= named["FAR = 10%"]) <= 0.1
+    with pytest.raises(ValueError, match="both"):
+        W.named_thresholds(d, np.ones_like(s))
+
+
+@pytest.mark.parametrize("n", [1, 4, 6, 7])
+def test_flipping_pairs_are_the_nearest_on_each_side(n):
+    d, s = synthetic_verification(n=300, seed=5)
+    t = float(np.median(d))
+    idx = W.flipping_pairs(d, s, t, n=n)
+    assert len(idx) == n and len(set(idx.tolist())) == n
+    assert np.all(np.diff(d[idx]) >= 0)                        # sorted along the distance axis
+    below, above = idx[d[idx] <= t], idx[d[idx] > t]
+    assert len(below) == n // 2 and len(above) == n - n // 2
+    others = np.setdiff1d(np.arange(len(d)), idx)
+    # nobody left out is closer to α on its side than the chosen ones
+    if len(below):
+        assert d[below].min() >= d[others][d[others] <= t].max()
+    assert d[above].max() <= d[others][d[others] > t].min()
+    # independent check: the chosen set = the n//2 and n - n//2 smallest |d − t| on each side
+    gap = np.abs(d - t)
+    side_below = np.flatnonzero(d <= t)
+    side_above = np.flatnonzero(d > t)
+    expected = set(side_below[np.argsort(gap[side_below])][: n // 2].tolist()) | \
+        set(side_above[np.argsort(gap[side_above])][: n - n // 2].tolist())
+    assert set(idx.tolist()) == expected
+
+
+def test_flipping_pairs_fill_from_the_other_side_and_verdicts_mark_the_wrong_ones():
+    d = np.array([0.1, 0.2, 0.3, 0.9, 1.0, 1.1])
+    s = np.array([True, False, True, True, False, False])
+    idx = W.flipping_pairs(d, s, 0.05, n=4)                     # nothing is below α
+    assert idx.tolist() == [0, 1, 2, 3]
+    verdicts = W.pair_verdicts(d, s, 0.25, [0, 1, 2, 3])
+    assert [v["accepted"] for v in verdicts] == [True, True, False, False]
+    assert [v["wrong"] for v in verdicts] == [False, True, True, True]
+    assert all(v["correct"] != v["wrong"] for v in verdicts)
+
+
+def test_choose_pairs_balances_same_and_different():
+    d, s = synthetic_verification(n=200, seed=6)
+    idx = W.choose_pairs(s, 8, seed=1, distances=d)
+    assert len(idx) == 8 and s[idx].sum() == 4 and np.all(np.diff(d[idx]) >= 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The threshold explorer, driven from Python
+# ----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def explorer_data():
+    d, s = synthetic_verification(n=800, seed=7)
+    return d, s, toy_pairs(s)
+
+
+def test_slider_drives_the_stats_the_figure_and_the_examples(explorer_data):
+    d, s, pairs = explorer_data
+    ex = W.ThresholdExplorer(d, s, pairs, title="test")
+    assert ex.slider.min <= d.min() and ex.slider.max >= d.max() and ex.slider.step < 0.01 * np.ptp(d)
+    same_rates(ex.stats, W.operating_point(d, s, ex.threshold))        # initial state = EER
+    assert ex.threshold == pytest.approx(ex.named["EER"])
+    first_png = bytes(ex.image.value)
+    assert first_png.startswith(PNG_SIGNATURE)
+    for t in (0.4, 0.95, 1.6):
+        ex.slider.value = t
+        same_rates(ex.stats, W.operating_point(d, s, t))
+        assert f"TP <b>{ex.stats['tp']}</b>" in ex.stats_html.value
+        assert f"FN <b>{ex.stats['fn']}</b>" in ex.stats_html.value
+        assert [v["index"] for v in ex.examples] == W.flipping_pairs(d, s, t, ex.n_examples).tolist()
+        assert [v["correct"] for v in ex.examples] == [(d[v["index"]] <= t) == s[v["index"]] for v in ex.examples]
+    assert bytes(ex.image.value) != first_png                            # the figure was redrawn
+    assert "Could not update" not in ex.stats_html.value
+
+
+def test_buttons_jump_to_the_named_thresholds(explorer_data):
+    d, s, _ = explorer_data
+    ex = W.ThresholdExplorer(d, s)                                     # no pairs: no example strip
+    assert list(ex.buttons) == ["EER", "FAR = 1%", "best accuracy"]
+    ex.slider.value = ex.slider.max
+    for name, button in ex.buttons.items():
+        button.click()
+        assert ex.threshold == pytest.approx(ex.named[name])
+        same_rates(ex.stats, W.operating_point(d, s, ex.named[name]))
+    ex.buttons["FAR = 1%"].click()
+    assert ex.stats["far"] <= 0.01
+    assert ex.examples == []
+
+
+def test_display_bundle_has_the_widget_and_a_static_png(explorer_data, monkeypatch):
+    d, s, pairs = explorer_data
+    monkeypatch.delenv(W.STATIC_ENV, raising=False)
+    ex = W.ThresholdExplorer(d, s, pairs)
+    bundle = ex._repr_mimebundle_()
+    assert bundle[W.WIDGET_VIEW_MIMETYPE]["model_id"] == ex.widget.model_id
+    png = base64.b64decode(bundle["image/png"])
+    assert png == bytes(ex.image.value) and Image.open(io.BytesIO(png)).size[0] > 300
+    assert "FAR" in bundle["text/plain"]
+    assert W.WIDGET_VIEW_MIMETYPE not in W.ThresholdExplorer(d, s, static=True)._repr_mimebundle_()
+    assert "image/png" not in W.ThresholdExplorer(d, s, static=False)._repr_mimebundle_()
+    monkeypatch.setenv(W.STATIC_ENV, "1")
+    assert set(ex._repr_mimebundle_()) == {"image/png", "text/plain"}
+    assert ex.figure().axes                                            # a fresh matplotlib figure
+
+
+def test_works_on_pixel_scale_distances_and_rejects_bad_input():
+    d, s = synthetic_verification(n=300, seed=8)
+    ex = W.threshold_explorer(d * 1e6, s)                              # outside IPython: no display, no crash
+    assert ex.slider.max >= d.max() * 1e6
+    ex.buttons["best accuracy"].click()
+    assert ex.stats["accuracy"] == pytest.approx(metrics.best_threshold(d * 1e6, s)[1])
+    with pytest.raises(ValueError, match="both"):
+        W.ThresholdExplorer(d, np.zeros(len(d), bool))
+    with pytest.raises(ValueError, match="pairs"):
+        W.ThresholdExplorer(d, s, pairs=toy_pairs(s[:10]))
+
+
+def test_pair_slider_shows_decisions_and_accuracy():
+    d, s = synthetic_verification(n=200, seed=9)
+    pairs = toy_pairs(s)
+    ps = W.pair_slider(pairs, d, n=6)
+    assert len(ps.indices) == 6
+    for t in (0.5, 1.0):
+        ps.slider.value = t
+        assert ps.stats["accuracy"] == pytest.approx(metrics.accuracy_at(d, s, t))
+        assert [v["accepted"] for v in ps.examples] == (d[ps.indices] <= t).tolist()
+        assert f"{100 * ps.stats['accuracy']:.1f} %" in ps.stats_html.value
+    assert bytes(ps.image.value).startswith(PNG_SIGNATURE)
+
+
+# ----------------------------------------------------------------------------------------------
+# Clusters
+# ----------------------------------------------------------------------------------------------
+
+def test_cluster_rows_biggest_first_and_truncated():
+    labels = np.array([2, 0, 1, 1, 2, 2, 0, 3, 2, 1, 1, 1])   # sizes: 0→2, 1→5, 2→4, 3→1
+    assert W.cluster_rows(labels, max_rows=8, max_per_row=10) == [[2, 3, 9, 10, 11], [0, 4, 5, 8], [1, 6], [7]]
+    assert W.cluster_rows(labels, max_rows=2, max_per_row=3) == [[2, 3, 9], [0, 4, 5]]
+    assert W.cluster_rows(labels, min_size=2) == [[2, 3, 9, 10, 11], [0, 4, 5, 8], [1, 6]]
+    assert W.cluster_rows(np.array([5, 5, 4, 4])) == [[2, 3], [0, 1]]   # tie: smaller cluster id first
+
+
+def toy_clusters(n_people=5, per_person=6, dim=12, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.repeat(np.arange(n_people), per_person))
+    x = np.eye(dim)[labels] + 0.08 * rng.normal(size=(len(labels), dim))
+    images = rng.integers(0, 256, (len(labels), 20, 20, 3), dtype=np.uint8)
+    return x / np.linalg.norm(x, axis=1, keepdims=True), images, labels
+
+
+def test_cluster_explorer_rows_and_report_follow_the_slider():
+    x, images, labels = toy_clusters()
+    ce = W.ClusterExplorer(x, images, true_labels=labels, threshold=1.0, max_rows=4, max_per_row=5)
+    assert ce.report["f1"] == 1.0 and ce.report["n_clusters"] == 5         # well separated toy people
+    for t in (0.05, 1.0, 2.5):
+        ce.slider.value = t
+        expected = W.cluster_rows(W.clusters_at(x, t), 4, 5)
+        assert ce.rows == expected
+        assert ce.report == metrics.clustering_report(labels, W.clusters_at(x, t))
+        assert f"NMI <b>{ce.report['nmi']:.3f}</b>" in ce.summary_html.value
+    assert len(ce.rows) == 1 and len(ce.rows[0]) == 5                     # 2.5 > every distance: one cluster
+    assert bytes(ce.image.value).startswith(PNG_SIGNATURE)
+    plain = W.ClusterExplorer(x, images.astype(np.float32) / 255)            # no labels, float images
+    assert plain.report is None and "NMI" not in plain.summary_html.value
+    with pytest.raises(ValueError, match="one image per embedding"):
+        W.ClusterExplorer(x, images[:3])
+
+
+# ----------------------------------------------------------------------------------------------
+# Uploads and the enrol widget
+# ----------------------------------------------------------------------------------------------
+
+def test_decode_upload_reads_pngs_and_collects_errors():
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, (30, 20, 3), dtype=np.uint8)
+    grey = rng.integers(0, 256, (12, 12), dtype=np.uint8)
+    decoded = W.decode_upload(upload_value(("a.png", png_bytes(picture)), ("junk.jpg", b"definitely not an image"),
+                                           ("grey.png", png_bytes(grey)), ("empty.png", b"")))
+    assert [name for name, _ in decoded] == ["a.png", "grey.png"]
+    assert np.array_equal(decoded[0][1], picture)
+    assert decoded[1][1].shape == (12, 12, 3) and np.array_equal(decoded[1][1][..., 1], grey)
+    assert len(decoded.errors) == 2
+    assert "junk.jpg" in decoded.errors[0] and "not an image" in decoded.errors[0]
+    assert "empty.png" in decoded.errors[1]
+    # ipywidgets 7's dict format, raw bytes and nothing at all
+    old = W.decode_upload({"b.png": {"metadata": {"name": "b.png"}, "content": png_bytes(picture)}})
+    assert old[0][0] == "b.png" and np.array_equal(old[0][1], picture)
+    assert np.array_equal(W.decode_upload(png_bytes(picture))[0][1], picture)
+    assert W.decode_upload(()) == [] and W.decode_upload(None).errors == []
+
+
+def colour_face(rgb, seed):
+    rng = np.random.default_rng(seed)
+    img = np.clip(np.array(rgb)[None, None, :] + rng.normal(0, 8, (40, 40, 3)), 0, 255)
+    return img.astype(np.uint8)
+
+
+def mean_colour_encoder(batch):
+    """A fake encoder in NumPy: the unit-length mean colour (minus grey) of each image."""
+    batch = np.asarray(batch, dtype=np.float64)
+    assert batch.shape[1:] == (16, 16, 3)
+    e = batch.mean(axis=(1, 2)) - 100.0
+    return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+def preprocess16(img):
+    from course_utils.images import preprocess
+    return preprocess(img, size=16)
+
+
+def test_enrol_and_identify_round_trip():
+    db = FaceDatabase(threshold=0.5)
+    ew = W.EnrolWidget(db, mean_colour_encoder, preprocess=preprocess16)
+    reds = upload_value(*[(f"red{k}.png", png_bytes(colour_face((230, 30, 30), k))) for k in range(3)])
+    blues = upload_value(("blue.png", png_bytes(colour_face((30, 30, 230), 9))),)
+    ew.upload.value = reds                                  # as if uploaded in the browser
+    ew.name.value = "Alice"
+    ew.enrol_button.click()
+    assert db.names == ["Alice"] and db.count("Alice") == 3
+    assert ew.upload.value == ()                            # cleared after a successful enrolment
+    assert ew.enrol(name="Bob", value=blues) and db.count("Bob") == 1
+    assert "Enrolled 1 photo(s) of Bob" in ew.messages[-1]
+
+    ew.upload.value = upload_value(("probe.png", png_bytes(colour_face((220, 40, 35), 99))))
+    ew.identify_button.click()
+    (result,) = ew.last_results
+    assert result.name == "Alice" and result.distance < 0.05
+    assert [name for name, _ in result.top_k] == ["Alice", "Bob"]
+    assert "probe.png: Alice" in ew.messages[-1]
+    html = ew.output.outputs[0]["data"]["text/html"]
+    assert "Alice" in html and "<img" in html
+
+    green = W.EnrolWidget(db, mean_colour_encoder, preprocess=preprocess16)
+    (unknown,) = green.identify(upload_value(("green.png", png_bytes(colour_face((30, 230, 30), 5)))))
+    assert unknown.name == "unknown"
+
+
+def test_enrol_uses_the_database_encoder_when_none_is_given():
+    db = FaceDatabase(encoder=mean_colour_encoder, threshold=0.5)
+    ew = W.EnrolWidget(db, preprocess=preprocess16)
+    assert ew.enrol("Carol", upload_value(("c.png", png_bytes(colour_face((30, 200, 40), 1)))))
+    assert ew.identify(upload_value(("q.png", png_bytes(colour_face((35, 190, 45), 2)))))[0].name == "Carol"
+
+
+def test_bad_uploads_leave_the_database_unchanged():
+    db = FaceDatabase(threshold=0.5)
+    ew = W.EnrolWidget(db, mean_colour_encoder, preprocess=preprocess16)
+    assert ew.enrol("Alice", upload_value(("a.png", png_bytes(colour_face((230, 30, 30), 0)))))
+    before = db.embeddings_of("Alice")
+
+    good = ("b.png", png_bytes(colour_face((230, 30, 30), 1)))
+    assert not ew.enrol("Alice", upload_value(good, ("notes.txt", b"hello, I am text")))
+    assert "notes.txt" in ew.messages[-1] and "Nothing was enrolled" in ew.messages[-1]
+    assert not ew.enrol("Eve", upload_value(("bad.png", b"\x89PNG broken")))
+    assert not ew.enrol("  ", upload_value(good))                        # no name
+    assert not ew.enrol("unknown", upload_value(good))                   # reserved name: the database says no
+    assert "reserved" in ew.messages[-1]
+    assert not ew.enrol("Dave", ())                                      # nothing uploaded
+
+    def broken_encoder(batch):
+        raise RuntimeError("encoder exploded")
+    ew.encoder = broken_encoder
+    assert not ew.enrol("Alice", upload_value(good))
+    assert "encoder exploded" in ew.messages[-1]
+    assert db.names == ["Alice"] and np.array_equal(db.embeddings_of("Alice"), before)
+
+    ew.encoder = mean_colour_encoder
+    assert ew.identify(upload_value(("junk.bin", b"\x00\x01garbage"))) == []
+    assert "junk.bin" in ew.messages[-1]
+    empty = W.EnrolWidget(FaceDatabase(), mean_colour_encoder, preprocess=preprocess16)
+    assert empty.identify(upload_value(good)) == [] and "empty" in empty.messages[-1]
