@@ -97,6 +97,10 @@ def cmd_test(args) -> int:
     targets = args.rest or ["tests", "solutions", "notebooks"]
     rc = run([py, "-m", "pytest", *targets, "--nbval-lax", "--nbval-cell-timeout=600",
               "-p", "no:cacheprovider"], env=test_env())
+    if rc == 0 and not args.rest:
+        # The decks and the website are built from the notebooks nbval just executed, so they
+        # cannot silently break (and nothing is executed twice).
+        rc = run([py, "-m", "course_utils.publish", "all"], env=test_env())
     print(f"Test suite finished in {time.time() - t0:.0f} s (exit code {rc}).")
     return rc
 

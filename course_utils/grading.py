@@ -108,19 +108,21 @@ def find_submissions(folder: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def lesson_source(path: Path) -> Path | None:
+def lesson_source(path: Path, solutions: Path = SOLUTIONS) -> Path | None:
     name = path.name.split("__")[-1]
-    candidate = SOLUTIONS / name
+    candidate = solutions / name
     return candidate if candidate.exists() else None
 
 
-def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeout: int = 300) -> list[dict]:
+def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeout: int = 300,
+                 solutions: str | Path = SOLUTIONS) -> list[dict]:
+    """Grade every submission under ``folder`` against the lessons in ``solutions``; write ``out``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"Submissions folder not found: {folder}")
     rows = []
     for student, path in find_submissions(folder):
-        source = lesson_source(path)
+        source = lesson_source(path, Path(solutions))
         if source is None:
             print(f"skip {path}: no lesson called {path.name.split('__')[-1]} in solutions/")
             continue

@@ -128,6 +128,7 @@ def _identity_params_for(indices: np.ndarray, seed: int) -> dict[str, np.ndarray
     p["mouth_width"] = d.uniform(0.11, 0.24)         # half-width
     p["mouth_thickness"] = d.uniform(0.012, 0.040)   # lip half-thickness
     p["mouth_gap"] = d.uniform(0.07, 0.15)           # from the nose tip down to the mouth
+    p["smile"] = d.uniform(-0.02, 0.05)              # resting mouth curvature (> 0 = smile)
     p["lips"] = np.clip(p["skin"] * np.array([0.85, 0.55, 0.55], np.float32)
                         + d.uniform(0.0, 0.15)[:, None] * np.array([0.6, 0.1, 0.1], np.float32),
                         0, 1).astype(np.float32)     # (N, 3)
@@ -339,21 +340,25 @@ def _paint_ellipse(scene, rgb, cx, cy, rx, ry, opacity=None):
     scene.paint(rows, cols, alpha, rgb)
 
 
-def _head_alpha(scene, p):
+_HAIR_GROW = 0.03   # hair on the head reaches this far beyond the skin (face units)
+
+
+def _head_shape(scene, p):
     """The head: an ellipse whose lower half narrows by ``jaw``.
 
-    Returns its window (rows, cols), coverage (n, H, W), and ``q`` (n, H, W), which is 0 at
-    the centre of the head and 1 on its edge.
+    Returns the window (rows, cols) of the head grown by ``_HAIR_GROW``, ``q`` (n, H, W),
+    which is 0 at the centre of the head and 1 on its edge, and ``inside`` (n, H, W), an
+    approximate distance to the edge (face units, > 0 inside).
     """
     rx, ry = p["head_width"], p["head_height"]
-    # the soft edge reaches where q < 1 + pixel / ry, i.e. this much beyond the ellipse:
-    reach = np.sqrt(1 + scene.pixel / ry)
+    # coverage > 0 where q < 1 + (grow + half a pixel) / (ry / 2): this far out in q
+    reach = np.sqrt(1 + (_HAIR_GROW + 0.5 * scene.pixel) / (0.5 * ry))
     rows, cols = scene.window(np.zeros_like(rx), np.full_like(rx, _HEAD_Y), rx * reach, ry * reach)
     u, v = scene.uv(rows, cols)
     dv = (v - _HEAD_Y) * _col(1 / ry)
     half_width = _col(rx) * (1 - _col(p["jaw"]) * np.clip(dv, 0, 1) ** 2)
     q = (u / half_width) ** 2 + dv ** 2
-    return rows, cols, scene.soft((1 - q) * _col(0.5 * ry)), q
+    return rows, cols, q, (1 - q) * _col(0.5 * ry)
 
 
 def _draw_hair_back(scene, p):
@@ -386,16 +391,17 @@ def _draw_ears(scene, p):
 
 def _draw_head(scene, p):
     """The face, a little darker towards the edge so it looks round; then the fringe."""
-    rows, cols, alpha, q = _head_alpha(scene, p)
+    rows, cols, q, inside = _head_shape(scene, p)
     shade = 1 - 0.2 * q
-    scene.paint(rows, cols, alpha, p["skin"].T[:, :, None, None] * shade)
-    _draw_fringe(scene, p, rows, cols, alpha)
+    scene.paint(rows, cols, scene.soft(inside), p["skin"].T[:, :, None, None] * shade)
+    _draw_fringe(scene, p, rows, cols, inside)
 
 
-def _draw_fringe(scene, p, rows, cols, head):
+def _draw_fringe(scene, p, rows, cols, inside):
     """Hair on the head: above a (tilted, wavy) hair line, and over the temples.
 
-    ``rows, cols, head`` are the head's window and coverage; the hair only needs its top part.
+    ``rows, cols, inside`` are the head's window and distance to its edge; the hair covers
+    the head's edge by ``_HAIR_GROW`` and only needs the top part of the window.
     """
     lowest = np.maximum(p["eye_height"] + 0.05,
                         p["hair_fringe"] + np.abs(p["hair_part"]) * p["head_width"] + p["hair_wave"])
@@ -403,7 +409,7 @@ def _draw_fringe(scene, p, rows, cols, head):
     hair_rows, _ = scene.window(np.zeros_like(top), (top + lowest) / 2,
                                 p["head_width"], (lowest - top) / 2)
     rows = slice(rows.start, max(rows.start, min(rows.stop, hair_rows.stop)))
-    head = head[:, :rows.stop - rows.start]
+    head = scene.soft(inside[:, :rows.stop - rows.start] + _HAIR_GROW)
     u, v = scene.uv(rows, cols)
     line = (_col(p["hair_fringe"]) + _col(p["hair_part"]) * u
             + _col(p["hair_wave"]) * np.cos(14 * u))
@@ -449,12 +455,15 @@ def _draw_brows(scene, p, q):
 
 
 def _draw_nose(scene, p, q):
-    """A soft shadow along one side of the nose, then two nostrils."""
+    """A soft shadow along one side of the nose, a rounded tip, then two nostrils."""
     tip_y = p["eye_height"] + p["nose_length"]
     cx = 1.3 * q["turn"]
+    half_opaque = np.full_like(cx, 0.6)
     _paint_ellipse(scene, p["skin"] * 0.7, cx + 0.4 * p["nose_width"],
                    tip_y - 0.45 * p["nose_length"], 0.4 * p["nose_width"],
-                   0.5 * p["nose_length"], opacity=np.full_like(cx, 0.6))
+                   0.5 * p["nose_length"], opacity=half_opaque)
+    _paint_ellipse(scene, p["skin"] * 0.8, cx, tip_y - 0.2 * p["nose_width"],
+                   1.1 * p["nose_width"], 0.7 * p["nose_width"], opacity=half_opaque)
     for side in (-1, 1):
         _paint_ellipse(scene, p["skin"] * 0.45, cx + side * p["nose_width"], tip_y,
                        0.4 * p["nose_width"], 0.25 * p["nose_width"])
@@ -464,16 +473,19 @@ def _draw_mouth(scene, p, q):
     """Lips: a band along a parabola (the smile), with a dark opening between them."""
     cx, cy = _mouth_centre(p, q)
     w, t, o = p["mouth_width"], p["mouth_thickness"], q["mouth_open"]
-    top = cy - np.maximum(q["smile"], 0) - t
-    bottom = cy + np.maximum(-q["smile"], 0) + t + o
+    smile = p["smile"] + q["smile"]
+    top = cy - np.maximum(smile, 0) - t
+    bottom = cy + np.maximum(-smile, 0) + t + o
     rows, cols = scene.window(cx, (top + bottom) / 2, w, (bottom - top) / 2)
     u, v = scene.uv(rows, cols)
     s = (u - _col(cx)) * _col(1 / w)                     # -1..1 along the mouth
     along = scene.soft((1 - np.abs(s)) * _col(w))
-    bulge = 0.5 * _col(o) * np.clip(1 - s ** 2, 0, 1)    # half the opening at this point
-    d = v - (_col(cy) - _col(q["smile"]) * s ** 2)      # distance below the upper-lip line
+    taper = np.clip(1 - s ** 2, 0, 1)                    # 1 in the middle, 0 at the corners
+    bulge = 0.5 * _col(o) * taper                        # half the opening at this point
+    d = v - (_col(cy) - _col(smile) * s ** 2)           # distance below the upper-lip line
     middle = np.abs(d - bulge)                           # distance from the mouth's mid-line
-    scene.paint(rows, cols, scene.soft(_col(t) + bulge - middle) * along, p["lips"])
+    lips = _col(t) * (0.5 + 0.5 * taper) + bulge - middle
+    scene.paint(rows, cols, scene.soft(lips) * along, p["lips"])
     scene.paint(rows, cols, scene.soft(bulge - middle - 0.004) * along,
                 np.full_like(p["lips"], 0.12))
 

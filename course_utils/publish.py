@@ -1,0 +1,159 @@
+"""Slide decks and the course website, built from the notebooks themselves (no second copy).
+
+    python3 course.py slides [--execute] [--student] [--reveal-prefix URL]   → build/slides/
+    python3 course.py site   [--execute] [--solutions]                      → build/site/
+
+Both read *executed* notebooks. ``python3 course.py test`` leaves executed copies of every
+notebook in ``build/executed/`` (captured while nbval runs them), so after a test run nothing
+is executed twice; ``--execute`` runs the notebooks afresh instead (on whatever data this
+machine has — e.g. ``COURSE_DATASET=lfw`` for decks with real faces; nothing in ``build/`` is
+committed).
+
+Slides use nbconvert's reveal.js exporter and the cells' ``slideshow`` metadata (slide,
+sub-slide, fragment, notes — press ``s`` in a deck for speaker notes). reveal.js is loaded
+from a CDN by default; for an offline room pass ``--reveal-prefix`` pointing at a local copy
+(``npm pack reveal.js@4`` and unpack it next to the decks, see README).
+The site is a static HTML site (nbconvert's JupyterLab template) with a navigation bar, the
+lessons with their figures, the README and the instructor guide.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+from course_utils.config import REPO_ROOT
+
+BUILD = REPO_ROOT / "build"
+EXECUTED = BUILD / "executed"
+DEFAULT_REVEAL = "https://unpkg.com/reveal.js@4.6.1"
+
+
+def _title(nb, fallback: str) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            m = re.search(r"^#\s+(.+)$", cell.source, re.M)
+            if m:
+                return re.sub(r"[*_`]", "", m.group(1)).strip()
+    return fallback
+
+
+def executed_notebooks(version: str, execute: bool) -> list[Path]:
+    """Executed copies of ``solutions/`` or ``notebooks/`` (running them first if asked or missing)."""
+    src_dir = REPO_ROOT / version
+    out_dir = EXECUTED / version
+    sources = sorted(src_dir.glob("*.ipynb"))
+    if not sources:
+        raise FileNotFoundError(f"No notebooks in {src_dir}.")
+    missing = [s for s in sources if not (out_dir / s.name).exists()]
+    if execute or missing:
+        from course_utils.authoring import execute as run
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for src in (sources if execute else missing):
+            print(f"executing {src.relative_to(REPO_ROOT)} ...", flush=True)
+            nbformat.write(run(src), out_dir / src.name)
+    return [out_dir / s.name for s in sources]
+
+
+def build_slides(execute: bool = False, student: bool = False, reveal_prefix: str = DEFAULT_REVEAL) -> Path:
+    from nbconvert import SlidesExporter
+
+    out = BUILD / "slides"
+    out.mkdir(parents=True, exist_ok=True)
+    exporter = SlidesExporter(reveal_url_prefix=reveal_prefix, reveal_scroll=True, reveal_number="c/t",
+                              exclude_input_prompt=True, exclude_output_prompt=True)
+    links = []
+    for path in executed_notebooks("notebooks" if student else "solutions", execute):
+        nb = nbformat.read(path, as_version=4)
+        body, _ = exporter.from_notebook_node(nb)
+        target = out / f"{path.stem}.slides.html"
+        target.write_text(body)
+        links.append((target.name, _title(nb, path.stem)))
+        print(f"slides: {target.relative_to(REPO_ROOT)}")
+    _write_index(out, "Slide decks — FaceNet from scratch", links,
+                 "Open a deck; arrow keys move, <kbd>s</kbd> opens speaker notes, <kbd>Esc</kbd> the overview.")
+    return out
+
+
+def build_site(execute: bool = False, solutions: bool = False) -> Path:
+    from nbconvert import HTMLExporter
+    from nbconvert.filters import markdown2html
+
+    out = BUILD / "site"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True)
+    pages = []
+    notebooks = executed_notebooks("solutions" if solutions else "notebooks", execute)
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        pages.append((f"{path.stem}.html", _title(nb, path.stem), nb))
+    docs = [("index.html", "Home", REPO_ROOT / "README.md")]
+    guide = REPO_ROOT / "instructor" / "guide.md"
+    if guide.exists():
+        docs.append(("instructor-guide.html", "Instructor guide", guide))
+    nav = _nav([(f, t) for f, t, _ in docs] + [(f, t) for f, t, _ in pages])
+    for filename, title, nb in pages:
+        body, _ = exporter.from_notebook_node(nb)
+        (out / filename).write_text(_inject_nav(body, nav, title))
+        print(f"site: build/site/{filename}")
+    for filename, title, md_path in docs:
+        text = md_path.read_text()
+        page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                f"<style>{_CSS}</style></head><body>{nav}<main class='doc'>{markdown2html(text)}</main></body></html>")
+        (out / filename).write_text(page)
+        print(f"site: build/site/{filename}")
+    return out
+
+
+_CSS = """
+body{margin:0;font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif}
+nav.course{position:sticky;top:0;z-index:1000;background:#264653;padding:6px 12px;display:flex;flex-wrap:wrap;gap:4px 14px}
+nav.course a{color:#fff;text-decoration:none;font-size:14px} nav.course a:hover{text-decoration:underline}
+main.doc{max-width:900px;margin:24px auto;padding:0 16px;line-height:1.5}
+main.doc table{border-collapse:collapse} main.doc td,main.doc th{border:1px solid #ccc;padding:4px 8px}
+main.doc pre{background:#f4f4f4;padding:8px;overflow:auto}
+"""
+
+
+def _nav(links: list[tuple[str, str]]) -> str:
+    items = "".join(f"<a href='{f}'>{html.escape(t)}</a>" for f, t in links)
+    return f"<nav class='course'>{items}</nav>"
+
+
+def _inject_nav(page: str, nav: str, title: str) -> str:
+    page = page.replace("</head>", f"<style>{_CSS}</style></head>", 1)
+    page = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", page, count=1, flags=re.S)
+    return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, page, count=1)
+
+
+def _write_index(folder: Path, title: str, links, note: str) -> None:
+    items = "".join(f"<li><a href='{f}'>{html.escape(t)}</a></li>" for f, t in links)
+    folder.joinpath("index.html").write_text(
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{_CSS}</style></head>"
+        f"<body><main class='doc'><h1>{title}</h1><p>{note}</p><ul>{items}</ul></main></body></html>")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["slides", "site", "all"])
+    parser.add_argument("--execute", action="store_true", help="run the notebooks afresh first")
+    parser.add_argument("--student", action="store_true", help="slides: use the student versions")
+    parser.add_argument("--solutions", action="store_true", help="site: publish the solutions (instructors)")
+    parser.add_argument("--reveal-prefix", default=DEFAULT_REVEAL, help="where reveal.js is loaded from")
+    args = parser.parse_args(argv)
+    if args.what in ("slides", "all"):
+        print(f"Slides in {build_slides(args.execute, args.student, args.reveal_prefix)}")
+    if args.what in ("site", "all"):
+        print(f"Site in {build_site(args.execute, args.solutions)} (open index.html)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The autograder on tiny notebooks: right, unsolved, wrong, tampered, crashing and looping."""
+import csv
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from course_utils import grading
+
+KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+
+
+def lesson(body: str, check: str = "assert add_one(1) == 2, 'add_one is wrong'"):
+    return new_notebook(metadata=KERNEL, cells=[
+        new_code_cell(body, metadata={"nbgrader": {"solution": True, "grade": False, "locked": False,
+                                                   "grade_id": "ex_add", "schema_version": 3}}),
+        new_code_cell(check, metadata={"nbgrader": {"grade": True, "solution": False, "locked": True,
+                                                     "grade_id": "ex_add_check", "points": 2, "schema_version": 3}}),
+        new_code_cell("print('after')"),
+        new_code_cell("assert True", metadata={"nbgrader": {"grade": True, "solution": False, "locked": True,
+                                                            "grade_id": "free_point", "points": 1,
+                                                            "schema_version": 3}}),
+    ])
+
+
+def test_grade_folder(tmp_path):
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    nbformat.write(lesson("def add_one(x):\n    return x + 1"), solutions / "01_demo.ipynb")
+    subs = tmp_path / "subs"
+    cases = {
+        "ana": lesson("def add_one(x):\n    return 1 + x"),                       # right
+        "ben": lesson("def add_one(x):\n    raise NotImplementedError()"),         # unsolved
+        "cy": lesson("def add_one(x):\n    return x"),                              # wrong
+        "dee": lesson("def add_one(x):\n    return x", check="pass  # check removed"),  # tampered check
+        "eve": lesson("while True:\n    pass"),                                     # loops forever
+    }
+    for name, nb in cases.items():
+        (subs / name).mkdir(parents=True)
+        nbformat.write(nb, subs / name / "01_demo.ipynb")
+    (subs / "fay").mkdir()
+    (subs / "fay" / "01_demo.ipynb").write_text("{not json")                     # unreadable
+    rows = grading.grade_folder(subs, tmp_path / "grades.csv", cell_timeout=5, solutions=solutions)
+    by = {r["student"]: r for r in rows}
+    assert by["ana"]["total"] == 3 and by["ana"]["max"] == 3
+    assert by["ben"]["ex_add_check"] == 0 and by["ben"]["free_point"] == 1
+    assert by["cy"]["ex_add_check"] == 0
+    assert by["dee"]["ex_add_check"] == 0          # the original check was restored and failed
+    assert by["eve"]["total"] == 0 and "longer than 5 s" in by["eve"]["status"]
+    assert by["fay"]["total"] == 0 and "unreadable" in by["fay"]["status"]
+    with open(tmp_path / "grades.csv") as f:
+        table = list(csv.DictReader(f))
+    assert {r["student"] for r in table} == set(by) and float(table[0]["max"]) == 3
+
+
+def test_flat_layout_is_found(tmp_path):
+    nbformat.write(lesson("x = 1"), tmp_path / "zoe__01_demo.ipynb")
+    assert grading.find_submissions(tmp_path) == [("zoe", tmp_path / "zoe__01_demo.ipynb")]
