@@ -6,22 +6,25 @@ colour, nose, mouth, eyebrows, skin tone, hair colour and style, ears, glasses..
 (rotation, scale, shift, a slight head turn), expression (smile, open mouth, raised brows,
 blinks), accessories (sunglasses, hats), lighting, background, sensor noise and occlusion.
 
-How an image is made (all steps work on a whole batch of images at once with NumPy):
+How an image is made (every step works on a whole batch of images at once with NumPy,
+no Python loop over pixels):
 
 1. **Draw random numbers.** Identity ``i`` gets its parameters from a random generator
    seeded with ``(seed, i)`` only, and image ``j`` of identity ``i`` gets its nuisance from a
    generator seeded with ``(seed, i, j)`` only. So asking for 100 or 3,000 identities gives
    the same first 100 people, and image ``j`` is the same however many images you request.
-2. **Draw the face in a canonical frame.** An RGBA canvas where the face is upright and
-   centred. Each part is an ellipse (or a band) painted over the previous ones, back to
-   front: back hair, neck, ears, head, fringe, eyes, brows, nose, mouth, glasses, hat.
-3. **Pose it.** An affine warp (rotate, scale, shift) with bilinear sampling puts the face
-   into the output image -- the inverse of the face *alignment* step used on real photos.
-4. **Photograph it.** Background, occluder, lighting, noise, conversion to ``uint8``.
+2. **Pose.** Every pixel of the image gets its coordinates ``(u, v)`` in the *face frame*, an
+   upright, centred frame that moves with the head: the rotation, scale and shift of the
+   image run backwards (the inverse of the face *alignment* step used on real photos).
+3. **Paint.** Each face part is a simple shape in the face frame -- an ellipse, a band, a
+   box -- painted over the previous ones, back to front: background, back hair, neck, ears,
+   head, fringe, eyes, brows, nose, mouth, then moustache, glasses, sunglasses, hat. Edges
+   are anti-aliased: a pixel half inside a shape is half covered.
+4. **Photograph.** Occluder, lighting, sensor noise, conversion to ``uint8``.
 
-Coordinates: the canonical face frame runs from -1 (left/top) to +1 (right/bottom); the head
-ellipse is centred near ``(0, 0.05)`` with a half-width of about 0.55. Because all geometry is
-in these units, any image ``size`` (32, 64, 96, 128...) gives the same face.
+Coordinates: the face frame runs from -1 (left/top) to +1 (right/bottom) when the face is
+unposed; the head ellipse is centred at ``(0, 0.05)`` with a half-width of about 0.55. All
+geometry is in these units, so any image ``size`` (32, 64, 96, 128...) shows the same face.
 
 Public API: :func:`identity_params`, :func:`render_faces`, :func:`make_synthetic_faces`.
 """
@@ -53,6 +56,17 @@ _IRIS_COLOURS = np.array([
     [0.30, 0.18, 0.08], [0.45, 0.30, 0.12], [0.20, 0.45, 0.75], [0.30, 0.55, 0.35],
     [0.50, 0.50, 0.55], [0.10, 0.08, 0.06],
 ], dtype=np.float32)
+_HAT_COLOURS = np.array([
+    [0.80, 0.10, 0.10], [0.15, 0.25, 0.70], [0.90, 0.80, 0.20], [0.20, 0.55, 0.30],
+    [0.95, 0.95, 0.95], [0.10, 0.10, 0.12],
+], dtype=np.float32)
+_LENS_COLOURS = np.array([[0.02, 0.02, 0.03], [0.25, 0.15, 0.05], [0.05, 0.10, 0.25]],
+                         dtype=np.float32)
+_BACKGROUND_COLOURS = np.array([
+    [0.10, 0.10, 0.10], [0.90, 0.90, 0.90], [0.20, 0.40, 0.70], [0.70, 0.60, 0.40],
+    [0.30, 0.60, 0.30], [0.90, 0.90, 0.90],
+], dtype=np.float32)
+_NEUTRAL_BACKGROUND = np.array([0.75, 0.75, 0.75], dtype=np.float32)   # for nuisance=0
 
 
 # --------------------------------------------------------------------------- random numbers
@@ -192,10 +206,9 @@ def _nuisance_params(identities: np.ndarray, image_ids: np.ndarray, seed: int,
     q["gaze"] = k * d.uniform(-0.5, 0.5)             # iris shift, in iris radii
     # accessories
     q["sunglasses"] = d.chance(0.10 * k)
-    q["sunglasses_colour"] = d.palette(np.array([[0.02, 0.02, 0.03], [0.25, 0.15, 0.05],
-                                                 [0.05, 0.10, 0.25]], np.float32), 0.1)
+    q["sunglasses_colour"] = d.palette(_LENS_COLOURS, 0.1)
     q["hat"] = d.chance(0.12 * k)
-    q["hat_colour"] = d.palette(_IRIS_COLOURS * 1.3, 0.6)
+    q["hat_colour"] = d.palette(_HAT_COLOURS, 0.3)
     q["hat_height"] = d.uniform(-0.70, -0.45)        # y of the brim
     # lighting
     q["gain"] = 1 + k * d.uniform(-0.40, 0.30)
@@ -204,19 +217,17 @@ def _nuisance_params(identities: np.ndarray, image_ids: np.ndarray, seed: int,
     q["light_angle"] = d.uniform(0, 2 * np.pi)
     q["light_strength"] = k * d.uniform(0.0, 0.55)   # directional gradient across the image
     # background
-    neutral = np.array([0.75, 0.75, 0.75], np.float32)
-    q["bg"] = neutral + k * (d.palette(np.array([[0.1, 0.1, 0.1], [0.9, 0.9, 0.9],
-                                                 [0.2, 0.4, 0.7], [0.7, 0.6, 0.4],
-                                                 [0.3, 0.6, 0.3], [0.9, 0.9, 0.9]],
-                                                np.float32), 0.5) - neutral)
+    colour = d.palette(_BACKGROUND_COLOURS, 0.5)
+    q["bg"] = _NEUTRAL_BACKGROUND + k * (colour - _NEUTRAL_BACKGROUND)
     q["bg_grad"] = k * d.uniform(-0.35, 0.35)
     q["bg_grad_angle"] = d.uniform(0, 2 * np.pi)
     q["bg_texture"] = k * d.uniform(0.0, 0.25) * d.chance(0.6)
     q["bg_freq_x"] = d.uniform(-12, 12)
     q["bg_freq_y"] = d.uniform(-12, 12)
     q["bg_phase"] = d.uniform(0, 2 * np.pi)
-    # occlusion: an ellipse of a random colour somewhere on the face
+    # occlusion: an ellipse or a rectangle of a random colour somewhere on the face
     q["occluder"] = d.chance(0.25 * k)
+    q["occ_box"] = d.chance(0.5)                     # rectangle (True) or ellipse (False)
     q["occ_x"] = d.uniform(-0.5, 0.5)
     q["occ_y"] = d.uniform(-0.3, 0.7)
     q["occ_rx"] = d.uniform(0.12, 0.35)
@@ -303,6 +314,14 @@ class _Scene:
         """Anti-aliased coverage in [0, 1] from a signed distance (face units, > 0 inside)."""
         return np.clip(0.5 + inside * self.sharpness, 0, 1)
 
+    def soft_edge(self, q, k):
+        """``soft((1 - q) * k)`` for a shape with q < 1 inside; ``k`` (n,) in face units.
+
+        Written as ``c0 - q * c1`` with per-image constants: 3 passes over the pixels, not 5.
+        """
+        c1 = _col(k) * self.sharpness
+        return np.clip((0.5 + c1) - q * c1, 0, 1)
+
     def paint(self, rows, cols, alpha, rgb):
         """Paint colour ``rgb`` over a window with coverage ``alpha`` (n, H, W).
 
@@ -324,7 +343,7 @@ def _ellipse_alpha(scene, rows, cols, cx, cy, rx, ry):
     """
     u, v = scene.uv(rows, cols)
     q = ((u - _col(cx)) * _col(1 / rx)) ** 2 + ((v - _col(cy)) * _col(1 / ry)) ** 2
-    return scene.soft((1 - q) * _col(0.5 * np.maximum(rx, ry)))
+    return scene.soft_edge(q, 0.5 * np.maximum(rx, ry))
 
 
 def _ellipse(scene, cx, cy, rx, ry):
@@ -334,6 +353,7 @@ def _ellipse(scene, cx, cy, rx, ry):
 
 
 def _paint_ellipse(scene, rgb, cx, cy, rx, ry, opacity=None):
+    """Paint an ellipse of colour ``rgb`` (n, 3), optionally partly transparent."""
     rows, cols, alpha = _ellipse(scene, cx, cy, rx, ry)
     if opacity is not None:
         alpha = alpha * _col(opacity)
@@ -355,9 +375,12 @@ def _head_shape(scene, p):
     reach = np.sqrt(1 + (_HAIR_GROW + 0.5 * scene.pixel) / (0.5 * ry))
     rows, cols = scene.window(np.zeros_like(rx), np.full_like(rx, _HEAD_Y), rx * reach, ry * reach)
     u, v = scene.uv(rows, cols)
-    dv = (v - _HEAD_Y) * _col(1 / ry)
-    half_width = _col(rx) * (1 - _col(p["jaw"]) * np.clip(dv, 0, 1) ** 2)
-    q = (u / half_width) ** 2 + dv ** 2
+    dv = (v - _HEAD_Y) * _col(1 / ry)                # -1 at the top, 1 at the chin
+    below = np.clip(dv, 0, 1)
+    half_width = _col(rx) - _col(rx * p["jaw"]) * (below * below)
+    q = u / half_width
+    q *= q
+    q += dv * dv                                     # (u / half_width)^2 + dv^2
     return rows, cols, q, (1 - q) * _col(0.5 * ry)
 
 
@@ -375,6 +398,7 @@ def _draw_hair_back(scene, p):
 
 
 def _draw_neck(scene, p):
+    """A darker box from under the chin down to the bottom of the frame."""
     half = 0.42 * p["head_width"]
     rows, cols = scene.window(np.zeros_like(half), np.full_like(half, 0.65), half, np.full_like(half, 0.35))
     u, v = scene.uv(rows, cols)
@@ -383,6 +407,7 @@ def _draw_neck(scene, p):
 
 
 def _draw_ears(scene, p):
+    """Two ellipses at the sides of the head, partly hidden by it."""
     for side in (-1, 1):
         cx = side * (p["head_width"] + 0.2 * p["ear_size"])
         _paint_ellipse(scene, p["skin"] * 0.9, cx, p["eye_height"] + 0.1,
@@ -406,8 +431,9 @@ def _draw_fringe(scene, p, rows, cols, inside):
     lowest = np.maximum(p["eye_height"] + 0.05,
                         p["hair_fringe"] + np.abs(p["hair_part"]) * p["head_width"] + p["hair_wave"])
     top = _HEAD_Y - p["head_height"]
+    lowest = lowest + 0.02       # margin: the hair line may tilt beyond the head's width
     hair_rows, _ = scene.window(np.zeros_like(top), (top + lowest) / 2,
-                                p["head_width"], (lowest - top) / 2)
+                                p["head_width"] + _HAIR_GROW, (lowest - top) / 2)
     rows = slice(rows.start, max(rows.start, min(rows.stop, hair_rows.stop)))
     head = scene.soft(inside[:, :rows.stop - rows.start] + _HAIR_GROW)
     u, v = scene.uv(rows, cols)
@@ -439,11 +465,14 @@ def _draw_eyes(scene, p, q):
 def _draw_brows(scene, p, q):
     """Each brow is a tilted, arched band that gets thinner towards its ends."""
     half_length, thickness = 1.25 * p["eye_size"], p["brow_thickness"]
-    reach = half_length + thickness + 0.03
+    # bounding box of the tilted band (|along| < half_length, |across| < thickness + arch)
+    c, s = np.cos(p["brow_angle"]), np.abs(np.sin(p["brow_angle"]))
+    half_w = c * half_length + s * (thickness + 0.03)
+    half_h = s * half_length + c * (thickness + 0.03)
     for side in (-1, 1):
         cx = side * (p["eye_spacing"] + 0.01) + q["turn"]
         cy = p["eye_height"] - p["brow_gap"] - q["brow_raise"]
-        rows, cols = scene.window(cx, cy, reach, reach)
+        rows, cols = scene.window(cx, cy, half_w, half_h)
         u, v = scene.uv(rows, cols)
         du, dv = u - _col(cx), v - _col(cy)
         c, s = _col(np.cos(side * p["brow_angle"])), _col(np.sin(side * p["brow_angle"]))
@@ -496,6 +525,7 @@ def _mouth_centre(p, q):
 
 
 def _draw_moustache(scene, p, q):
+    """A flat ellipse of hair just above the upper lip (some identities)."""
     cx, cy = _mouth_centre(p, q)
     _paint_ellipse(scene, p["hair"] * 0.9, cx, cy - p["mouth_thickness"] - 0.035,
                    0.85 * p["mouth_width"], np.full_like(cx, 0.032))
@@ -512,6 +542,7 @@ def _draw_sunglasses(scene, p, q):
 
 
 def _draw_lenses(scene, p, q, colour, filled):
+    """Two lenses around the eyes (rings, or filled) and the bridge between them."""
     rx, ry = 1.55 * p["eye_size"], 1.2 * p["eye_size"]
     for side in (-1, 1):
         cx, cy = side * p["eye_spacing"] + q["turn"], p["eye_height"]
@@ -572,13 +603,15 @@ def _draw_face(scene, p: dict, q: dict) -> None:
 def _background(q: dict, size: int) -> np.ndarray:
     """A colour, a linear gradient and a stripe texture: (3, n, size, size) float32."""
     x, y = _image_grid(size)
-    ramp = np.cos(_col(q["bg_grad_angle"])) * x + np.sin(_col(q["bg_grad_angle"])) * y
-    # stripes = sin(a + b) with a = fx * x + phase, b = fy * y; expanded so that the sines
-    # are taken of small (n, 1, S) and (n, S, 1) arrays only
+    # Everything is a sum or product of a function of x, (n, 1, S), and a function of y,
+    # (n, S, 1), so the expensive work happens on those small arrays:
+    #   gradient: g * (cos(angle) x + sin(angle) y)
+    #   stripes:  t * sin(a + b) = t * (sin a cos b + cos a sin b), a = fx x + phase, b = fy y
+    g, t, angle = _col(q["bg_grad"]), _col(q["bg_texture"]), _col(q["bg_grad_angle"])
     a = _col(q["bg_freq_x"]) * x + _col(q["bg_phase"])
     b = _col(q["bg_freq_y"]) * y
-    stripes = np.sin(a) * np.cos(b) + np.cos(a) * np.sin(b)
-    shade = _col(q["bg_grad"]) * ramp + _col(q["bg_texture"]) * stripes     # (n, S, S)
+    shade = ((g * np.cos(angle)) * x + (g * np.sin(angle)) * y
+             + (t * np.sin(a)) * np.cos(b) + (t * np.cos(a)) * np.sin(b))       # (n, S, S)
     image = np.empty((3,) + shade.shape, dtype=np.float32)
     for channel in range(3):
         np.add(shade, _col(q["bg"][:, channel]), out=image[channel])
@@ -586,14 +619,20 @@ def _background(q: dict, size: int) -> np.ndarray:
 
 
 def _occlude(image: np.ndarray, q: dict) -> None:
-    """Paint an ellipse of a random colour over part of the face, in place (some images)."""
+    """Paint an ellipse or a rectangle of a random colour over part of the face, in place.
+
+    Only the images with ``q["occluder"]`` True get one. Sizes are in image units (-1..1).
+    """
     idx = np.flatnonzero(q["occluder"])
     if len(idx) == 0:
         return
-    x, y = _image_grid(image.shape[-1])
-    dx = (x - _col(q["occ_x"][idx])) * _col(1 / q["occ_rx"][idx])
-    dy = (y - _col(q["occ_y"][idx])) * _col(1 / q["occ_ry"][idx])
-    alpha = np.clip((1 - dx ** 2 - dy ** 2) * 8, 0, 1)
+    size = image.shape[-1]
+    x, y = _image_grid(size)
+    dx = np.abs(x - _col(q["occ_x"][idx])) * _col(1 / q["occ_rx"][idx])    # < 1 inside
+    dy = np.abs(y - _col(q["occ_y"][idx])) * _col(1 / q["occ_ry"][idx])
+    box = _col(q["occ_box"][idx])
+    outside = box * np.maximum(dx, dy) + (1 - box) * (dx ** 2 + dy ** 2)
+    alpha = np.clip((1 - outside) * (0.1 * size), 0, 1)     # about a pixel of soft edge
     for channel in range(3):
         region = image[channel, idx]
         image[channel, idx] = region + alpha * (_col(q["occ_colour"][idx, channel]) - region)
@@ -602,8 +641,8 @@ def _occlude(image: np.ndarray, q: dict) -> None:
 def _light(image: np.ndarray, q: dict) -> None:
     """Global gain and bias, a colour cast and a directional brightness gradient, in place."""
     x, y = _image_grid(image.shape[-1])
-    ramp = np.cos(_col(q["light_angle"])) * x + np.sin(_col(q["light_angle"])) * y
-    light = 1 + _col(q["light_strength"]) * ramp                            # (n, S, S)
+    s, angle = _col(q["light_strength"]), _col(q["light_angle"])
+    light = (1 + (s * np.cos(angle)) * x) + (s * np.sin(angle)) * y          # (n, S, S)
     for channel in range(3):
         image[channel] *= light
         image[channel] *= _col(q["gain"] * q["cast"][:, channel])
@@ -645,7 +684,7 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- public API
-_CHUNK = 64    # images rendered together; keeps the working arrays in the CPU cache
+_CHUNK = 32    # images rendered together; keeps the working arrays in the CPU cache
 
 
 def render_faces(identities: np.ndarray, image_ids: np.ndarray, size: int = IMAGE_SIZE,

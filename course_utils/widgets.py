@@ -67,7 +67,7 @@ __all__ = [
 STATIC_ENV = "COURSE_STATIC_WIDGETS"
 WIDGET_VIEW_MIMETYPE = "application/vnd.jupyter.widget-view+json"
 OK_MARK, WRONG_MARK = "✓", "✗"
-_DPI = 80
+_DPI = 90
 
 
 # ==============================================================================================
@@ -291,6 +291,17 @@ def _figure_png(fig: Figure, dpi: int = _DPI, freeze: bool = False) -> bytes:
     return buffer.getvalue()
 
 
+def _image_widget() -> widgets.Image:
+    return widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+
+
+def _set_png(image: widgets.Image, png: bytes) -> None:
+    """Show ``png`` at its own pixel width (never stretched; shrunk only if the page is narrower)."""
+    image.value = png
+    if png[:8] == b"\x89PNG\r\n\x1a\n":
+        image.layout.width = f"{int.from_bytes(png[16:20], 'big')}px"
+
+
 def _execution_count():
     try:
         from IPython import get_ipython
@@ -315,6 +326,10 @@ def _displayable(img: np.ndarray) -> np.ndarray:
     if img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
     return img
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _error_html(err: Exception) -> str:
@@ -356,6 +371,29 @@ class _View:
             return
         from IPython.display import display
         display(self._mimebundle(), raw=True)
+
+    # -------------------------------------------------------------- slider values set from Python
+    # The browser's slider snaps every value it is sent to its step grid and, with
+    # continuous_update=True, sends the snapped value straight back. A value set from Python
+    # (the start value, a button) would then be replaced by a slightly different one and the
+    # figure drawn twice; worse, "FAR = 1%" could move past a distance and stop meaning
+    # FAR <= 1%. So values set from Python are "pinned": the first change that arrives within
+    # half a step of the pinned value is that echo and is absorbed (the exact value is kept).
+    _pinned = None
+
+    def _set_slider(self, value: float):
+        self._pinned = None
+        self.slider.value = float(np.clip(value, self.slider.min, self.slider.max))
+        self._pinned = float(self.slider.value)
+
+    def _absorb_echo(self, new: float) -> bool:
+        pinned, self._pinned = self._pinned, None
+        return pinned is not None and abs(new - pinned) <= 0.5 * self.slider.step * (1 + 1e-9)
+
+    def _same_as_shown(self, new: float) -> bool:
+        """True for a rounding-level change (the browser's float arithmetic): not worth a redraw."""
+        shown = getattr(self, "stats", None) or {}
+        return "threshold" in shown and abs(new - shown["threshold"]) <= 1e-9 * max(1.0, abs(new))
 
     def show(self):
         """Display the explorer (same as ``display(explorer)``)."""
@@ -423,6 +461,28 @@ def _slider_range(d: np.ndarray) -> tuple[float, float, float]:
     return lo, hi, (hi - lo) / 1000
 
 
+def _on_grid(value: float, lo: float, hi: float, step: float) -> float:
+    """The point of the slider's grid ``lo + k·step`` nearest ``value`` (within [lo, hi])."""
+    k = round((value - lo) / step)
+    return float(min(max(lo + k * step, lo), hi))
+
+
+def _grid_equivalent(value: float, distances: np.ndarray, lo: float, hi: float, step: float) -> float:
+    """A slider-grid point that makes exactly the same decisions as ``value`` (nearest one), or
+    ``value`` itself when no grid point falls between the neighbouring distances."""
+    below, above = distances[distances <= value], distances[distances > value]
+    low = below.max() if len(below) else -np.inf         # thresholds in [low, high) decide alike
+    high = above.min() if len(above) else np.inf
+    k_min = int(np.ceil((max(low, lo) - lo) / step))
+    k_max = int(np.floor((min(high, hi) - lo) / step))
+    nearest = min(max(round((value - lo) / step), k_min), k_max)
+    for k in (nearest, k_min, k_max, k_min + 1, k_max - 1):    # the others guard float rounding
+        g = lo + k * step
+        if low <= g < high and lo <= g <= hi:
+            return float(g)
+    return float(value)
+
+
 def _check_pairs_match(pairs, n: int):
     if pairs is None:
         return
@@ -464,8 +524,9 @@ class ThresholdExplorer(_View):
 
         lo, hi, step = _slider_range(d)
         start = self.named["EER"] if threshold is None else float(threshold)
+        start = _grid_equivalent(float(np.clip(start, lo, hi)), d, lo, hi, step)
         self.slider = widgets.FloatSlider(
-            value=float(np.clip(start, lo, hi)), min=lo, max=hi, step=step, description="threshold α",
+            value=start, min=lo, max=hi, step=step, description="threshold α",
             readout_format=".4g", continuous_update=True,
             style={"description_width": "initial"}, layout=widgets.Layout(width="min(640px, 95%)"))
         self.buttons = {}
@@ -475,7 +536,7 @@ class ThresholdExplorer(_View):
             button.on_click(lambda _b, t=t: self.set_threshold(t))
             self.buttons[name] = button
         self.stats_html = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+        self.image = _image_widget()
         self.widget = widgets.VBox([
             self.slider,
             widgets.HBox([widgets.Label("jump to:")] + list(self.buttons.values())),
@@ -486,17 +547,28 @@ class ThresholdExplorer(_View):
         self.examples: list[dict] = []
         self.slider.observe(self._on_change, names="value")
         self._update(self.slider.value)
+        self._pinned = float(self.slider.value)
 
     # ------------------------------------------------------------------ control
     @property
     def threshold(self) -> float:
-        return float(self.slider.value)
+        """The threshold the view shows now (the slider value, or the exact value a button set)."""
+        return float(self.stats["threshold"])
 
     def set_threshold(self, threshold: float):
-        """Move the slider (clipped to its range); the view follows."""
-        self.slider.value = float(np.clip(threshold, self.slider.min, self.slider.max))
+        """Move the slider to ``threshold`` (clipped to its range); the view follows.
+
+        The slider is put on the nearest point of its step grid that makes exactly the same
+        decisions (so the browser does not have to move it); if there is none, the exact value
+        is kept and the browser's snapped echo is ignored.
+        """
+        s = self.slider
+        t = float(np.clip(threshold, s.min, s.max))
+        self._set_slider(_grid_equivalent(t, self.distances, s.min, s.max, s.step))
 
     def _on_change(self, change):
+        if self._absorb_echo(change["new"]) or self._same_as_shown(change["new"]):
+            return
         self._update(change["new"])
 
     def _update(self, threshold: float):
@@ -507,7 +579,7 @@ class ThresholdExplorer(_View):
                 self.examples = pair_verdicts(self.distances, self.same, threshold, idx)
             self.stats_html.value = self._stats_html(self.stats)
             self._draw(self.stats)
-            self.image.value = _figure_png(self._fig, freeze=True)
+            _set_png(self.image, _figure_png(self._fig, freeze=True))
         except Exception as err:                  # show it: callback errors are otherwise invisible
             self.stats_html.value = _error_html(err)
 
@@ -646,20 +718,25 @@ class PairSlider(_View):
         lo, hi, step = _slider_range(d)
         start = float(np.median(d)) if threshold is None else float(threshold)
         self.slider = widgets.FloatSlider(
-            value=float(np.clip(start, lo, hi)), min=lo, max=hi, step=step, description="threshold",
+            value=_on_grid(start, lo, hi, step), min=lo, max=hi, step=step, description="threshold",
             readout_format=".4g", continuous_update=True, layout=widgets.Layout(width="min(640px, 95%)"))
         self.stats_html = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+        self.image = _image_widget()
         self.widget = widgets.VBox([self.slider, self.stats_html, self.image])
         self._fig = Figure(figsize=(max(4.0, 1.35 * len(self.indices)), 3.9), layout="constrained")
         self._strip = _PairStrip(self._fig, pairs, len(self.indices))
         self.stats, self.examples = {}, []
-        self.slider.observe(lambda change: self._update(change["new"]), names="value")
+        self.slider.observe(self._on_change, names="value")
         self._update(self.slider.value)
+        self._pinned = float(self.slider.value)
 
     @property
     def threshold(self) -> float:
-        return float(self.slider.value)
+        return float(self.stats["threshold"])
+
+    def _on_change(self, change):
+        if not (self._absorb_echo(change["new"]) or self._same_as_shown(change["new"])):
+            self._update(change["new"])
 
     def _update(self, threshold: float):
         try:
@@ -675,7 +752,7 @@ class PairSlider(_View):
             head = f"{self.title}\n" if self.title else ""
             self._fig.suptitle(f"{head}threshold {_fmt(threshold)}: accuracy on all {self.stats['n_pairs']} "
                                f"pairs {_pct(self.stats['accuracy'])}", fontsize=10)
-            self.image.value = _figure_png(self._fig, freeze=True)
+            _set_png(self.image, _figure_png(self._fig, freeze=True))
         except Exception as err:
             self.stats_html.value = _error_html(err)
 
@@ -757,22 +834,22 @@ class ClusterExplorer(_View):
             positive = d[d > 0]
             lo = float(positive.min()) if len(positive) else 1e-3
             hi = float(d.max()) if d.max() > lo else lo + 1.0
-            step = (hi - lo) / 200
+            step = (hi - lo) / 500
             default = float(np.quantile(d, 0.1)) if len(d) else lo
         else:
             if len(thresholds) not in (2, 3):
                 raise ValueError(f"thresholds must be (min, max) or (min, max, step); got {thresholds!r}.")
             lo, hi = float(thresholds[0]), float(thresholds[1])
-            step = float(thresholds[2]) if len(thresholds) == 3 else (hi - lo) / 200
+            step = float(thresholds[2]) if len(thresholds) == 3 else (hi - lo) / 500
             default = (lo + hi) / 2
             if not (0 < lo < hi and step > 0):
                 raise ValueError(f"thresholds needs 0 < min < max and step > 0; got {thresholds!r}.")
-        start = default if threshold is None else float(threshold)
+        start = _on_grid(default, lo, hi, step) if threshold is None else float(np.clip(threshold, lo, hi))
         self.slider = widgets.FloatSlider(
-            value=float(np.clip(start, lo, hi)), min=lo, max=hi, step=step, description="threshold",
+            value=start, min=lo, max=hi, step=step, description="threshold",
             readout_format=".4g", continuous_update=False, layout=widgets.Layout(width="min(640px, 95%)"))
         self.summary_html = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+        self.image = _image_widget()
         self.widget = widgets.VBox([self.slider, self.summary_html, self.image])
         self.labels = np.zeros(len(x), dtype=np.int64)
         self.rows: list[list[int]] = []
@@ -801,7 +878,7 @@ class ClusterExplorer(_View):
                            if self.true_labels is not None else None)
             self.summary_html.value = self._summary_html(threshold)
             fig = self._figure(threshold)
-            self.image.value = _figure_png(fig)
+            _set_png(self.image, _figure_png(fig))
         except Exception as err:
             self.summary_html.value = _error_html(err)
 
@@ -809,8 +886,8 @@ class ClusterExplorer(_View):
         sizes = [size for _, size in clustering.cluster_sizes(self.labels)]
         singletons = sum(1 for size in sizes if size == 1)
         biggest = ", ".join(str(size) for size in sizes[:8]) + (", …" if len(sizes) > 8 else "")
-        text = (f"threshold <b>{_fmt(threshold)}</b> → <b>{len(sizes)}</b> clusters of {len(self.labels)} faces "
-                f"({singletons} of them single faces); biggest: {biggest}")
+        text = (f"threshold <b>{_fmt(threshold)}</b> → <b>{_plural(len(sizes), 'cluster')}</b> of "
+                f"{len(self.labels)} faces ({_plural(singletons, 'single face')}); sizes: {biggest}")
         if self.report is not None:
             r = self.report
             text += (f"<br>{r['n_true']} real people. Pairwise precision <b>{r['precision']:.3f}</b>, "
@@ -840,7 +917,7 @@ class ClusterExplorer(_View):
         for ax, row in zip(axes, rows):
             cluster = self.labels[row[0]]
             members = np.flatnonzero(self.labels == cluster)
-            label = f"cluster {cluster}: {len(members)} face{'s' if len(members) > 1 else ''}"
+            label = f"cluster {cluster}: {_plural(len(members), 'face')}"
             majority = None
             if self.true_labels is not None:
                 values, counts = np.unique(self.true_labels[members], return_counts=True)
@@ -851,8 +928,8 @@ class ClusterExplorer(_View):
             ax.axis("off")
         for ax in axes[len(rows):]:
             ax.axis("off")
-        fig.suptitle(f"threshold {_fmt(threshold)}: {len(np.unique(self.labels))} clusters "
-                     f"(biggest {len(rows)} shown)", fontsize=10)
+        fig.suptitle(f"threshold {_fmt(threshold)}: {_plural(len(np.unique(self.labels)), 'cluster')} "
+                     f"(showing the biggest {len(rows)})", fontsize=10)
         return fig
 
     def figure(self) -> Figure:
@@ -863,7 +940,7 @@ class ClusterExplorer(_View):
         return bytes(self.image.value)
 
     def summary(self) -> str:
-        text = f"ClusterExplorer: threshold {_fmt(self.threshold)}, {len(np.unique(self.labels))} clusters"
+        text = f"ClusterExplorer: threshold {_fmt(self.threshold)}, {_plural(len(np.unique(self.labels)), 'cluster')}"
         if self.report is not None:
             text += f", pairwise F1 {self.report['f1']:.3f}, NMI {self.report['nmi']:.3f}"
         return text

@@ -64,6 +64,13 @@ def upload_value(*files):
                  for name, data in files)
 
 
+def same_decisions(explorer, threshold) -> bool:
+    """The explorer's threshold decides every pair as ``threshold`` does, and is within a step."""
+    d = explorer.distances
+    return (np.array_equal(d <= explorer.threshold, d <= threshold)
+            and abs(explorer.threshold - threshold) < explorer.slider.step)
+
+
 def same_rates(a: dict, b: dict):
     assert a.keys() == b.keys()
     for key in a:
@@ -185,7 +192,7 @@ def test_slider_drives_the_stats_the_figure_and_the_examples(explorer_data):
     ex = W.ThresholdExplorer(d, s, pairs, title="test")
     assert ex.slider.min <= d.min() and ex.slider.max >= d.max() and ex.slider.step < 0.01 * np.ptp(d)
     same_rates(ex.stats, W.operating_point(d, s, ex.threshold))        # initial state = EER
-    assert ex.threshold == pytest.approx(ex.named["EER"])
+    assert same_decisions(ex, ex.named["EER"])
     first_png = bytes(ex.image.value)
     assert first_png.startswith(PNG_SIGNATURE)
     for t in (0.4, 0.95, 1.6):
@@ -206,11 +213,35 @@ def test_buttons_jump_to_the_named_thresholds(explorer_data):
     ex.slider.value = ex.slider.max
     for name, button in ex.buttons.items():
         button.click()
-        assert ex.threshold == pytest.approx(ex.named[name])
-        same_rates(ex.stats, W.operating_point(d, s, ex.named[name]))
+        assert same_decisions(ex, ex.named[name])
+        same_rates(ex.stats, W.operating_point(d, s, ex.threshold))
     ex.buttons["FAR = 1%"].click()
     assert ex.stats["far"] <= 0.01
     assert ex.examples == []
+
+
+def test_browser_echo_of_a_value_set_from_python_is_absorbed(explorer_data):
+    """The browser snaps a value it is sent to the slider's grid and sends it back; that echo
+    must not move the exact threshold a button chose (nor redraw the figure)."""
+    d, s, pairs = explorer_data
+    ex = W.ThresholdExplorer(d, s, pairs)
+    ex.buttons["FAR = 1%"].click()
+    exact, png = ex.threshold, bytes(ex.image.value)
+    ex.slider.value = exact + 0.4 * ex.slider.step                   # the echo
+    assert ex.threshold == exact and bytes(ex.image.value) == png
+    ex.slider.value = exact + 0.8 * ex.slider.step                   # a real move (the user) counts
+    assert ex.threshold == ex.slider.value
+    same_rates(ex.stats, W.operating_point(d, s, ex.slider.value))
+
+
+def test_grid_equivalent_thresholds_decide_exactly_alike():
+    d, s = synthetic_verification(n=2000, seed=11)
+    lo, hi, step = 0.0, 2.0, 0.002
+    for t in np.concatenate([np.linspace(0.01, 1.99, 97), d[:50], d[:50] + 1e-9]):
+        g = W._grid_equivalent(t, d, lo, hi, step)
+        assert np.array_equal(d <= g, d <= t)
+        assert g == t or abs(round((g - lo) / step) * step + lo - g) < 1e-12
+        assert abs(g - t) < step
 
 
 def test_display_bundle_has_the_widget_and_a_static_png(explorer_data, monkeypatch):
