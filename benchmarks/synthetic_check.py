@@ -57,8 +57,9 @@ def check_speed(n_identities: int = 400, per_identity: int = 10) -> None:
         rates.append((len(images) / wall, len(images) / cpu))
     best_wall = max(r[0] for r in rates)
     best_cpu = max(r[1] for r in rates)
-    print(f"speed: {len(images)} images 64x64x3 -> best of 3: {best_wall:,.0f} images/s wall-clock, "
-          f"{best_cpu:,.0f} images/s CPU time (load average {os.getloadavg()[0]:.1f})")
+    print(f"speed: {len(images)} images 64x64x3 -> best of 3: {best_wall:,.0f} images/s "
+          f"wall-clock, {best_cpu:,.0f} images/s CPU time "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
 def check_pixels(n_identities: int, per_identity: int) -> None:
@@ -107,7 +108,8 @@ def check_convnet(budget_s: float, n_train: int, per_identity: int, batch: int, 
     keras.utils.set_random_seed(0)
 
     x_train, y_train, _ = make_synthetic_faces(n_train, per_identity, seed=0)
-    x_test, y_test, _ = make_synthetic_faces(eval_identities, eval_per_identity, start=HELD_OUT_START)
+    x_test, y_test, _ = make_synthetic_faces(eval_identities, eval_per_identity,
+                                             start=HELD_OUT_START)
     encoder, classifier = build_models(n_train, stem_stride=stem_stride)
     classifier.compile(
         optimizer=keras.optimizers.Adam(lr),
@@ -142,9 +144,10 @@ def check_convnet(budget_s: float, n_train: int, per_identity: int, batch: int, 
     train_s = time.perf_counter() - t0
     auc = verification_auc(encoder.predict(x_test, batch_size=256, verbose=0), y_test)
     print(f"ConvNet AUC: {auc:.3f} after {train_s:.0f} s of training (incl. per-epoch evaluation) "
-          f"on {n_train} identities x {per_identity} images; Conv 32(5x5, stride {stem_stride})-64-128-128 "
-          f"+ BN + ReLU + MaxPool, GAP, Dense 128, softmax; evaluated on {eval_identities} held-out "
-          f"identities x {eval_per_identity} images, squared distance between unit-norm embeddings")
+          f"on {n_train} identities x {per_identity} images; Conv 32(5x5, stride "
+          f"{stem_stride})-64-128-128 + BN + ReLU + MaxPool, GAP, Dense 128, softmax; evaluated "
+          f"on {eval_identities} held-out identities x {eval_per_identity} images, squared "
+          f"distance between unit-norm embeddings")
 
 
 def main() -> None:

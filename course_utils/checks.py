@@ -56,11 +56,12 @@ Checks and their catalogues of known mistakes
    classic leak: splitting images at random, and why it inflates accuracy); about
    ``round(test_fraction × people)`` test people (±1), both sides non-empty; same seed → same
    split, another seed → another split. Mistakes: boolean masks instead of indices; person ids
-   instead of image indices.
+   instead of image indices; the two sides swapped; test_fraction applied to images.
 7. ``check_encoder(fn)`` — ``build_my_encoder(input_shape, embedding_dim)`` → ``keras.Model``.
    Checks: output shape ``(None, embedding_dim)``; unit-length outputs; parameter count equal to
    ``models.build_encoder(input_shape, embedding_dim, widths=(32, 64, 128))``; no ``Lambda``
-   layer; save → ``load_model(safe_mode=True)`` gives the same outputs. Mistakes: ``Flatten``
+   layer; save → ``load_model(safe_mode=True)`` gives the same outputs; the input shape is the
+   one asked for (not hard-coded). Mistakes: ``Flatten``
    instead of ``GlobalAveragePooling2D``; convolutions with a bias; BatchNormalization missing;
    wrong embedding size; L2 normalisation missing; ``Rescaling`` missing; ``Lambda`` layers.
 8. ``check_batch_hard(fn)`` — ``batch_hard_triplet_loss(labels, embeddings, margin=0.2)`` → scalar
@@ -109,6 +110,22 @@ from course_utils.config import env_flag
 
 __all__ = [
     "check_triplet_loss",
+    "check_pairwise_distances",
+    "check_positive_mask",
+    "check_negative_mask",
+    "check_verify",
+    "check_identify",
+    "check_split_people",
+    "check_encoder",
+    "check_batch_hard",
+    "check_nearest_neighbours",
+    "check_threshold_for_far",
+    "check_frr_at",
+    "check_who_is_it",
+    "check_experiment",
+    "check_cluster_threshold",
+    "grading_mode",
+    "EncoderNeedsBatch",
 ]
 
 _MAX_MESSAGE = 300          # characters kept from an exception message
@@ -220,7 +237,8 @@ def _fmt(x, precision: int = 4, nested: bool = False) -> str:
         items = list(x.items())
         inner = ", ".join(f"{k!r}: {_fmt(v, precision, nested=True)}" for k, v in items[:6])
         return "{" + inner + (", …" if len(items) > 6 else "") + "}"
-    if isinstance(x, (list, tuple)) and not (x and all(isinstance(v, (int, float)) for v in x) and len(x) > 8):
+    long_numbers = len(x) > 8 and all(isinstance(v, (int, float)) for v in x) if isinstance(x, (list, tuple)) else False
+    if isinstance(x, (list, tuple)) and not long_numbers:    # long lists of numbers: shown as arrays
         inner = ", ".join(_fmt(v, precision) for v in x[:8]) + (", …" if len(x) > 8 else "")
         return ("(" + inner + ("," if len(x) == 1 else "") + ")") if isinstance(x, tuple) else "[" + inner + "]"
     if x is None:
@@ -240,7 +258,7 @@ def _fmt(x, precision: int = 4, nested: bool = False) -> str:
         body = np.array2string(arr, precision=precision, suppress_small=True, separator=", ",
                                max_line_width=90)
         body = " ".join(body.split())
-        return f"{head}: {body}" if arr.ndim else f"{head}: {body}"
+        return f"{head}: {body}"
     return head
 
 
@@ -549,35 +567,37 @@ def _triplet_mistakes():
 
 def _triplet_cases(rng) -> list[_Case]:
     from course_utils.losses import triplet_loss
-    plan = [  # (B, D, alpha or None for the default, unit-norm?, dtype, tensor?)
-        (1, 2, 0.2, True, np.float32, False),
-        (3, 5, 0.2, False, np.float64, False),
-        (8, 128, 0.2, True, np.float32, True),
-        (17, 5, 0.5, True, np.float64, True),
-        (8, 2, 1.0, False, np.float32, False),
-        (17, 128, 0.2, False, np.float64, False),
-        (3, 2, 0.5, True, np.float32, True),
-        (1, 128, 1.0, True, np.float64, False),
-        (17, 2, 0.2, True, np.float32, False),
-        (8, 5, 0.5, False, np.float64, True),
-        (3, 128, 1.0, True, np.float32, True),
-        (8, 5, None, True, np.float32, False),
+    plan = [  # (B, D, alpha or None for the default, unit-norm?, dtype, tensor?, share of easy rows)
+        (1, 2, 0.2, True, np.float32, False, 0.5),
+        (3, 5, 0.2, False, np.float64, False, 0.5),
+        (8, 128, 0.2, True, np.float32, True, 0.875),
+        (17, 5, 0.5, True, np.float64, True, 0.5),
+        (8, 2, 1.0, False, np.float32, False, 0.25),
+        (17, 128, 0.2, False, np.float64, False, 0.875),
+        (3, 2, 0.5, True, np.float32, True, 0.5),
+        (1, 128, 1.0, True, np.float64, False, 0.5),
+        (17, 2, 0.2, True, np.float32, False, 0.875),
+        (8, 5, 0.5, False, np.float64, True, 0.5),
+        (3, 128, 1.0, True, np.float32, True, 0.5),
+        (8, 5, None, True, np.float32, False, 0.875),
     ]
     cases = []
-    for b, dim, alpha, unit, dtype, tensor in plan:
+    for b, dim, alpha, unit, dtype, tensor, share_easy in plan:
         a = rng.normal(size=(b, dim))
         p = rng.normal(size=(b, dim))
         n = rng.normal(size=(b, dim))
         if b > 1:
-            # Make both signs of d_pos − d_neg + α appear: some positives are close to the anchor
-            # ("easy" rows), some negatives are ("hard" rows).
-            easy = np.arange(b) % 2 == 0
+            # Both signs of d_pos − d_neg + α appear: in "easy" rows the positive is close to the
+            # anchor, in "hard" rows the negative is. Mostly-easy batches have a negative batch
+            # mean, which tells "max of the mean" apart from "no max at all".
+            easy = rng.permutation(np.arange(b) < min(b - 1, max(1, round(share_easy * b))))
             p[easy] = a[easy] + 0.15 * rng.normal(size=(int(easy.sum()), dim))
             n[~easy] = a[~easy] + 0.15 * rng.normal(size=(int((~easy).sum()), dim))
         if unit:
             a, p, n = _unit_rows(a), _unit_rows(p), _unit_rows(n)
-        else:  # not unit length, but of order 1
-            a, p, n = (x * rng.uniform(0.5, 2.0, size=(b, 1)) / np.sqrt(dim) for x in (a, p, n))
+        else:  # not unit length, but of order 1 (one scale per triplet, so easy rows stay easy)
+            scale = rng.uniform(0.5, 2.0, size=(b, 1)) / np.sqrt(dim)
+            a, p, n = a * scale, p * scale, n * scale
         a, p, n = (x.astype(dtype) for x in (a, p, n))
         data = {"anchor": a.astype(np.float64), "positive": p.astype(np.float64),
                 "negative": n.astype(np.float64), "alpha": 0.2 if alpha is None else alpha}
@@ -588,7 +608,7 @@ def _triplet_cases(rng) -> list[_Case]:
         scale = max(1.0, float(np.max(np.sum(a.astype(np.float64) ** 2, axis=1))))
         cases.append(_Case(args=args, data=data, expected=expected, size=b * dim,
                            names=("anchor", "positive", "negative", "alpha"),
-                           tol=(1e-5 if dtype == np.float32 else 1e-7) * scale * 10))
+                           tol=1e-4 * scale))      # float32 rounding, even for float64 inputs
     return cases
 
 
@@ -692,8 +712,11 @@ def _pairwise_mistakes():
         sq = np.sum(x ** 2, axis=1)
         return sq, x @ x.T
 
-    def euclidean(data):
-        return _AnyOf((np.sqrt(_pairwise_truth(data["x"])),))
+    def euclidean(data):        # compared after squaring: sqrt magnifies rounding near 0
+        return _pairwise_truth(data["x"])
+
+    def squared_matches(got, expected, case):
+        return bool(np.all(got >= 0)) and _close(np.square(got), expected, case)
 
     def only_cross(data):
         _, gram = parts(data)
@@ -709,7 +732,7 @@ def _pairwise_mistakes():
 
     return [
         _Mistake("Euclidean instead of squared distances: do not take the square root (ops.sqrt / ops.norm); "
-                 "the course uses ‖a − b‖² everywhere.", euclidean),
+                 "the course uses ‖a − b‖² everywhere.", euclidean, same=squared_matches),
         _Mistake("only the −2·a·b term: add the squared norms, ‖a‖² as a column (B, 1) and ‖b‖² as a row "
                  "(1, B): d = sq[:, None] − 2·gram + sq[None, :].", only_cross),
         _Mistake("wrong sign of the cross term: it is ‖a‖² − 2·a·b + ‖b‖² (minus 2ab).", plus_cross),
@@ -757,7 +780,7 @@ def _pairwise_cases(rng) -> list[_Case]:
 def _pairwise_case(x: np.ndarray, tensor: bool) -> _Case:
     x64 = x.astype(np.float64)
     scale = max(1.0, float(np.max(np.sum(x64 ** 2, axis=1))))
-    tol = (2e-5 if x.dtype == np.float32 else 1e-9) * scale
+    tol = 2e-5 * scale            # float32 rounding, even for float64 inputs (a student may cast)
     return _Case(args=(_tensor_or_array(x, tensor),), names=("embeddings",),
                  data={"x": x64, "B": len(x)}, expected=_pairwise_truth(x64),
                  size=x.size, tol=tol)
@@ -905,8 +928,6 @@ def check_negative_mask(fn):
                 convert=_bool_mask, same=_same_mask, mistakes=mistakes, show=_show_mask,
                 advice="Negative pairs: different labels.")
 
-
-__all__ += ["check_pairwise_distances", "check_positive_mask", "check_negative_mask"]
 
 
 # ==============================================================================================
@@ -1219,8 +1240,6 @@ def check_identify(fn):
                 advice="Print the squared distance to every person for this example and check which is smallest.")
 
 
-__all__ += ["check_verify", "check_identify", "EncoderNeedsBatch"]
-
 
 # ==============================================================================================
 # 6. split_people (lesson 2)
@@ -1256,7 +1275,25 @@ def _index_array(raw, side: str, n: int, labels: np.ndarray) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _split_problem(raw, labels: np.ndarray, test_fraction: float) -> str | None:
+def _looks_swapped(raws, cases) -> bool:
+    """True when, in every test, the TRAIN side has about the number of test people asked for."""
+    far_somewhere = False
+    for raw, case in zip(raws, cases):
+        try:
+            labels = case.args[0]
+            n_people = len(np.unique(labels))
+            target = round(case.data["fraction"] * n_people)
+            n_train = len(np.unique(labels[_np(raw[0]).astype(np.int64)]))
+            n_test = len(np.unique(labels[_np(raw[1]).astype(np.int64)]))
+        except Exception:  # noqa: BLE001 — malformed results are reported elsewhere
+            return False
+        if abs(n_train - target) > 1:
+            return False
+        far_somewhere |= abs(n_test - target) > 1
+    return far_somewhere
+
+
+def _split_problem(raw, labels: np.ndarray, test_fraction: float, swapped: bool = False) -> str | None:
     """What is wrong with one split (a message), or None."""
     n = len(labels)
     people = np.unique(labels)
@@ -1283,7 +1320,12 @@ def _split_problem(raw, labels: np.ndarray, test_fraction: float) -> str | None:
         return (f"{len(leaked)} of {len(people)} people have images on BOTH sides (e.g. person "
                 f"{_fmt(leaked[0])}). {_LEAK_EXPLANATION}")
     n_test = len(np.unique(labels[test]))
+    n_train = len(np.unique(labels[train]))
     target = round(test_fraction * len(people))
+    if swapped and abs(n_test - target) > 1:
+        return (f"the two sides look swapped: {n_train} people on the train side and {n_test} on the test side, "
+                f"but test_fraction={test_fraction} of {len(people)} people is about {target}. "
+                "Return (train_idx, test_idx), train first.")
     if n_test == 0 or n_test == len(people):
         side = "test" if n_test == 0 else "train"
         return f"the {side} side is empty; both sides need people (test_fraction={test_fraction})."
@@ -1325,10 +1367,11 @@ def check_split_people(fn):
                            data={"fraction": 0.25 if fraction is None else fraction}))
     total = len(cases) + 2                   # + "same seed, same split" and "other seed, other split"
     try:
+        raws = [_call("split_people", fn, case, i, total) for i, case in enumerate(cases)]
+        swapped = _looks_swapped(raws, cases)
         outputs = []
-        for i, case in enumerate(cases):
-            raw = _call("split_people", fn, case, i, total)
-            problem = _split_problem(raw, case.args[0], case.data["fraction"])
+        for i, (raw, case) in enumerate(zip(raws, cases)):
+            problem = _split_problem(raw, case.args[0], case.data["fraction"], swapped)
             if problem:
                 raise AssertionError(
                     f"split_people is not right yet (test {i + 1} of {total}): {problem}\nInputs:\n"
@@ -1410,6 +1453,10 @@ def _encoder_problem(model, input_shape, embedding_dim, rng) -> str | None:
         return ("it uses a keras.layers.Lambda layer. A Lambda cannot be saved and loaded safely in Keras 3 "
                 "(load_model(..., safe_mode=True) refuses it, because it would run arbitrary code). "
                 "Use the L2Normalize layer from course_utils.models for the normalisation.")
+    declared = getattr(model, "input_shape", None) if getattr(model, "inputs", None) else None
+    if declared is not None and tuple(declared)[1:] != tuple(input_shape):
+        return (f"the model's input shape is {tuple(declared)}, but input_shape={input_shape} was asked for: "
+                "use keras.Input(shape=input_shape) rather than a fixed shape.")
     x = rng.uniform(0, 255, size=(3, *input_shape)).astype(np.float32)
     try:
         y = _np(model(x, training=False))
@@ -1502,8 +1549,6 @@ def check_encoder(fn):
           "(output shape, unit length, parameter count, save and reload).")
     return fn
 
-
-__all__ += ["check_split_people", "check_encoder"]
 
 
 # ==============================================================================================
@@ -1624,7 +1669,7 @@ def _batch_hard_cases(rng) -> list[_Case]:
             args += (margin,)
         expected = float(_np(batch_hard_triplet_loss(labels, data["x"], m)[0]))
         cases.append(_Case(args=args, data=data, expected=expected, names=("labels", "embeddings", "margin"),
-                           size=x.size, tol=1e-4 if dtype == np.float32 else 1e-7))
+                           size=x.size, tol=1e-4))
     return cases
 
 
@@ -1729,8 +1774,6 @@ def check_nearest_neighbours(fn):
                 todo=_NEIGHBOURS_TODO, convert=_neighbour_result, same=same_order, mistakes=mistakes,
                 advice="Print the distances for the example and check the order of the indices you return.")
 
-
-__all__ += ["check_batch_hard", "check_nearest_neighbours"]
 
 
 # ==============================================================================================
@@ -2042,8 +2085,6 @@ def check_who_is_it(fn):
                 advice="Print each person's distance (min over their rows) for the example, sorted.")
 
 
-__all__ += ["check_threshold_for_far", "check_frr_at", "check_who_is_it"]
-
 
 # ==============================================================================================
 # 12. the experiment record (lesson 6)
@@ -2209,5 +2250,3 @@ it are grouped together. Start from the verification threshold and look at the c
         why = "the F1 is below 80 % of the best one: move the threshold towards the best value of the sweep."
     raise AssertionError(f"cluster_threshold is not right yet: {why}\n{numbers}")
 
-
-__all__ += ["check_experiment", "check_cluster_threshold", "grading_mode"]

@@ -11,7 +11,8 @@ For each submission:
    instructor's originals** from ``solutions/`` (matched by ``grade_id``), so editing a check
    does not help.
 2. The notebook runs with ``COURSE_GRADING=1`` (checks then fail an unsolved exercise instead of
-   falling back to the reference), in quick mode, on synthetic data, with a per-cell timeout.
+   falling back to the reference), in quick mode, on synthetic data, with a per-cell timeout,
+   and with a temporary ``COURSE_DATA_DIR`` (grading never touches your ``data/``).
    Errors do not stop the run (``allow_errors``); a cell that runs past the timeout is
    interrupted and the remaining cells score 0 — a submission that crashes or loops forever is
    scored, never fatal.
@@ -57,8 +58,15 @@ def restore_checks(submission, source) -> int:
     return restored   # a check cell the student deleted is simply never run: it scores 0
 
 
-def run_submission(path: Path, source_path: Path, cell_timeout: int = 300) -> dict:
-    """Execute one submission and score its graded cells → ``{grade_id: points, ...}``."""
+def run_submission(path: Path, source_path: Path, cell_timeout: int = 300, data_dir: Path | None = None) -> dict:
+    """Execute one submission and score its graded cells → ``{grade_id: points, ...}``.
+
+    ``data_dir`` is the ``COURSE_DATA_DIR`` the submission runs with (default: a fresh temporary
+    folder), so grading never overwrites the instructor's own trained encoder or databases.
+    """
+    import tempfile
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="course-grading-"))
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -70,7 +78,8 @@ def run_submission(path: Path, source_path: Path, cell_timeout: int = 300) -> di
     except Exception as err:  # noqa: BLE001 — an unreadable file scores 0, it does not stop grading
         return {"scores": scores, "possible": possible, "status": f"unreadable notebook: {err}"}
     restore_checks(nb, source)
-    env = {"COURSE_GRADING": "1", "COURSE_QUICK": "1", "COURSE_DATASET": "synthetic", "MPLBACKEND": "Agg"}
+    env = {"COURSE_GRADING": "1", "COURSE_QUICK": "1", "COURSE_DATASET": "synthetic", "MPLBACKEND": "Agg",
+           "COURSE_DATA_DIR": str(data_dir)}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     status = "ok"
@@ -120,14 +129,16 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"Submissions folder not found: {folder}")
+    import tempfile
     rows = []
+    scratch = Path(tempfile.mkdtemp(prefix="course-grading-"))   # shared by this grading run only
     for student, path in find_submissions(folder):
         source = lesson_source(path, Path(solutions))
         if source is None:
             print(f"skip {path}: no lesson called {path.name.split('__')[-1]} in solutions/")
             continue
         t0 = time.time()
-        result = run_submission(path, source, cell_timeout)
+        result = run_submission(path, source, cell_timeout, data_dir=scratch)
         row = {"student": student, "lesson": source.stem, **result["scores"],
                "total": sum(result["scores"].values()), "max": sum(result["possible"].values()),
                "status": result["status"]}

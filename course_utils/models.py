@@ -41,7 +41,7 @@ def conv_block(x, filters: int, convs: int, name: str):
 
 
 def build_encoder(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
-                  embedding_dim: int = EMBEDDING_DIM, widths: tuple[int, ...] = (32, 64, 128, 256),
+                  embedding_dim: int = EMBEDDING_DIM, widths: tuple[int, ...] = (32, 64, 128, 128),
                   convs_per_block: int = 1, dropout: float = 0.0, name: str = "encoder") -> keras.Model:
     """A small ConvNet encoder (Functional API).
 

@@ -4,8 +4,10 @@
     python3 course.py prepare --check    # only report what is ready
 
 After this, set ``COURSE_OFFLINE=1`` (or just unplug): no lesson downloads anything at run time.
-The datasets go to ``data/`` (or ``COURSE_DATA_DIR``) — for a shared lab image point
-``COURSE_DATA_DIR`` at a read-only shared folder after preparing it.
+The datasets go to ``data/`` (or ``COURSE_DATA_DIR``). For a lab image, run this once in the
+image's copy of the course; students then work in their own copy (lessons write trained
+encoders to ``data/models`` and databases to ``data/databases``, so ``data/`` must stay
+writable), or point ``COURSE_LFW_DIR`` at a shared read-only LFW folder.
 """
 from __future__ import annotations
 

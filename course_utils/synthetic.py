@@ -259,28 +259,29 @@ def _image_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Scene:
-    """A batch of n images being painted, with the face frame of every pixel.
+    """A batch of n images being painted, and where every pixel lies on the face.
 
     ``image`` (3, n, S, S) float32 starts as the background; face parts are painted over it,
-    back to front. ``u``, ``v`` (n, S, S) are the face-frame coordinates of every pixel: the
-    pose (rotation ``angle``, ``scale``, shift) run backwards. Face parts are shapes in
-    (u, v), so they come out rotated, scaled and shifted in the image.
+    back to front. Each part is a shape in the *face frame*; :meth:`local` gives every
+    pixel's face-frame coordinates (u, v): the pose (rotation ``angle``, ``scale``, shift)
+    run backwards, so the parts come out rotated, scaled and shifted in the image.
     """
 
     def __init__(self, background: np.ndarray, angle, scale, shift_x, shift_y):
         self.image = background
-        size = background.shape[-1]
-        x, y = _image_grid(size)
+        self.size = size = background.shape[-1]
+        self.x, self.y = _image_grid(size)
         self.pose = (angle, scale, shift_x, shift_y)
         self.cos, self.sin = np.cos(angle), np.sin(angle)
         self.scale, self.shift_x, self.shift_y = scale, shift_x, shift_y
-        cos, sin, s = _col(self.cos), _col(self.sin), _col(self.scale)
-        x, y = x - _col(self.shift_x), y - _col(self.shift_y)
-        self.u = (cos / s) * x + (sin / s) * y          # (n, S, S)
-        self.v = (cos / s) * y - (sin / s) * x
+        # The inverse pose is affine: u = ux * x + uy * y + u0 and v = vx * x + vy * y + v0,
+        # with one set of coefficients (n,) per image.
+        self.ux, self.uy = self.cos / scale, self.sin / scale
+        self.vx, self.vy = -self.sin / scale, self.cos / scale
+        self.u0 = -(self.ux * shift_x + self.uy * shift_y)
+        self.v0 = -(self.vx * shift_x + self.vy * shift_y)
         self.pixel = 2 / (size * scale)                 # (n,) pixel width in face units
         self.sharpness = _col(1 / self.pixel)
-        self.size = size
 
     def window(self, cx, cy, rx, ry):
         """Rows and columns of the image that cover the face-frame box ``cx +- rx``,
@@ -306,9 +307,29 @@ class _Scene:
         """A new scene holding a copy of only the images ``idx``; see :func:`_draw_some`."""
         return _Scene(self.image[:, idx], *(x[idx] for x in self.pose))
 
-    def uv(self, rows, cols):
-        """Face coordinates inside a window: u, v (n, H, W) (views, no copy)."""
-        return self.u[:, rows, cols], self.v[:, rows, cols]
+    def local_u(self, rows, cols, centre=0.0, stretch=1.0):
+        """``(u - centre) * stretch`` for the pixels of a window, (n, H, W).
+
+        ``centre`` and ``stretch`` are numbers or (n,) arrays. Because u is an affine function
+        of the pixel position, this costs one pass over the window: the per-image
+        coefficients are folded into small (n, 1, W) and (n, H, 1) arrays first.
+        """
+        x, y = self.x[:, :, cols], self.y[:, rows, :]
+        return (_col(self.ux * stretch) * x
+                + (_col(self.uy * stretch) * y + _col((self.u0 - centre) * stretch)))
+
+    def local_v(self, rows, cols, centre=0.0, stretch=1.0):
+        """``(v - centre) * stretch`` for the pixels of a window, (n, H, W); see local_u."""
+        x, y = self.x[:, :, cols], self.y[:, rows, :]
+        return (_col(self.vx * stretch) * x
+                + (_col(self.vy * stretch) * y + _col((self.v0 - centre) * stretch)))
+
+    def local(self, rows, cols, cx=0.0, cy=0.0, stretch_u=1.0, stretch_v=1.0):
+        """Face coordinates relative to ``(cx, cy)``, optionally stretched: du, dv (n, H, W).
+
+        With the defaults these are just the face-frame coordinates u, v of every pixel.
+        """
+        return (self.local_u(rows, cols, cx, stretch_u), self.local_v(rows, cols, cy, stretch_v))
 
     def soft(self, inside):
         """Anti-aliased coverage in [0, 1] from a signed distance (face units, > 0 inside)."""
@@ -341,9 +362,8 @@ def _ellipse_alpha(scene, rows, cols, cx, cy, rx, ry):
     to the edge. It never underestimates the distance outside, so the soft edge stays within
     half a pixel of the ellipse and the window around the ellipse always contains it all.
     """
-    u, v = scene.uv(rows, cols)
-    q = ((u - _col(cx)) * _col(1 / rx)) ** 2 + ((v - _col(cy)) * _col(1 / ry)) ** 2
-    return scene.soft_edge(q, 0.5 * np.maximum(rx, ry))
+    du, dv = scene.local(rows, cols, cx, cy, 1 / rx, 1 / ry)     # (u - cx) / rx, ...
+    return scene.soft_edge(du * du + dv * dv, 0.5 * np.maximum(rx, ry))
 
 
 def _ellipse(scene, cx, cy, rx, ry):
@@ -374,8 +394,7 @@ def _head_shape(scene, p):
     # coverage > 0 where q < 1 + (grow + half a pixel) / (ry / 2): this far out in q
     reach = np.sqrt(1 + (_HAIR_GROW + 0.5 * scene.pixel) / (0.5 * ry))
     rows, cols = scene.window(np.zeros_like(rx), np.full_like(rx, _HEAD_Y), rx * reach, ry * reach)
-    u, v = scene.uv(rows, cols)
-    dv = (v - _HEAD_Y) * _col(1 / ry)                # -1 at the top, 1 at the chin
+    u, dv = scene.local(rows, cols, 0.0, _HEAD_Y, 1.0, 1 / ry)  # dv: -1 at the top, 1 at chin
     below = np.clip(dv, 0, 1)
     half_width = _col(rx) - _col(rx * p["jaw"]) * (below * below)
     q = u / half_width
@@ -393,16 +412,18 @@ def _draw_hair_back(scene, p):
     top, bottom = cy - ry, np.minimum(cy + ry, p["hair_length"])
     rows, cols = scene.window(np.zeros_like(rx), (top + bottom) / 2, rx, (bottom - top) / 2)
     alpha = _ellipse_alpha(scene, rows, cols, np.zeros_like(rx), cy, rx, ry)
-    _, v = scene.uv(rows, cols)
-    scene.paint(rows, cols, alpha * scene.soft(_col(p["hair_length"]) - v), p["hair"])
+    past_the_end = scene.local_v(rows, cols, p["hair_length"])      # v - hair_length
+    scene.paint(rows, cols, alpha * scene.soft(-past_the_end), p["hair"])
 
 
 def _draw_neck(scene, p):
     """A darker box from under the chin down to the bottom of the frame."""
     half = 0.42 * p["head_width"]
-    rows, cols = scene.window(np.zeros_like(half), np.full_like(half, 0.65), half, np.full_like(half, 0.35))
-    u, v = scene.uv(rows, cols)
-    alpha = scene.soft(_col(half) - np.abs(u)) * scene.soft(np.minimum(v - 0.3, 1 - v))
+    top, bottom = 0.3, 1.0
+    rows, cols = scene.window(np.zeros_like(half), np.full_like(half, (top + bottom) / 2),
+                              half, np.full_like(half, (bottom - top) / 2))
+    u, v = scene.local(rows, cols)
+    alpha = scene.soft(_col(half) - np.abs(u)) * scene.soft(np.minimum(v - top, bottom - v))
     scene.paint(rows, cols, alpha, p["skin"] * 0.8)
 
 
@@ -428,15 +449,15 @@ def _draw_fringe(scene, p, rows, cols, inside):
     ``rows, cols, inside`` are the head's window and distance to its edge; the hair covers
     the head's edge by ``_HAIR_GROW`` and only needs the top part of the window.
     """
-    lowest = np.maximum(p["eye_height"] + 0.05,
-                        p["hair_fringe"] + np.abs(p["hair_part"]) * p["head_width"] + p["hair_wave"])
+    line_bottom = p["hair_fringe"] + np.abs(p["hair_part"]) * p["head_width"] + p["hair_wave"]
+    lowest = np.maximum(p["eye_height"] + 0.05, line_bottom)
     top = _HEAD_Y - p["head_height"]
     lowest = lowest + 0.02       # margin: the hair line may tilt beyond the head's width
     hair_rows, _ = scene.window(np.zeros_like(top), (top + lowest) / 2,
                                 p["head_width"] + _HAIR_GROW, (lowest - top) / 2)
     rows = slice(rows.start, max(rows.start, min(rows.stop, hair_rows.stop)))
     head = scene.soft(inside[:, :rows.stop - rows.start] + _HAIR_GROW)
-    u, v = scene.uv(rows, cols)
+    u, v = scene.local(rows, cols)
     line = (_col(p["hair_fringe"]) + _col(p["hair_part"]) * u
             + _col(p["hair_wave"]) * np.cos(14 * u))
     fringe = scene.soft(line - v)
@@ -473,8 +494,7 @@ def _draw_brows(scene, p, q):
         cx = side * (p["eye_spacing"] + 0.01) + q["turn"]
         cy = p["eye_height"] - p["brow_gap"] - q["brow_raise"]
         rows, cols = scene.window(cx, cy, half_w, half_h)
-        u, v = scene.uv(rows, cols)
-        du, dv = u - _col(cx), v - _col(cy)
+        du, dv = scene.local(rows, cols, cx, cy)
         c, s = _col(np.cos(side * p["brow_angle"])), _col(np.sin(side * p["brow_angle"]))
         along = (c * du + s * dv) * _col(1 / half_length)        # -1..1 from end to end
         across = c * dv - s * du - 0.03 * along ** 2            # arched: the ends are lower
@@ -506,12 +526,12 @@ def _draw_mouth(scene, p, q):
     top = cy - np.maximum(smile, 0) - t
     bottom = cy + np.maximum(-smile, 0) + t + o
     rows, cols = scene.window(cx, (top + bottom) / 2, w, (bottom - top) / 2)
-    u, v = scene.uv(rows, cols)
-    s = (u - _col(cx)) * _col(1 / w)                     # -1..1 along the mouth
+    s = scene.local_u(rows, cols, cx, 1 / w)             # -1..1 along the mouth
     along = scene.soft((1 - np.abs(s)) * _col(w))
-    taper = np.clip(1 - s ** 2, 0, 1)                    # 1 in the middle, 0 at the corners
+    s2 = s * s
+    taper = np.clip(1 - s2, 0, 1)                        # 1 in the middle, 0 at the corners
     bulge = 0.5 * _col(o) * taper                        # half the opening at this point
-    d = v - (_col(cy) - _col(smile) * s ** 2)           # distance below the upper-lip line
+    d = scene.local_v(rows, cols, cy) + _col(smile) * s2  # distance below the upper-lip line
     middle = np.abs(d - bulge)                           # distance from the mouth's mid-line
     lips = _col(t) * (0.5 + 0.5 * taper) + bulge - middle
     scene.paint(rows, cols, scene.soft(lips) * along, p["lips"])
@@ -552,8 +572,8 @@ def _draw_lenses(scene, p, q, colour, filled):
         scene.paint(rows, cols, lens, colour)
     half, cx, cy = p["eye_spacing"] - 1.4 * p["eye_size"], q["turn"], p["eye_height"] - 0.02
     rows, cols = scene.window(cx, cy, half, np.full_like(half, 0.02))
-    u, v = scene.uv(rows, cols)
-    bridge = scene.soft(_col(half) - np.abs(u - _col(cx))) * scene.soft(0.012 - np.abs(v - _col(cy)))
+    du, dv = scene.local(rows, cols, cx, cy)
+    bridge = scene.soft(_col(half) - np.abs(du)) * scene.soft(0.012 - np.abs(dv))
     scene.paint(rows, cols, bridge, colour)
 
 
@@ -562,7 +582,7 @@ def _draw_hat(scene, p, q):
     brim_y, w = q["hat_height"], p["head_width"] + 0.06
     rows, cols = scene.window(np.zeros_like(w), brim_y - 0.22, w + 0.12, np.full_like(w, 0.28))
     # (the crown reaches 0.5 above the brim; the brim 0.04 below it)
-    u, v = scene.uv(rows, cols)
+    u, v = scene.local(rows, cols)
     crown = scene.soft(_col(brim_y) - v) * scene.soft(
         _col(0.5 * w) * (1 - (u * _col(1 / w)) ** 2 - ((v - _col(brim_y)) * 2) ** 2))
     brim = scene.soft(0.04 - np.abs(v - _col(brim_y))) * scene.soft(_col(w + 0.12) - np.abs(u))
@@ -684,7 +704,7 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- public API
-_CHUNK = 32    # images rendered together; keeps the working arrays in the CPU cache
+_CHUNK = 32    # images painted together: small enough for the CPU cache, big enough for NumPy
 
 
 def render_faces(identities: np.ndarray, image_ids: np.ndarray, size: int = IMAGE_SIZE,
@@ -711,11 +731,10 @@ def render_faces(identities: np.ndarray, image_ids: np.ndarray, size: int = IMAG
                          "have the same length: one (identity, image) pair per output image")
     _check_size(size)
     _check_index("seed", seed)
-    if not (np.isfinite(nuisance) and 0 <= nuisance <= 2):
-        raise ValueError(f"nuisance must be between 0 (clean faces) and 2; got {nuisance!r}")
+    nuisance = _check_nuisance(nuisance)
     people, which = np.unique(identities, return_inverse=True)
     p_all = _identity_params_for(people, seed)
-    q_all = _nuisance_params(identities, image_ids, seed, float(nuisance))
+    q_all = _nuisance_params(identities, image_ids, seed, nuisance)
     out = np.empty((len(identities), size, size, 3), dtype=np.uint8)
     order = _similar_positions_together(q_all)
     for a in range(0, len(order), _CHUNK):
@@ -741,7 +760,7 @@ def _similar_positions_together(q: dict) -> np.ndarray:
 
 
 def _render_batch(p: dict, q: dict, size: int) -> np.ndarray:
-    """Render one batch of n images from its identity and nuisance parameters: (n, S, S, 3) uint8."""
+    """Render one batch from its identity and nuisance parameters: (n, S, S, 3) uint8."""
     scene = _Scene(_background(q, size), q["angle"], q["scale"], q["shift_x"], q["shift_y"])
     _draw_face(scene, p, q)
     image = scene.image
@@ -755,6 +774,14 @@ def make_synthetic_faces(n_identities: int = 500, images_per_identity: int = 10,
                          size: int = IMAGE_SIZE, seed: int = 0, start: int = 0,
                          nuisance: float = 1.0) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """A labelled dataset of synthetic faces, identity by identity.
+
+    Args:
+        n_identities: how many people (>= 1).
+        images_per_identity: images of each person (>= 1); image j of a person is the same
+            whatever this number is.
+        size, seed, nuisance: as in :func:`render_faces`.
+        start: global index of the first identity; use disjoint ranges for training and
+            test people, e.g. ``start=0`` and ``start=100_000``.
 
     Returns:
         images: (n_identities * images_per_identity, size, size, 3) uint8.
@@ -793,10 +820,22 @@ def _check_size(size) -> None:
                          f"96, 128); got {size!r}")
 
 
+def _check_nuisance(nuisance) -> float:
+    try:
+        value = float(nuisance)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 <= value <= 2:      # also rejects nan
+        raise ValueError(f"nuisance must be a number from 0 (clean, identical faces) to 2 "
+                         f"(exaggerated); 1.0 is the default; got {nuisance!r}")
+    return value
+
+
 def _check_ids(name: str, values) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of integers, shape (N,); got shape {arr.shape}")
+        raise ValueError(f"{name} must be a 1-D array of integers, shape (N,); "
+                         f"got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name} must hold integers; got dtype {arr.dtype}")
     if arr.size and arr.min() < 0:

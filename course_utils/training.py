@@ -6,9 +6,12 @@
 What the recipe does (see :class:`Recipe` for the numbers):
 
 1. **P×K batches** with augmentation (:class:`~course_utils.sampler.PKSampler`), one ``fit`` call.
-2. **Loss schedule**: batch-all triplet loss first — it averages over every active triplet, so
-   gradients are many and gentle and the embedding cannot collapse early — then a gradual
-   switch to batch-hard, which keeps learning once most triplets have become easy.
+2. **Loss**: batch-all triplet loss — it averages over every *active* triplet, so gradients are
+   many and gentle and the embedding does not collapse (batch-hard from scratch does). A
+   schedule that blends into another strategy later is built in (``final_strategy``,
+   ``switch_start``/``switch_end``); measured on LFW with a short CPU budget, switching to
+   batch-hard after 30–60 % of the budget *lowered* validation AUC (0.89 vs 0.92), so the default
+   keeps batch-all throughout.
 3. **Learning rate**: short warm-up, then cosine decay to 1 % over the budget (a time budget or
    a step budget), AdamW with a little weight decay.
 4. **Watching**: validation ROC-AUC every epoch on identity-disjoint pairs, a live plot in
@@ -43,14 +46,14 @@ class Recipe:
     K: int = 4                       # images per person
     margin: float = 0.2              # α in max(d(a,p) − d(a,n) + α, 0), squared distances
     strategy: str = "batch_all"      # mining at the start
-    final_strategy: str | None = "batch_hard"   # mining at the end (None: keep `strategy`)
+    final_strategy: str | None = None    # mining at the end (None: keep `strategy`); see below
     switch_start: float = 0.3        # fraction of the budget where the switch starts ...
     switch_end: float = 0.6          # ... and where it is complete (linear blend in between)
     learning_rate: float = 1e-3
     warmup: float = 0.03             # fraction of the budget with a linear warm-up
     final_lr_fraction: float = 0.01  # cosine decay down to this fraction of learning_rate
     weight_decay: float = 1e-4
-    widths: tuple[int, ...] = (32, 64, 128, 256)
+    widths: tuple[int, ...] = (32, 64, 128, 128)
     embedding_dim: int = 128
     augment: bool = True
     steps_per_epoch: int = 50        # an "epoch" here = how often we validate and plot

@@ -46,7 +46,7 @@ import html
 import io
 import os
 from collections import OrderedDict
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import ipywidgets as widgets
@@ -255,17 +255,17 @@ def decode_upload(value) -> DecodedUploads:
         except (TypeError, ValueError):
             data = b""
         if not data:
-            decoded.errors.append(f"“{name}” is empty (0 bytes); upload the photo again.")
+            decoded.errors.append(f"“{name}” is empty (0 bytes): upload the photo again.")
             continue
         try:
             decoded.append((name, _decode_image_bytes(data)))
         except Exception as err:                  # noqa: BLE001 — any decoding failure is the file's fault
             from PIL import UnidentifiedImageError
             if isinstance(err, UnidentifiedImageError):
-                why = "it is not an image file Pillow can read"
+                why = "is not an image file that Pillow can read"
             else:
-                why = f"it could not be decoded ({type(err).__name__}: {err})"
-            decoded.errors.append(f"“{name}” was skipped: {why}. Upload a photo (JPEG, PNG, WebP, …).")
+                why = f"could not be decoded ({type(err).__name__}: {err})"
+            decoded.errors.append(f"“{name}” {why}: upload a photo (JPEG, PNG, WebP, …).")
     return decoded
 
 
@@ -519,7 +519,6 @@ class ThresholdExplorer(_View):
         self.title, self.log_far, self.static = title, log_far, static
         self.n_examples = int(n_examples) if pairs is not None else 0
         self.named = named_thresholds(d, s, far)
-        self._roc = metrics.roc(d, s)
         self._auc = metrics.roc_auc(d, s)
 
         lo, hi, step = _slider_range(d)
@@ -723,7 +722,7 @@ class PairSlider(_View):
         self.stats_html = widgets.HTML()
         self.image = _image_widget()
         self.widget = widgets.VBox([self.slider, self.stats_html, self.image])
-        self._fig = Figure(figsize=(max(4.0, 1.35 * len(self.indices)), 3.9), layout="constrained")
+        self._fig = Figure(figsize=(max(4.0, 1.35 * len(self.indices)), 3.5), layout="constrained")
         self._strip = _PairStrip(self._fig, pairs, len(self.indices))
         self.stats, self.examples = {}, []
         self.slider.observe(self._on_change, names="value")
@@ -806,7 +805,9 @@ class ClusterExplorer(_View):
     ``(N,)`` identities → pairwise precision/recall/F1, NMI, ARI and purity
     (``metrics.clustering_report``) and green/red frames (the cluster's majority person or not);
     thresholds: slider range ``(min, max)`` or ``(min, max, step)`` (default: from the pairwise
-    distances); threshold: start value; linkage / method: see ``clustering.cluster_embeddings``;
+    distances); threshold: start value (default: the 10 % quantile of the pairwise distances;
+    kept exactly, and it widens the default range if outside); linkage / method: see
+    ``clustering.cluster_embeddings``;
     max_rows × max_per_row: how many clusters and faces to show.
 
     Clustering runs when the slider is released (``continuous_update=False``); results are
@@ -816,7 +817,7 @@ class ClusterExplorer(_View):
 
     def __init__(self, embeddings, images, true_labels=None, thresholds=None, threshold: float | None = None,
                  linkage: str = "average", method: str = "agglomerative", max_rows: int = 8,
-                 max_per_row: int = 10, thumb: int = 48, static: bool | None = None):
+                 max_per_row: int = 10, thumb: int = 64, static: bool | None = None):
         x = metrics._as_embeddings(embeddings, "embeddings")
         images = np.asarray(images)
         if len(images) != len(x):
@@ -829,11 +830,15 @@ class ClusterExplorer(_View):
         self.max_rows, self.max_per_row, self.thumb = int(max_rows), int(max_per_row), int(thumb)
         self._cache: OrderedDict[float, np.ndarray] = OrderedDict()
 
+        if threshold is not None and not float(threshold) > 0:
+            raise ValueError(f"threshold must be a positive squared distance; got {threshold!r}.")
         if thresholds is None:
             d = metrics.squared_distance_matrix(x)[np.triu_indices(len(x), k=1)] if len(x) > 1 else np.array([1.0])
             positive = d[d > 0]
             lo = float(positive.min()) if len(positive) else 1e-3
             hi = float(d.max()) if d.max() > lo else lo + 1.0
+            if threshold is not None:                 # a start value outside the data's range widens it
+                lo, hi = min(lo, float(threshold)), max(hi, float(threshold))
             step = (hi - lo) / 500
             default = float(np.quantile(d, 0.1)) if len(d) else lo
         else:
@@ -912,7 +917,7 @@ class ClusterExplorer(_View):
     def _figure(self, threshold: float) -> Figure:
         rows = self.rows
         n = max(1, len(rows))
-        fig = Figure(figsize=(0.62 * self.max_per_row + 0.5, 0.78 * n + 0.5), layout="constrained")
+        fig = Figure(figsize=(0.8 * self.max_per_row + 0.4, 0.95 * n + 0.45), layout="constrained")
         axes = fig.subplots(n, 1, squeeze=False)[:, 0]
         for ax, row in zip(axes, rows):
             cluster = self.labels[row[0]]
@@ -928,8 +933,9 @@ class ClusterExplorer(_View):
             ax.axis("off")
         for ax in axes[len(rows):]:
             ax.axis("off")
-        fig.suptitle(f"threshold {_fmt(threshold)}: {_plural(len(np.unique(self.labels)), 'cluster')} "
-                     f"(showing the biggest {len(rows)})", fontsize=10)
+        n_clusters = len(np.unique(self.labels))
+        shown = "all shown" if len(rows) == n_clusters else f"showing the biggest {len(rows)}"
+        fig.suptitle(f"threshold {_fmt(threshold)}: {_plural(n_clusters, 'cluster')} ({shown})", fontsize=10)
         return fig
 
     def figure(self) -> Figure:
@@ -983,7 +989,8 @@ class EnrolWidget(_View):
         self.database, self.encoder, self.threshold, self.k = database, encoder, threshold, int(k)
         self.preprocess = preprocess or self._default_preprocess
         self.static = False
-        self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Photos")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Photos",
+                                         tooltip="choose one or more photos of one person")
         self.name = widgets.Text(placeholder="name of the person", description="Name")
         self.enrol_button = widgets.Button(description="Enrol", button_style="success", icon="user-plus")
         self.identify_button = widgets.Button(description="Who is it?", button_style="info", icon="search")
@@ -1020,7 +1027,7 @@ class EnrolWidget(_View):
         if len(db) == 0:
             return "The database is empty: upload photos, type a name and press Enrol."
         people = ", ".join(f"{n} ({db.count(n)})" for n in db.names[:12]) + (", …" if len(db) > 12 else "")
-        return f"Enrolled: {len(db)} people — {people}."
+        return f"Enrolled: {'1 person' if len(db) == 1 else f'{len(db)} people'} — {people}."
 
     def _show(self, body_html: str, text: str):
         self.messages.append(text)
@@ -1045,11 +1052,12 @@ class EnrolWidget(_View):
         batch = np.stack(faces) if faces else None
         return names, batch, errors
 
-    def _embed(self, batch: np.ndarray) -> np.ndarray:
+    def _query(self, batch: np.ndarray) -> dict:
+        """``images=batch`` for the database's own encoder, else ``embeddings=`` from ours."""
         if self.encoder is None:
-            return self.database._encode(batch)
+            return {"images": batch}
         out = self.encoder.predict(batch, verbose=0) if hasattr(self.encoder, "predict") else self.encoder(batch)
-        return np.asarray(out)
+        return {"embeddings": np.asarray(out)}
 
     # ------------------------------------------------------------------ actions
     def enrol(self, name: str | None = None, value=None) -> bool:
@@ -1059,12 +1067,11 @@ class EnrolWidget(_View):
             return self._problem("Type the person's name first, then press Enrol.")
         names, batch, errors = self._faces(value)
         if errors:
-            return self._problem(" ".join(errors) + " Nothing was enrolled; fix or remove that file and try again.")
+            return self._problem(" ".join(errors) + " Nothing was enrolled: remove that file and try again.")
         if batch is None:
             return self._problem("No photos uploaded: choose one or more photos with the Photos button first.")
         try:
-            embeddings = self._embed(batch)
-            count = self.database.enroll(name, embeddings=embeddings)
+            count = self.database.enroll(name, **self._query(batch))
         except Exception as err:                  # the database is unchanged: enroll checks before changing
             return self._problem(f"Nothing was enrolled: {err}")
         if value is None:
@@ -1088,7 +1095,7 @@ class EnrolWidget(_View):
             return []
         try:
             k = min(self.k, len(self.database))
-            results = self.database.identify_batch(embeddings=self._embed(batch), threshold=self.threshold, k=k)
+            results = self.database.identify_batch(**self._query(batch), threshold=self.threshold, k=k)
         except Exception as err:
             self._problem(f"Could not identify: {err}")
             return []
@@ -1100,10 +1107,11 @@ class EnrolWidget(_View):
             lines.append(f"{filename}: {answer} (distance {r.distance:.3f}, threshold {r.threshold:.3f}; top: {top})")
             color = SAME_COLOR if r.is_known else DIFF_COLOR
             rows.append(
-                f"<tr><td><img src='{_png_data_uri(face)}' width=64></td>"
-                f"<td style='padding:0 12px'><div style='color:{color};font-size:16px'><b>{html.escape(answer)}</b></div>"
+                f"<tr><td style='text-align:left'><img src='{_png_data_uri(face)}' width=64></td>"
+                f"<td style='padding:0 12px;text-align:left'><div style='color:{color};font-size:16px'><b>{html.escape(answer)}</b></div>"
                 f"distance {r.distance:.3f} (threshold {r.threshold:.3f})<br>"
                 f"<small>{html.escape(filename)} — top {len(r.top_k)}: {html.escape(top)}</small></td></tr>")
+        errors = [f"Skipped: {e}" for e in errors]
         notes = "".join(f"<div style='color:{DIFF_COLOR}'>{html.escape(e)}</div>" for e in errors)
         self._show(f"<table>{''.join(rows)}</table>{notes}", " | ".join(lines + errors))
         return results

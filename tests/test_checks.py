@@ -256,8 +256,7 @@ IDENTIFY_MISTAKES = {
 
 def split_legacy_seed(labels, test_fraction=0.25, seed=0):
     labels = np.asarray(labels)
-    np.random.seed(seed)
-    people = np.random.permutation(np.unique(labels))
+    people = np.random.RandomState(seed).permutation(np.unique(labels))     # the legacy NumPy API
     test = np.isin(labels, people[:int(round(test_fraction * len(people)))])
     return np.where(~test)[0], np.where(test)[0]
 
@@ -306,6 +305,7 @@ SPLIT_MISTAKES = {
     "the same seed must give the same split": lambda labels, test_fraction=0.25, seed=0: exercises.split_people(labels, test_fraction, np.random.randint(10**9)),
     "test_fraction is a share of the PEOPLE": _split_fraction_of_images,
     "every image must be in exactly one": lambda labels, test_fraction=0.25, seed=0: (np.arange(len(labels)), exercises.split_people(labels, test_fraction, seed)[1]),
+    "the two sides look swapped": lambda labels, test_fraction=0.25, seed=0: exercises.split_people(labels, test_fraction, seed)[::-1],
 }
 
 
@@ -362,7 +362,13 @@ ENCODER_MISTAKES = {
     "not unit length": _encoder(l2=False),
     "the Rescaling layer is missing": _encoder(rescale=False),
     "keras.layers.Lambda": _encoder(lambda_layer=True),
+    "use keras.Input(shape=input_shape)": lambda input_shape=(64, 64, 3), embedding_dim=128: _encoder()((64, 64, 3), embedding_dim),
 }
+
+
+def pairwise_float32(embeddings):         # computing in float32 on float64 inputs is fine too
+    e = tf.cast(embeddings, tf.float32)
+    return losses.pairwise_squared_distances(e)
 
 
 # --- batch-hard --------------------------------------------------------------------------------
@@ -560,7 +566,8 @@ CORRECT = [
     (C.check_triplet_loss, losses.triplet_loss), (C.check_triplet_loss, triplet_ops),
     (C.check_triplet_loss, triplet_tf), (C.check_triplet_loss, triplet_rows_tf),
     (C.check_pairwise_distances, losses.pairwise_squared_distances), (C.check_pairwise_distances, pairwise_tf),
-    (C.check_pairwise_distances, pairwise_numpy),
+    (C.check_pairwise_distances, pairwise_numpy), (C.check_pairwise_distances, pairwise_float32),
+    (C.check_triplet_loss, lambda a, p, n, alpha=0.2: triplet_ops(*(tf.cast(x, tf.float32) for x in (a, p, n)), alpha)),
     (C.check_positive_mask, losses.positive_mask), (C.check_positive_mask, positive_tf),
     (C.check_positive_mask, positive_numpy),
     (C.check_negative_mask, losses.negative_mask), (C.check_negative_mask, negative_ops),

@@ -114,6 +114,7 @@ def test_raw_pixel_distance_fails_on_held_out_identities():
     (lambda: make_synthetic_faces(2, 2, seed=-3), "seed"),
     (lambda: make_synthetic_faces(2, 2, nuisance=-0.5), "nuisance"),
     (lambda: make_synthetic_faces(2, 2, nuisance=float("nan")), "nuisance"),
+    (lambda: make_synthetic_faces(2, 2, nuisance="strong"), "nuisance"),
     (lambda: identity_params(0), "n_identities"),
     (lambda: render_faces(np.array([0, 1]), np.array([0])), "same length"),
     (lambda: render_faces(np.array([0.5]), np.array([0])), "integers"),

@@ -223,8 +223,8 @@ def test_buttons_jump_to_the_named_thresholds(explorer_data):
 def test_browser_echo_of_a_value_set_from_python_is_absorbed(explorer_data):
     """The browser snaps a value it is sent to the slider's grid and sends it back; that echo
     must not move the exact threshold a button chose (nor redraw the figure)."""
-    d, s, pairs = explorer_data
-    ex = W.ThresholdExplorer(d, s, pairs)
+    d, s, _ = explorer_data
+    ex = W.ThresholdExplorer(d, s)
     ex.buttons["FAR = 1%"].click()
     exact, png = ex.threshold, bytes(ex.image.value)
     ex.slider.value = exact + 0.4 * ex.slider.step                   # the echo
@@ -253,8 +253,11 @@ def test_display_bundle_has_the_widget_and_a_static_png(explorer_data, monkeypat
     png = base64.b64decode(bundle["image/png"])
     assert png == bytes(ex.image.value) and Image.open(io.BytesIO(png)).size[0] > 300
     assert "FAR" in bundle["text/plain"]
-    assert W.WIDGET_VIEW_MIMETYPE not in W.ThresholdExplorer(d, s, static=True)._repr_mimebundle_()
-    assert "image/png" not in W.ThresholdExplorer(d, s, static=False)._repr_mimebundle_()
+    ex.static = True                                                   # PNG only (e.g. a website build)
+    assert set(ex._repr_mimebundle_()) == {"image/png", "text/plain"}
+    ex.static = False                                                  # widget only
+    assert set(ex._repr_mimebundle_()) == {W.WIDGET_VIEW_MIMETYPE, "text/plain"}
+    ex.static = None
     monkeypatch.setenv(W.STATIC_ENV, "1")
     assert set(ex._repr_mimebundle_()) == {"image/png", "text/plain"}
     assert ex.figure().axes                                            # a fresh matplotlib figure
@@ -319,6 +322,11 @@ def test_cluster_explorer_rows_and_report_follow_the_slider():
     assert bytes(ce.image.value).startswith(PNG_SIGNATURE)
     plain = W.ClusterExplorer(x, images.astype(np.float32) / 255)            # no labels, float images
     assert plain.report is None and "NMI" not in plain.summary_html.value
+    assert plain.slider.min <= plain.slider.value <= plain.slider.max
+    for t in (1e-4, 3.9):                                                   # outside the data's range: kept
+        wide = W.ClusterExplorer(x, images, threshold=t, max_rows=2)
+        assert wide.threshold == t and wide.slider.min <= t <= wide.slider.max
+        assert wide.rows == W.cluster_rows(W.clusters_at(x, t), 2, 10)
     with pytest.raises(ValueError, match="one image per embedding"):
         W.ClusterExplorer(x, images[:3])
 
