@@ -59,7 +59,7 @@ Checks and their catalogues of known mistakes
    instead of image indices; the two sides swapped; test_fraction applied to images.
 7. ``check_encoder(fn)`` — ``build_my_encoder(input_shape, embedding_dim)`` → ``keras.Model``.
    Checks: output shape ``(None, embedding_dim)``; unit-length outputs; parameter count equal to
-   ``models.build_encoder(input_shape, embedding_dim, widths=(32, 64, 128))``; no ``Lambda``
+   ``models.build_encoder(input_shape, embedding_dim, widths=(32, 64, 128), stem=None)``; no ``Lambda``
    layer; save → ``load_model(safe_mode=True)`` gives the same outputs; the input shape is the
    one asked for (not hard-coded). Mistakes: ``Flatten``
    instead of ``GlobalAveragePooling2D``; convolutions with a bias; BatchNormalization missing;
@@ -1425,7 +1425,7 @@ def _expected_params(input_shape, embedding_dim) -> int:
     key = (tuple(input_shape), int(embedding_dim))
     if key not in _EXPECTED_PARAMS:
         from course_utils.models import build_encoder
-        _EXPECTED_PARAMS[key] = build_encoder(input_shape, embedding_dim, widths=_ENCODER_WIDTHS).count_params()
+        _EXPECTED_PARAMS[key] = build_encoder(input_shape, embedding_dim, widths=_ENCODER_WIDTHS, stem=None).count_params()
     return _EXPECTED_PARAMS[key]
 
 

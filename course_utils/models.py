@@ -41,19 +41,27 @@ def conv_block(x, filters: int, convs: int, name: str):
 
 
 def build_encoder(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
-                  embedding_dim: int = EMBEDDING_DIM, widths: tuple[int, ...] = (32, 64, 128, 128),
-                  convs_per_block: int = 1, dropout: float = 0.0, name: str = "encoder") -> keras.Model:
+                  embedding_dim: int = EMBEDDING_DIM, widths: tuple[int, ...] = (64, 128, 256),
+                  convs_per_block: int = 1, stem: int | None = 32, dropout: float = 0.0,
+                  name: str = "encoder") -> keras.Model:
     """A small ConvNet encoder (Functional API).
 
-    rescale (÷255) → one conv block per entry of ``widths`` (each halves the resolution) →
-    global average pooling → optional dropout → Dense(``embedding_dim``) → :class:`L2Normalize`.
+    rescale (÷255) → optional **stem**: one 5×5 convolution with stride 2 (``stem`` filters;
+    halves the resolution at once, like the first layer of FaceNet's networks — every later
+    layer then does a quarter of the work, so training is ~3× faster on a CPU) → one conv block
+    per entry of ``widths`` (each halves the resolution) → global average pooling → optional
+    dropout → Dense(``embedding_dim``) → :class:`L2Normalize`.
     """
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(f"input_shape must be (height, width, 3); got {input_shape}.")
-    if min(input_shape[:2]) < 2 ** len(widths):
+    if min(input_shape[:2]) < 2 ** (len(widths) + (1 if stem else 0)):
         raise ValueError(f"{len(widths)} pooling blocks need images of at least {2 ** len(widths)} px.")
     inputs = keras.Input(shape=input_shape, name="image")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    if stem:
+        x = layers.Conv2D(stem, 5, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
+        x = layers.BatchNormalization(name="stem_bn")(x)
+        x = layers.ReLU(name="stem_relu")(x)
     for b, filters in enumerate(widths):
         x = conv_block(x, filters, convs_per_block, name=f"block{b + 1}")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -67,7 +75,7 @@ def build_encoder(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3
 def build_vgg_encoder(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), embedding_dim: int = EMBEDDING_DIM,
                       name: str = "vgg_encoder") -> keras.Model:
     """A VGG-style variant: two convolutions per block (more compute, a bigger receptive field)."""
-    return build_encoder(input_shape, embedding_dim, widths=(32, 64, 128, 256), convs_per_block=2, name=name)
+    return build_encoder(input_shape, embedding_dim, widths=(64, 128, 256), convs_per_block=2, name=name)
 
 
 def embed(model, images: np.ndarray, batch_size: int = 256, flip_average: bool = False) -> np.ndarray:

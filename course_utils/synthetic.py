@@ -124,6 +124,8 @@ def _identity_params_for(indices: np.ndarray, seed: int) -> dict[str, np.ndarray
     """Parameters of the identities with global indices ``indices`` (N,); see identity_params."""
     keys = np.stack([np.full(len(indices), _IDENTITY_STREAM), indices], axis=1)
     d = _Columns(_uniforms(seed, keys, _N_IDENTITY_UNIFORMS))
+    # Each parameter takes the next random column: add new parameters at the END only,
+    # or every existing face changes.
     p = {}
     p["head_width"] = d.uniform(0.48, 0.64)          # half-width of the head ellipse
     p["head_height"] = d.uniform(0.64, 0.80)         # half-height of the head ellipse
@@ -190,7 +192,7 @@ def _nuisance_params(identities: np.ndarray, image_ids: np.ndarray, seed: int,
     """
     keys = np.stack([np.full(len(identities), _IMAGE_STREAM), identities, image_ids], axis=1)
     d = _Columns(_uniforms(seed, keys, _N_IMAGE_UNIFORMS))
-    k = nuisance
+    k = nuisance     # (add new parameters at the end only, as for identities)
     q = {}
     # pose
     q["angle"] = k * d.uniform(-0.26, 0.26)          # radians, about +-15 degrees

@@ -53,7 +53,8 @@ class Recipe:
     warmup: float = 0.03             # fraction of the budget with a linear warm-up
     final_lr_fraction: float = 0.01  # cosine decay down to this fraction of learning_rate
     weight_decay: float = 1e-4
-    widths: tuple[int, ...] = (32, 64, 128, 128)
+    stem: int | None = 32            # 5×5 stride-2 first convolution (None: no stem)
+    widths: tuple[int, ...] = (64, 128, 256)
     embedding_dim: int = 128
     augment: bool = True
     steps_per_epoch: int = 50        # an "epoch" here = how often we validate and plot
@@ -306,7 +307,7 @@ def train_encoder(data: Benchmark | FaceSet, minutes: float | None = None, steps
                         augment=recipe.augment, seed=recipe.seed)
     if model is None:
         shape = train.images.shape[1:]
-        model = build_encoder(shape, recipe.embedding_dim, tuple(recipe.widths))
+        model = build_encoder(shape, recipe.embedding_dim, tuple(recipe.widths), stem=recipe.stem)
     loss = compile_for_triplets(model, recipe)
     path = default_encoder_path() if checkpoint == "auto" else (Path(checkpoint) if checkpoint else None)
     schedule = BudgetSchedule(recipe, loss, seconds=minutes * 60 if minutes else None, steps=steps)

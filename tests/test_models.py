@@ -24,10 +24,14 @@ def test_l2_normalize_matches_numpy_and_handles_zero():
 
 
 def test_parameter_count_matches_hand_count():
-    m = models.build_encoder(input_shape=(32, 32, 3), embedding_dim=16, widths=(4, 8))
+    m = models.build_encoder(input_shape=(32, 32, 3), embedding_dim=16, widths=(4, 8), stem=None)
     # conv (no bias) + BN (4 params per channel) per block, then Dense with bias
     expected = (3 * 3 * 3 * 4 + 4 * 4) + (3 * 3 * 4 * 8 + 4 * 8) + (8 * 16 + 16)
     assert m.count_params() == expected
+    stemmed = models.build_encoder(input_shape=(32, 32, 3), embedding_dim=16, widths=(4, 8), stem=6)
+    expected = (5 * 5 * 3 * 6 + 4 * 6) + (3 * 3 * 6 * 4 + 4 * 4) + (3 * 3 * 4 * 8 + 4 * 8) + (8 * 16 + 16)
+    assert stemmed.count_params() == expected
+    assert stemmed.get_layer("stem_conv").strides == (2, 2)
 
 
 def test_save_load_round_trip_without_lambda(tmp_path):

@@ -15,7 +15,7 @@ def tiny_bench():
     return Benchmark("synthetic", train, val, val)
 
 
-TINY = dict(P=4, K=2, widths=(4, 8), embedding_dim=8, steps_per_epoch=3)
+TINY = dict(P=4, K=2, widths=(4, 8), stem=4, embedding_dim=8, steps_per_epoch=3)
 
 
 def test_learning_rate_schedule_warmup_then_cosine():
