@@ -352,7 +352,7 @@ def load_lfw(root: str | Path | None = None, size: int = IMAGE_SIZE, download_ok
     paths = [str(p) for p in arrays["paths"]]
     people = [p.split("/")[0] for p in paths]
     names, labels = np.unique(people, return_inverse=True)
-    return FaceSet(arrays["images"], labels.astype(np.int32), list(names), "lfw", paths)
+    return FaceSet(arrays["images"], labels.astype(np.int32), [str(n) for n in names], "lfw", paths)
 
 
 def lfw_pairs(faces: FaceSet, root: str | Path | None = None, filename: str = "pairsDevTest.txt") -> Pairs:
@@ -455,7 +455,7 @@ def load_folder(path: str | Path, size: int = IMAGE_SIZE, crop=None, min_images:
                          f"{root}/Alice/photo1.jpg, {root}/Bob/photo1.png, ...{hint}")
     images = imgs.load_and_preprocess(files, size=size, crop=crop)
     names, labels = np.unique(owners, return_inverse=True) if people is None else _ordered(owners)
-    return FaceSet(images, labels.astype(np.int32), list(names), source or f"folder:{root.name}",
+    return FaceSet(images, labels.astype(np.int32), [str(n) for n in names], source or f"folder:{root.name}",
                    [str(f) for f in files])
 
 
