@@ -119,7 +119,9 @@ def load_encoder(path: str | Path) -> keras.Model:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No saved encoder at {path}. Train one first (lesson 6) or check the path.")
-    return keras.models.load_model(path, safe_mode=True)
+    # compile=False: an encoder is used for embedding; its training loss (a course_utils class)
+    # need not be rebuilt, so loading works without importing course_utils.training first.
+    return keras.models.load_model(path, safe_mode=True, compile=False)
 
 
 def pixel_embed(images: np.ndarray) -> np.ndarray:

@@ -113,3 +113,16 @@ def test_bad_budgets_and_data_are_clear():
         training.train_encoder(tiny_bench(), steps=0)
     with pytest.raises(ValueError, match="Benchmark or a FaceSet"):
         training.train_encoder(np.zeros((3, 32, 32, 3)), steps=1)
+
+
+def test_load_or_train_ignores_an_encoder_from_another_dataset(tmp_path, capsys):
+    bench = tiny_bench()
+    path = tmp_path / "enc.keras"
+    training.train_encoder(bench, steps=3, recipe=training.Recipe(**TINY), checkpoint=path, live=False, verbose=False)
+    info = training.read_provenance(path)
+    assert info["dataset"] == "synthetic" and info["images_seen"] == 3 * 8
+    info["dataset"] = "lfw"
+    training.write_provenance(path, info)
+    training.load_or_train_encoder(bench, path=path, minutes=1 / 60, verbose=True, recipe=training.Recipe(**TINY))
+    assert "trained on lfw" in capsys.readouterr().out
+    assert training.read_provenance(path)["dataset"] == "synthetic"      # replaced by a new one
