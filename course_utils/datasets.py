@@ -306,7 +306,8 @@ def read_lfw_pairs(path: str | Path) -> tuple[list[tuple[str, int, str, int]], n
     """Parse an official LFW pairs file → (pairs, same (M,) bool, fold (M,) int).
 
     ``pairs.txt`` starts with ``"10\\t300"`` (10 folds × 300 same + 300 different); the View-1
-    files start with one number (``"1100"``, ``"500"``: same pairs then as many different).
+    files start with one number (``"1100"``, ``"500"``: same pairs then as many different) and
+    get 10 folds made of equal shares of both classes.
     Lines are ``name n1 n2`` (same person) or ``name1 n1 name2 n2`` (different people).
     """
     lines = Path(path).read_text().strip().splitlines()
@@ -323,10 +324,17 @@ def read_lfw_pairs(path: str | Path) -> tuple[list[tuple[str, int, str, int]], n
             same.append(False)
         else:
             raise ValueError(f"{path}, line {k + 2}: expected 3 or 4 fields, got {line!r}.")
-        fold.append(k // (2 * per_fold) if n_folds > 1 else k * 10 // (2 * per_fold))
+        fold.append(k // (2 * per_fold))
     if len(pairs) != 2 * n_folds * per_fold:
         raise ValueError(f"{path}: header promises {2 * n_folds * per_fold} pairs, found {len(pairs)}.")
-    return pairs, np.array(same), np.array(fold)
+    same, fold = np.array(same), np.array(fold)
+    if n_folds == 1:
+        # The View-1 files list all same pairs, then all different ones: cut each class into 10
+        # parts separately, so every fold holds both kinds (50 + 50 for pairsDevTest.txt).
+        for cls in (True, False):
+            idx = np.flatnonzero(same == cls)
+            fold[idx] = np.arange(len(idx)) * 10 // max(len(idx), 1)
+    return pairs, same, fold
 
 
 def load_lfw(root: str | Path | None = None, size: int = IMAGE_SIZE, download_ok: bool = True,

@@ -334,6 +334,11 @@ def kfold_accuracy(distances, same, folds=10) -> dict:
     d, s = _as_pairs(distances, same)
     ids = _fold_ids(folds, len(d))
     fold_ids = np.unique(ids)
+    one_class = [int(f) for f in fold_ids if len(np.unique(s[ids == f])) < 2]
+    if one_class:
+        raise ValueError(f"Fold(s) {one_class} hold only same-person or only different-person pairs, so a "
+                         "threshold cannot be judged on them. Give fold ids that mix both kinds "
+                         "(e.g. Pairs.fold), or shuffle the pairs before cutting contiguous folds.")
     thresholds, accuracies = [], []
     for fold in fold_ids:
         test = ids == fold

@@ -66,7 +66,7 @@ def show_pairs(pairs, indices: Sequence[int], distances: np.ndarray | None = Non
             ax.imshow(_displayable(img))
             ax.set_xticks([]), ax.set_yticks([])
         label = "same" if pairs.same[m] else "different"
-        text = label if distances is None else f"{label}\nd = {distances[m]:.2f}"
+        text = label if distances is None else f"{label}\nd = {distances[m]:.3g}"
         if threshold is not None and distances is not None:
             decided = distances[m] <= threshold
             text += "\n✓" if decided == pairs.same[m] else "\n✗ wrong"

@@ -125,6 +125,11 @@ def test_read_lfw_pairs_formats(tmp_path):
     pairs, same, fold = datasets.read_lfw_pairs(f)
     assert pairs[1] == ("A", 1, "B", 3) and list(same) == [True, False, True, False]
     assert list(fold) == [0, 0, 1, 1]
+    view1 = "10\n" + "".join(f"P{k}\t1\t2\n" for k in range(10)) + "".join(f"P{k}\t1\tQ{k}\t1\n" for k in range(10))
+    f.write_text(view1)
+    _, same, fold = datasets.read_lfw_pairs(f)
+    for k in range(10):                       # every fold holds one same and one different pair
+        assert sorted(same[fold == k]) == [False, True]
     f.write_text("3\nA\t1\t2\n")
     with pytest.raises(ValueError, match="promises"):
         datasets.read_lfw_pairs(f)
@@ -178,6 +183,8 @@ def test_lfw_view1_is_identity_disjoint_and_official(lfw, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(cache_dir))
     bench = datasets.lfw_view1(LFW_DIR, verbose=False)
     assert len(bench.test) == 1000 and bench.test.same.sum() == 500
+    for k in range(10):
+        assert bench.test.same[bench.test.fold == k].sum() == 50 and (bench.test.fold == k).sum() == 100
     test_people = set(bench.test.faces.names)
     assert not test_people & set(bench.train.names)
     assert not set(bench.val.faces.names) & set(bench.train.names)
