@@ -199,8 +199,12 @@ def make_pairs(faces: FaceSet, n_pairs: int = 1000, seed: int = 0, n_folds: int 
         ii.append(rng.choice(by_id[p])), jj.append(rng.choice(by_id[q]))
     same = np.arange(n_pairs) < n_same
     order = rng.permutation(n_pairs)
-    fold = np.arange(n_pairs) * n_folds // max(n_pairs, 1)
-    return Pairs(faces, np.array(ii)[order], np.array(jj)[order], same[order], fold)
+    same = same[order]
+    fold = np.zeros(n_pairs, dtype=np.int64)
+    for cls in (True, False):            # each fold gets an equal share of both kinds of pair
+        idx = np.flatnonzero(same == cls)
+        fold[idx] = np.arange(len(idx)) * n_folds // max(len(idx), 1)
+    return Pairs(faces, np.array(ii)[order], np.array(jj)[order], same, fold)
 
 
 def _indices_by_label(labels: np.ndarray, n: int) -> list[np.ndarray]:

@@ -382,7 +382,7 @@ def load_or_train_encoder(bench: Benchmark, path: str | Path | None = None, minu
             model = load_encoder(path)
             if tuple(model.input_shape[1:]) == tuple(size):
                 if verbose:
-                    print(f"Loaded the encoder trained earlier from {path}.")
+                    print(f"Loaded the encoder trained earlier ({path.parent.name}/{path.name}).")
                 return model
             if verbose:
                 print(f"The saved encoder expects {model.input_shape[1:]} images, not {size}; training a new one.")

@@ -47,6 +47,8 @@ def test_make_pairs_is_balanced_and_correct():
     np.testing.assert_array_equal(truth, pairs.same)
     assert np.all(pairs.i[pairs.same] != pairs.j[pairs.same])
     assert set(pairs.fold) == set(range(10))
+    for k in range(10):                       # every fold mixes both kinds of pair
+        assert pairs.same[pairs.fold == k].sum() == 10 and (pairs.fold == k).sum() == 20
 
 
 def test_pairs_distances_match_a_loop():
