@@ -73,7 +73,6 @@ def test_env() -> dict:
     env = dict(os.environ)
     env.setdefault("COURSE_QUICK", "1")          # notebooks train for seconds, not minutes
     env["COURSE_DATASET"] = "synthetic"          # deterministic outputs; no real faces in them
-    env.setdefault("MPLBACKEND", "Agg")
     env.setdefault("PYTHONHASHSEED", "0")
     return env
 

@@ -108,7 +108,8 @@ def execute(path: Path, timeout: int = 900) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env = {"COURSE_QUICK": "1", "COURSE_DATASET": "synthetic", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+    # No MPLBACKEND here: kernels use the inline backend, so executed copies hold the figures.
+    env = {"COURSE_QUICK": "1", "COURSE_DATASET": "synthetic", "PYTHONHASHSEED": "0"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -60,13 +60,17 @@ def executed_notebooks(version: str, execute: bool) -> list[Path]:
     return [out_dir / s.name for s in sources]
 
 
-def build_slides(execute: bool = False, student: bool = False, reveal_prefix: str = DEFAULT_REVEAL) -> Path:
+def build_slides(execute: bool = False, student: bool = False, reveal_prefix: str = DEFAULT_REVEAL,
+                 assets: str | None = None) -> Path:
+    """Decks in ``build/slides``. ``assets``: a folder (relative to the decks) holding
+    ``require.js`` and ``jquery.min.js`` for a room without internet (see README)."""
     from nbconvert import SlidesExporter
 
     out = BUILD / "slides"
     out.mkdir(parents=True, exist_ok=True)
+    extra = {"require_js_url": f"{assets}/require.js", "jquery_url": f"{assets}/jquery.min.js"} if assets else {}
     exporter = SlidesExporter(reveal_url_prefix=reveal_prefix, reveal_scroll=True, reveal_number="c/t",
-                              exclude_input_prompt=True, exclude_output_prompt=True)
+                              exclude_input_prompt=True, exclude_output_prompt=True, **extra)
     links = []
     for path in executed_notebooks("notebooks" if student else "solutions", execute):
         nb = nbformat.read(path, as_version=4)
@@ -147,9 +151,10 @@ def main(argv=None) -> int:
     parser.add_argument("--student", action="store_true", help="slides: use the student versions")
     parser.add_argument("--solutions", action="store_true", help="site: publish the solutions (instructors)")
     parser.add_argument("--reveal-prefix", default=DEFAULT_REVEAL, help="where reveal.js is loaded from")
+    parser.add_argument("--assets", help="slides: folder with require.js and jquery.min.js (offline rooms)")
     args = parser.parse_args(argv)
     if args.what in ("slides", "all"):
-        print(f"Slides in {build_slides(args.execute, args.student, args.reveal_prefix)}")
+        print(f"Slides in {build_slides(args.execute, args.student, args.reveal_prefix, args.assets)}")
     if args.what in ("site", "all"):
         print(f"Site in {build_site(args.execute, args.solutions)} (open index.html)")
     return 0
