@@ -7,7 +7,11 @@ import datetime
 import io
 import os
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+import matplotlib
+
+# Agg for this process only: setting MPLBACKEND in os.environ would leak into the notebook
+# kernels nbval starts later in the same run, and their figures would vanish from the decks.
+matplotlib.use("Agg")
 
 import numpy as np
 import pytest
