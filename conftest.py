@@ -2,7 +2,7 @@
 
 While nbval executes the notebooks, keep each cell's fresh outputs and, at the end of the run,
 write executed copies to ``build/executed/<folder>/<name>.ipynb``. The slide decks and the
-website are built from these copies (``course_utils.publish``), so the test run executes every
+website are built from these copies (``coursekit.publish``), so the test run executes every
 notebook once and the publishing step needs no second execution.
 """
 from __future__ import annotations

@@ -100,7 +100,7 @@ def cmd_test(args) -> int:
     if rc == 0 and not args.rest:
         # The decks and the website are built from the notebooks nbval just executed, so they
         # cannot silently break (and nothing is executed twice).
-        rc = run([py, "-m", "course_utils.publish", "all"], env=test_env())
+        rc = run([py, "-m", "coursekit.publish", "all"], env=test_env())
     print(f"Test suite finished in {time.time() - t0:.0f} s (exit code {rc}).")
     return rc
 
@@ -125,11 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(func=func)
     for name, module, text in [
-        ("student", "course_utils.authoring", "regenerate notebooks/ (student versions) from solutions/"),
-        ("grade", "course_utils.grading", "autograde a folder of submitted notebooks into a CSV"),
-        ("slides", "course_utils.publish", "build reveal.js slide decks of every lesson into build/slides"),
-        ("site", "course_utils.publish", "build the course website into build/site"),
-        ("prepare", "course_utils.prepare", "download and cache datasets for offline classroom use"),
+        ("student", "coursekit.authoring", "regenerate notebooks/ (student versions) from solutions/"),
+        ("grade", "coursekit.grading", "autograde a folder of submitted notebooks into a CSV"),
+        ("slides", "coursekit.publish", "build reveal.js slide decks of every lesson into build/slides"),
+        ("site", "coursekit.publish", "build the course website into build/site"),
+        ("prepare", "coursekit.prepare", "download and cache datasets for offline classroom use"),
         ("bench", "benchmarks", "run a benchmark: bench train|losses|embed"),
     ]:
         p = sub.add_parser(name, help=text)

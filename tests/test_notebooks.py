@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from course_utils import authoring
+from coursekit import authoring
 
 SOLUTIONS = authoring.lesson_files()
 LESSONS = [p for p in SOLUTIONS if re.match(r"\d\d_", p.name)]

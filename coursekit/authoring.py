@@ -18,9 +18,9 @@ because nbval compares exactly those when the test suite executes the notebooks.
 student version the outputs of check cells are dropped (they differ until the exercise is
 solved). Commands::
 
-    python -m course_utils.authoring                 # regenerate notebooks/ from solutions/
-    python -m course_utils.authoring --execute       # first re-run solutions/ to refresh kept outputs
-    python -m course_utils.authoring --check         # exit 1 if notebooks/ is out of date (CI)
+    python -m coursekit.authoring                 # regenerate notebooks/ from solutions/
+    python -m coursekit.authoring --execute       # first re-run solutions/ to refresh kept outputs
+    python -m coursekit.authoring --check         # exit 1 if notebooks/ is out of date (CI)
 
 Why not ``nbgrader generate_assignment``? It needs a course directory and a gradebook database
 and writes into ``release/``; students here open ``notebooks/`` straight from the repository, and
@@ -99,7 +99,7 @@ def student_version(nb) -> nbformat.NotebookNode:
             cell.metadata["tags"] = [t for t in tags(cell) if t != CHECK_TAG]
             if not cell.metadata["tags"]:
                 del cell.metadata["tags"]
-    nb.metadata["course"] = {"version": "student", "generated_from": "solutions/ by course_utils.authoring"}
+    nb.metadata["course"] = {"version": "student", "generated_from": "solutions/ by coursekit.authoring"}
     return nb
 
 

@@ -52,7 +52,7 @@ def executed_notebooks(version: str, execute: bool) -> list[Path]:
         raise FileNotFoundError(f"No notebooks in {src_dir}.")
     missing = [s for s in sources if not (out_dir / s.name).exists()]
     if execute or missing:
-        from course_utils.authoring import execute as run
+        from coursekit.authoring import execute as run
         out_dir.mkdir(parents=True, exist_ok=True)
         for src in (sources if execute else missing):
             print(f"executing {src.relative_to(REPO_ROOT)} ...", flush=True)
