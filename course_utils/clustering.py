@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import DBSCAN, AgglomerativeClustering
 
-from course_utils.metrics import _as_embeddings, squared_distance_matrix
+from course_utils.metrics import as_embeddings, squared_distance_matrix
 
 __all__ = ["cluster_embeddings", "cluster_sizes"]
 
@@ -77,7 +77,7 @@ def cluster_embeddings(embeddings, threshold: float, linkage: str = "average",
     Returns: ``(N,)`` int64 labels 0 … K−1, numbered in order of first appearance; never −1.
     """
     threshold = _check_options(threshold, linkage, method, min_samples)
-    x = _as_embeddings(embeddings, "embeddings")
+    x = as_embeddings(embeddings, "embeddings")
     if len(x) == 1:
         return np.zeros(1, dtype=np.int64)
     distances = squared_distance_matrix(x)
@@ -101,3 +101,23 @@ def cluster_sizes(labels) -> list[tuple[int, int]]:
     ids, counts = np.unique(labels, return_counts=True)
     order = np.lexsort((ids, -counts))
     return [(ids[i].item(), int(counts[i])) for i in order]
+
+
+def clusters_at(embeddings, threshold: float, linkage: str = "average", method: str = "agglomerative") -> np.ndarray:
+    """Cluster labels at ``threshold`` (``cluster_embeddings``; ``<=`` joins)."""
+    return cluster_embeddings(embeddings, threshold, linkage=linkage, method=method)
+
+
+def cluster_rows(labels, max_rows: int = 8, max_per_row: int = 10, min_size: int = 1) -> list[list[int]]:
+    """Which faces to show: one row per cluster, biggest cluster first (ties: smaller cluster id).
+
+    Each row lists up to ``max_per_row`` face indices of one cluster, in index order. At most
+    ``max_rows`` rows; clusters smaller than ``min_size`` are left out. Plain ints.
+    """
+    labels = np.asarray(labels)
+    rows = []
+    for cluster_id, size in cluster_sizes(labels):
+        if len(rows) >= max_rows or size < min_size:
+            break
+        rows.append(np.flatnonzero(labels == cluster_id)[:max_per_row].tolist())
+    return rows

@@ -43,7 +43,11 @@ def offline() -> bool:
 
 
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up chatter before it is imported.
+    """Silence TensorFlow's C++ start-up chatter before it is imported (idempotent, cheap once done).
+
+    Every course module that needs Keras calls this right before ``import keras``, so
+    ``import course_utils`` and the NumPy-only modules never start TensorFlow, yet a notebook
+    gets no start-up log whichever TF-backed module it imports first.
 
     TensorFlow prints oneDNN/absl notices straight to file descriptor 2; inside Jupyter those
     land in the first cell that imports it and make notebook tests fail. We set the log level
@@ -87,6 +91,8 @@ def _stderr_fd_to_devnull():
 def set_seed(seed: int = DEFAULT_SEED) -> None:
     """Seed Python, NumPy and Keras (TensorFlow) so a notebook gives the same numbers twice."""
     import numpy as np
+
+    quiet_tensorflow()
     import keras
 
     random.seed(seed)

@@ -101,8 +101,12 @@ def _normalise(embeddings: np.ndarray, source: str) -> np.ndarray:
     return (embeddings / norms).astype(np.float32)
 
 
-def _squared_distances(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """(Q, D) × (K, D) unit vectors → (Q, K) float64 squared distances, 2 − 2·q·k, clipped to [0, 4]."""
+def _unit_squared_distance_matrix(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """(Q, D) × (K, D) unit vectors → (Q, K) float64 squared distances, 2 − 2·q·k, clipped to [0, 4].
+
+    The unit-vector form (exact for them: ‖q‖² = ‖k‖² = 1 by construction here); for any vectors
+    use ``metrics.squared_distance_matrix``.
+    """
     dots = queries.astype(np.float64) @ keys.astype(np.float64).T
     return np.clip(2.0 - 2.0 * dots, 0.0, 4.0)
 
@@ -316,7 +320,7 @@ class FaceDatabase:
     def _distances_to_people(self, queries: np.ndarray) -> tuple[list[str], np.ndarray]:
         """(Q, D) queries → ``(names, (Q, n_people) float64)`` squared distances to each person."""
         names, keys, owner = self._person_keys()
-        per_key = _squared_distances(queries, keys)
+        per_key = _unit_squared_distance_matrix(queries, keys)
         starts = np.searchsorted(owner, np.arange(len(names)))   # owner is sorted: people are contiguous
         return names, np.minimum.reduceat(per_key, starts, axis=1)
 

@@ -188,7 +188,7 @@ def make_pairs(faces: FaceSet, n_pairs: int = 1000, seed: int = 0, n_folds: int 
     if faces.n_identities < 2:
         raise ValueError("Need at least 2 people to make different-person pairs.")
     rng = np.random.default_rng(seed)
-    by_id = _indices_by_label(faces.labels, faces.n_identities)
+    by_id = indices_by_label(faces.labels, faces.n_identities)
     n_same = n_pairs // 2
     ii, jj = [], []
     for person in rng.choice(multi, size=n_same):
@@ -207,7 +207,8 @@ def make_pairs(faces: FaceSet, n_pairs: int = 1000, seed: int = 0, n_folds: int 
     return Pairs(faces, np.array(ii)[order], np.array(jj)[order], same, fold)
 
 
-def _indices_by_label(labels: np.ndarray, n: int) -> list[np.ndarray]:
+def indices_by_label(labels: np.ndarray, n: int) -> list[np.ndarray]:
+    """``labels`` (N,) ints in 0..n−1 → ``n`` int arrays: the image indices of each person, in order."""
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(n + 1))
     return [order[bounds[k]:bounds[k + 1]] for k in range(n)]

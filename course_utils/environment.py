@@ -54,8 +54,8 @@ def check_packages() -> None:
 
 def speed_test(seconds: float = 3.0, batch: int = 64) -> float:
     """Training throughput of the course's encoder on this machine, in images per second."""
+    from course_utils.models import build_encoder   # starts TensorFlow quietly
     import keras
-    from course_utils.models import build_encoder
 
     model = build_encoder()
     model.compile("adam", loss=lambda y, e: keras.ops.mean(keras.ops.square(e - 0.1)))

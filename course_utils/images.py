@@ -7,9 +7,12 @@ Shapes and units used everywhere in the course:
   (4× smaller than float32); ``preprocess(..., scale=True)`` gives ``float32`` in [0, 1].
   The encoder rescales ``uint8``/0..255 input itself (its first layer), so you can feed it
   preprocessed faces directly.
+
+Uploads from a browser (``ipywidgets.FileUpload``) are decoded by :func:`decode_upload`.
 """
 from __future__ import annotations
 
+import io
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -120,3 +123,78 @@ def _as_uint8_rgb(image: np.ndarray) -> np.ndarray:
             arr = arr * 255.0
         arr = np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)
     return arr
+
+
+# ----------------------------------------------------------------------------------------------
+# Uploads (the photo-upload box of lesson 9)
+# ----------------------------------------------------------------------------------------------
+
+class DecodedUploads(list):
+    """A list of ``(filename, image (H, W, 3) uint8)`` plus ``errors``: one friendly message
+    per upload that could not be read (those files are left out of the list)."""
+
+    def __init__(self, items=(), errors=()):
+        super().__init__(items)
+        self.errors: list[str] = list(errors)
+
+
+def _upload_entries(value) -> list[tuple[str, object]]:
+    """ipywidgets 8 (tuple of dicts), ipywidgets 7 (dict name → {metadata, content}), one dict,
+    or raw bytes → ``[(name, content), …]``."""
+    if value is None:
+        return []
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return [("upload", value)]
+    if isinstance(value, dict):
+        if "content" in value:                     # one ipywidgets 8 entry
+            value = [value]
+        else:                                      # ipywidgets 7: {filename: {"metadata":…, "content":…}}
+            value = [{"name": name, **(entry if isinstance(entry, dict) else {"content": entry})}
+                     for name, entry in value.items()]
+    entries = []
+    for k, entry in enumerate(value):
+        if isinstance(entry, (bytes, bytearray, memoryview)):
+            entries.append((f"upload {k + 1}", entry))
+        elif isinstance(entry, dict):
+            name = entry.get("name") or entry.get("metadata", {}).get("name") or f"upload {k + 1}"
+            entries.append((str(name), entry.get("content")))
+        else:
+            entries.append((f"upload {k + 1}", entry))
+    return entries
+
+
+def _decode_image_bytes(data: bytes) -> np.ndarray:
+    from PIL import ImageOps
+    with Image.open(io.BytesIO(data)) as im:
+        im.seek(0)                                # animated GIF/WebP: the first frame
+        im = ImageOps.exif_transpose(im)          # phone photos: honour the EXIF rotation
+        return np.array(im.convert("RGB"), dtype=np.uint8)
+
+
+def decode_upload(value) -> DecodedUploads:
+    """Decode the ``value`` of an ``ipywidgets.FileUpload`` into images.
+
+    value: ipywidgets 8's tuple of dicts (``name``, ``type``, ``size``, ``content`` as
+    memoryview/bytes), ipywidgets 7's dict, one such dict, or raw bytes.
+    Returns a :class:`DecodedUploads`: a list of ``(filename, (H, W, 3) uint8 RGB)`` for the
+    files Pillow could read, and ``.errors`` with a friendly message for each file it could
+    not (nothing is raised for a bad file).
+    """
+    decoded = DecodedUploads()
+    for name, content in _upload_entries(value):
+        try:
+            data = bytes(content) if content is not None else b""
+        except (TypeError, ValueError):
+            data = b""
+        if not data:
+            decoded.errors.append(f"“{name}” is empty (0 bytes): upload the photo again.")
+            continue
+        try:
+            decoded.append((name, _decode_image_bytes(data)))
+        except Exception as err:                  # noqa: BLE001 — any decoding failure is the file's fault
+            if isinstance(err, UnidentifiedImageError):
+                why = "is not an image file that Pillow can read"
+            else:
+                why = f"could not be decoded ({type(err).__name__}: {err})"
+            decoded.errors.append(f"“{name}” {why}: upload a photo (JPEG, PNG, WebP, …).")
+    return decoded

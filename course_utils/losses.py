@@ -39,6 +39,9 @@ from __future__ import annotations
 
 import math
 
+from course_utils.config import quiet_tensorflow
+
+quiet_tensorflow()   # before Keras starts TensorFlow: keeps its C++ start-up log out of notebooks
 import keras
 import numpy as np
 from keras import ops

@@ -19,6 +19,11 @@ scikit-learn ranks by *score* (larger = more alike), so we pass ``score = −dis
 its thresholds back into distances. Everything else is written out by hand, in NumPy.
 
 This module imports only NumPy and scikit-learn (no TensorFlow).
+
+Why one long module: it holds every number the lessons report — verification, one threshold in
+detail, identification, clustering scores — on the same conventions and the same input checks,
+so a student looks for "how is this score computed?" in one place. Each section is short and
+stands alone.
 """
 from __future__ import annotations
 
@@ -27,9 +32,11 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, r
 from sklearn.metrics.cluster import contingency_matrix
 
 __all__ = [
+    "as_embeddings", "as_labels", "as_pairs", "require_both_classes",
     "squared_distances", "squared_distance_matrix", "pair_distances",
     "roc", "roc_auc", "equal_error_rate", "tar_at_far", "threshold_for_far",
     "confusion_at", "accuracy_at", "best_threshold", "kfold_accuracy", "verification_report",
+    "operating_point", "named_thresholds", "flipping_pairs", "pair_verdicts",
     "rank_k_accuracy", "cmc_curve", "open_set_identification",
     "pairwise_precision_recall_f1", "purity", "clustering_report",
 ]
@@ -39,10 +46,11 @@ _CHUNK = 512                 # probes per block when building (probes × gallery
 
 
 # ----------------------------------------------------------------------------------------------
-# Input checks (each raises ValueError with a message that says what to do)
+# Input checks (public: the widgets, clustering and database validate their inputs with these;
+# each raises ValueError with a message that says what to do)
 # ----------------------------------------------------------------------------------------------
 
-def _as_embeddings(x, name: str) -> np.ndarray:
+def as_embeddings(x, name: str) -> np.ndarray:
     """``x`` as a float64 ``(N, D)`` array; a single ``(D,)`` vector becomes ``(1, D)``."""
     try:
         x = np.asarray(x, dtype=np.float64)
@@ -61,7 +69,7 @@ def _as_embeddings(x, name: str) -> np.ndarray:
     return x
 
 
-def _as_labels(labels, name: str, n: int | None = None) -> np.ndarray:
+def as_labels(labels, name: str, n: int | None = None) -> np.ndarray:
     """``labels`` as a 1-D array (ints or strings), optionally of length ``n``."""
     labels = np.asarray(labels)
     if labels.ndim != 1:
@@ -72,7 +80,7 @@ def _as_labels(labels, name: str, n: int | None = None) -> np.ndarray:
     return labels
 
 
-def _as_pairs(distances, same) -> tuple[np.ndarray, np.ndarray]:
+def as_pairs(distances, same) -> tuple[np.ndarray, np.ndarray]:
     """Check a verification set: ``distances`` float64 (M,), ``same`` bool (M,)."""
     try:
         d = np.asarray(distances, dtype=np.float64)
@@ -102,7 +110,8 @@ def _as_pairs(distances, same) -> tuple[np.ndarray, np.ndarray]:
     return d, s
 
 
-def _require_both_classes(same: np.ndarray, what: str) -> None:
+def require_both_classes(same: np.ndarray, what: str) -> None:
+    """Raise (naming ``what``) unless ``same`` (M,) bool holds both True and False."""
     n_same = int(same.sum())
     if n_same == 0 or n_same == len(same):
         kind = "same-person" if n_same == len(same) else "different-person"
@@ -133,8 +142,8 @@ def squared_distances(a, b) -> np.ndarray:
     a, b: ``(N, D)`` arrays (a single ``(D,)`` vector is compared with every row of the other).
     Returns: ``(N,)`` float64, in [0, 4] for unit-length embeddings.
     """
-    a = _as_embeddings(a, "a")
-    b = _as_embeddings(b, "b")
+    a = as_embeddings(a, "a")
+    b = as_embeddings(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a has {a.shape[1]} dimensions but b has {b.shape[1]}; both must come from the same encoder.")
     if len(a) != len(b) and 1 not in (len(a), len(b)):
@@ -150,8 +159,8 @@ def squared_distance_matrix(a, b=None) -> np.ndarray:
     ``‖a‖² + ‖b‖² − 2 a·b`` can give tiny negatives from rounding). With ``b=None`` the
     result is exactly symmetric with a zero diagonal.
     """
-    a = _as_embeddings(a, "a")
-    b_ = a if b is None else _as_embeddings(b, "b")
+    a = as_embeddings(a, "a")
+    b_ = a if b is None else as_embeddings(b, "b")
     if a.shape[1] != b_.shape[1]:
         raise ValueError(f"a has {a.shape[1]} dimensions but b has {b_.shape[1]}; both must come from the same encoder.")
     sq = np.sum(a ** 2, axis=1)[:, None] + np.sum(b_ ** 2, axis=1)[None, :] - 2.0 * (a @ b_.T)
@@ -168,7 +177,7 @@ def pair_distances(embeddings, i, j) -> np.ndarray:
     embeddings: ``(N, D)``; i, j: ``(M,)`` integer indices into the rows.
     Returns: ``(M,)`` float64.
     """
-    emb = _as_embeddings(embeddings, "embeddings")
+    emb = as_embeddings(embeddings, "embeddings")
     i = np.asarray(i)
     j = np.asarray(j)
     if i.shape != j.shape or i.ndim != 1:
@@ -195,16 +204,16 @@ def roc(distances, same, drop_intermediate: bool = True):
     ``thresholds[0]`` is ``-inf`` (accept nothing: the curve's (0, 0) corner); the others are
     observed distances. ``drop_intermediate=False`` keeps one point per distinct distance.
     """
-    d, s = _as_pairs(distances, same)
-    _require_both_classes(s, "roc")
+    d, s = as_pairs(distances, same)
+    require_both_classes(s, "roc")
     fpr, tpr, score_thresholds = roc_curve(s, -d, drop_intermediate=drop_intermediate)
     return fpr, tpr, -score_thresholds
 
 
 def roc_auc(distances, same) -> float:
     """Area under the ROC curve (1.0 = perfect, 0.5 = chance, < 0.5 = distances upside down)."""
-    d, s = _as_pairs(distances, same)
-    _require_both_classes(s, "roc_auc")
+    d, s = as_pairs(distances, same)
+    require_both_classes(s, "roc_auc")
     return float(roc_auc_score(s, -d))
 
 
@@ -253,7 +262,7 @@ def confusion_at(distances, same, threshold: float) -> dict:
     ``tar = tp/(tp+fn)``, ``accuracy``, ``precision = tp/(tp+fp)`` (float; NaN when the
     denominator is 0, e.g. precision when nothing is accepted).
     """
-    d, s = _as_pairs(distances, same)
+    d, s = as_pairs(distances, same)
     threshold = float(threshold)
     if np.isnan(threshold):
         raise ValueError("threshold is NaN; pass a number in distance units (e.g. 1.0).")
@@ -284,7 +293,7 @@ def best_threshold(distances, same) -> tuple[float, float]:
     threshold below all of them (accept nothing: ``min − 1``) and one above (accept all:
     ``max + 1``). Ties go to the smallest threshold. Returns ``(threshold, accuracy)``.
     """
-    d, s = _as_pairs(distances, same)
+    d, s = as_pairs(distances, same)
     order = np.argsort(d, kind="stable")
     d_sorted, s_sorted = d[order], s[order]
     n_different = int(np.sum(~s))
@@ -331,7 +340,7 @@ def kfold_accuracy(distances, same, folds=10) -> dict:
     Returns a dict: ``mean``, ``std`` (population std over folds, ``ddof=0``, as in the
     common LFW evaluation code), ``thresholds`` (k,), ``accuracies`` (k,), ``fold_ids`` (k,).
     """
-    d, s = _as_pairs(distances, same)
+    d, s = as_pairs(distances, same)
     ids = _fold_ids(folds, len(d))
     fold_ids = np.unique(ids)
     one_class = [int(f) for f in fold_ids if len(np.unique(s[ids == f])) < 2]
@@ -362,8 +371,8 @@ def verification_report(distances, same, far: float = 1e-2, folds=10) -> dict:
     tar_threshold, accuracy_mean, accuracy_std`` (k-fold, see ``kfold_accuracy``),
     ``best_threshold, best_accuracy`` (chosen on all pairs — optimistic; quote the k-fold one).
     """
-    d, s = _as_pairs(distances, same)
-    _require_both_classes(s, "verification_report")
+    d, s = as_pairs(distances, same)
+    require_both_classes(s, "verification_report")
     eer, eer_threshold = equal_error_rate(d, s)
     tar, tar_threshold = tar_at_far(d, s, far)
     kfold = kfold_accuracy(d, s, folds)
@@ -379,17 +388,100 @@ def verification_report(distances, same, far: float = 1e-2, folds=10) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
+# One threshold in detail (what the threshold explorer of lesson 8 shows)
+# ----------------------------------------------------------------------------------------------
+
+def operating_point(distances, same, threshold: float) -> dict:
+    """Everything about one threshold: counts and rates when ``distance <= threshold`` is accepted.
+
+    Returns a dict with ``threshold``, ``tp, fp, tn, fn`` (int), ``far, frr, tar, accuracy,
+    precision`` (float; NaN when undefined, e.g. ``far`` with no different-person pairs) and
+    ``n_pairs, n_same, n_different``. The counts and rates come from :func:`confusion_at`.
+    """
+    point = confusion_at(distances, same, threshold)
+    point["threshold"] = float(threshold)
+    point["n_same"] = point["tp"] + point["fn"]
+    point["n_different"] = point["fp"] + point["tn"]
+    point["n_pairs"] = point["n_same"] + point["n_different"]
+    return point
+
+
+def _far_name(far: float) -> str:
+    return f"FAR = {far * 100:g}%"
+
+
+def named_thresholds(distances, same, far: float = 1e-2) -> dict:
+    """The thresholds worth a button: ``{"EER": …, "FAR = 1%": …, "best accuracy": …}``.
+
+    * ``"EER"``: where FAR = FRR (``equal_error_rate``, interpolated);
+    * ``"FAR = 1%"`` (the key follows ``far``): the largest threshold with FAR <= ``far``
+      (``threshold_for_far``; ``-inf`` if no threshold achieves it);
+    * ``"best accuracy"``: the most accurate threshold on these pairs (``best_threshold``).
+
+    Needs both same-person and different-person pairs.
+    """
+    d, s = as_pairs(distances, same)
+    require_both_classes(s, "named_thresholds")
+    _, eer_threshold = equal_error_rate(d, s)
+    return {
+        "EER": float(eer_threshold),
+        _far_name(far): float(threshold_for_far(d, s, far)),
+        "best accuracy": float(best_threshold(d, s)[0]),
+    }
+
+
+def flipping_pairs(distances, same, threshold: float, n: int = 6) -> np.ndarray:
+    """The ``n`` pairs nearest to the threshold: those whose decision flips if α moves a little.
+
+    Half (``n // 2``) are the accepted pairs just below or at α (the largest distances
+    ``<= threshold``), the rest the rejected pairs just above it (the smallest distances
+    ``> threshold``); if one side runs short, the other side fills in. Returns int64 indices
+    sorted by distance (left to right = the order along the distance axis). Use
+    :func:`pair_verdicts` to see which are currently wrong.
+    """
+    d, s = as_pairs(distances, same)
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"n must be >= 0; got {n}.")
+    threshold = float(threshold)
+    below = np.flatnonzero(d <= threshold)
+    above = np.flatnonzero(d > threshold)
+    below = below[np.argsort(-d[below], kind="stable")]      # closest to α first
+    above = above[np.argsort(d[above], kind="stable")]
+    k_below = min(len(below), n // 2)
+    k_above = min(len(above), n - k_below)
+    k_below = min(len(below), n - k_above)
+    chosen = np.concatenate([below[:k_below], above[:k_above]]).astype(np.int64)
+    return chosen[np.argsort(d[chosen], kind="stable")]
+
+
+def pair_verdicts(distances, same, threshold: float, indices) -> list[dict]:
+    """What the threshold decides for each pair in ``indices``.
+
+    Returns one dict per pair: ``index, distance, same`` (the truth), ``accepted``
+    (``distance <= threshold``), ``correct`` (``accepted == same``) and ``wrong``.
+    """
+    d, s = as_pairs(distances, same)
+    out = []
+    for m in np.asarray(indices, dtype=np.int64).tolist():
+        accepted = bool(d[m] <= threshold)
+        out.append({"index": int(m), "distance": float(d[m]), "same": bool(s[m]), "accepted": accepted,
+                    "correct": accepted == bool(s[m]), "wrong": accepted != bool(s[m])})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
 # Recognition: who is this? (gallery = enrolled faces, probes = faces to recognise)
 # ----------------------------------------------------------------------------------------------
 
 def _gallery_and_probes(gallery, gallery_labels, probes, probe_labels):
-    g = _as_embeddings(gallery, "gallery")
-    p = _as_embeddings(probes, "probes")
+    g = as_embeddings(gallery, "gallery")
+    p = as_embeddings(probes, "probes")
     if g.shape[1] != p.shape[1]:
         raise ValueError(f"gallery has {g.shape[1]} dimensions but probes have {p.shape[1]}; "
                          "embed both with the same encoder.")
-    g_labels = _as_labels(gallery_labels, "gallery_labels", len(g))
-    p_labels = _as_labels(probe_labels, "probe_labels", len(p))
+    g_labels = as_labels(gallery_labels, "gallery_labels", len(g))
+    p_labels = as_labels(probe_labels, "probe_labels", len(p))
     return g, g_labels, p, p_labels
 
 
@@ -518,8 +610,8 @@ def open_set_identification(gallery, gallery_labels, probes, probe_labels, far: 
 # ----------------------------------------------------------------------------------------------
 
 def _two_labelings(true_labels, cluster_labels):
-    true_labels = _as_labels(true_labels, "true_labels")
-    cluster_labels = _as_labels(cluster_labels, "cluster_labels")
+    true_labels = as_labels(true_labels, "true_labels")
+    cluster_labels = as_labels(cluster_labels, "cluster_labels")
     if len(true_labels) != len(cluster_labels):
         raise ValueError(f"true_labels has {len(true_labels)} entries but cluster_labels has {len(cluster_labels)}; "
                          "give one of each per face, in the same order.")

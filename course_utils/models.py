@@ -10,6 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from course_utils.config import quiet_tensorflow
+
+quiet_tensorflow()   # before Keras starts TensorFlow: keeps its C++ start-up log out of notebooks
 import keras
 from keras import layers, ops
 

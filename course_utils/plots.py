@@ -40,7 +40,7 @@ def show_faces(images: np.ndarray, titles: Sequence[str] | None = None, ncols: i
         if k >= n:
             ax.axis("off")
             continue
-        ax.imshow(_displayable(images[k]))
+        ax.imshow(displayable(images[k]))
         if titles is not None:
             ax.set_title(str(titles[k]), fontsize=7)
         if marks is not None and marks[k] is not None:
@@ -63,7 +63,7 @@ def show_pairs(pairs, indices: Sequence[int], distances: np.ndarray | None = Non
         a, b = pairs.image_pair(m)
         for r, img in enumerate((a, b)):
             ax = axes[r, c]
-            ax.imshow(_displayable(img))
+            ax.imshow(displayable(img))
             ax.set_xticks([]), ax.set_yticks([])
         label = "same" if pairs.same[m] else "different"
         text = label if distances is None else f"{label}\nd = {distances[m]:.3g}"
@@ -132,7 +132,7 @@ def embedding_map(points: np.ndarray, labels: np.ndarray, images: np.ndarray | N
     if images is not None:
         step = max(1, len(points) // thumbnails)
         for k in range(0, len(points), step):
-            box = AnnotationBbox(OffsetImage(_displayable(images[k]), zoom=zoom), points[k], frameon=True,
+            box = AnnotationBbox(OffsetImage(displayable(images[k]), zoom=zoom), points[k], frameon=True,
                                  pad=0.1, bboxprops={"edgecolor": colors[k], "linewidth": 1.5})
             ax.add_artist(box)
     ax.set_xticks([]), ax.set_yticks([])
@@ -190,8 +190,12 @@ class LiveTrainingView:
             display(self.fig)
 
 
-def _displayable(img: np.ndarray) -> np.ndarray:
+def displayable(img: np.ndarray) -> np.ndarray:
+    """Any face image as something ``imshow`` shows faithfully: ``uint8`` kept as it is; floats
+    in 0..255 scaled to [0, 1], floats clipped to [0, 1]; a single channel ``(H, W, 1)`` → ``(H, W)``."""
     img = np.asarray(img)
     if img.dtype != np.uint8:
-        img = np.clip(img / 255.0 if img.max() > 1.0 else img, 0, 1)
+        img = np.clip(img / 255.0 if img.size and img.max() > 1.0 else img, 0, 1)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
     return img

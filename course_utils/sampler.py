@@ -11,9 +11,13 @@ A batch is ``(x, y)``: ``x`` is ``(P*K, H, W, 3) float32`` in 0..255 (the encode
 from __future__ import annotations
 
 import numpy as np
+
+from course_utils.config import quiet_tensorflow
+
+quiet_tensorflow()   # before Keras starts TensorFlow: keeps its C++ start-up log out of notebooks
 import keras
 
-from course_utils.datasets import FaceSet, _indices_by_label
+from course_utils.datasets import FaceSet, indices_by_label
 
 
 class PKSampler(keras.utils.PyDataset):
@@ -49,7 +53,7 @@ class PKSampler(keras.utils.PyDataset):
             )
         self.faces, self.P, self.K = faces, P, K
         self.augment, self.seed, self.max_shift = augment, seed, max_shift
-        self.by_id = _indices_by_label(faces.labels, faces.n_identities)
+        self.by_id = indices_by_label(faces.labels, faces.n_identities)
         n_eligible_images = int(counts[self.eligible].sum())
         self.steps = steps_per_epoch or max(1, n_eligible_images // (P * K))
         self.epoch = 0           # index of the epoch being drawn (set by on_epoch_begin)

@@ -27,6 +27,11 @@ unposed; the head ellipse is centred at ``(0, 0.05)`` with a half-width of about
 geometry is in these units, so any image ``size`` (32, 64, 96, 128...) shows the same face.
 
 Public API: :func:`identity_params`, :func:`render_faces`, :func:`make_synthetic_faces`.
+
+Why one long module: it is one procedural renderer. The parameter tables, the scene and the
+drawing functions of each facial feature share the same face frame and parameter columns; split
+across files, one picture would be spread over several modules. Only the three functions above
+are meant to be read from outside.
 """
 from __future__ import annotations
 

@@ -28,6 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from course_utils.config import quiet_tensorflow
+
+quiet_tensorflow()   # before Keras starts TensorFlow: keeps its C++ start-up log out of notebooks
 import keras
 from keras import ops
 

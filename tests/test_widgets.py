@@ -1,4 +1,5 @@
-"""Tests for course_utils.widgets: the pure computations against scikit-learn / plain NumPy,
+"""Tests for course_utils.widgets and the pure functions behind them (metrics.operating_point …,
+clustering.clusters_at …, images.decode_upload) against scikit-learn / plain NumPy,
 and the views driven from Python (no browser): slider values, button clicks, uploads."""
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ import pytest
 from PIL import Image
 from sklearn.metrics import confusion_matrix
 
-from course_utils import metrics
+from course_utils import clustering, metrics
 from course_utils import widgets as W
+from course_utils.images import decode_upload
+from course_utils.widgets.base import grid_equivalent
 from course_utils.database import FaceDatabase
 from course_utils.datasets import FaceSet, Pairs
 
@@ -95,7 +98,7 @@ def test_operating_point_matches_numpy_and_sklearn(seed):
     s = rng.random(500) < 0.3
     thresholds = np.concatenate([[-1.0, 0.0, d.max() + 1], np.quantile(d, [0.05, 0.3, 0.5, 0.8]), d[:3]])
     for t in thresholds:
-        p = W.operating_point(d, s, t)
+        p = metrics.operating_point(d, s, t)
         tp, fp, tn, fn = explicit_counts(d, s, t)
         (sk_tn, sk_fp), (sk_fn, sk_tp) = confusion_matrix(s, d <= t, labels=[False, True])
         assert (p["tp"], p["fp"], p["tn"], p["fn"]) == (tp, fp, tn, fn) == (sk_tp, sk_fp, sk_tn, sk_fn)
@@ -110,7 +113,7 @@ def test_operating_point_matches_numpy_and_sklearn(seed):
 
 def test_named_thresholds_mean_what_their_names_say():
     d, s = synthetic_verification(seed=3)
-    named = W.named_thresholds(d, s)
+    named = metrics.named_thresholds(d, s)
     assert set(named) == {"EER", "FAR = 1%", "best accuracy"}
 
     # FAR = 1 %: at most 1 % of the different-person pairs accepted, and it is the largest such
@@ -122,7 +125,7 @@ def test_named_thresholds_mean_what_their_names_say():
     assert np.mean(d[~s] <= next_d) > 0.01 or not (~s)[d == next_d].any()
 
     # EER: FAR and FRR (nearly) equal; each can only move in steps of 1 / n.
-    p = W.operating_point(d, s, named["EER"])
+    p = metrics.operating_point(d, s, named["EER"])
     step = 1.0 / min(s.sum(), (~s).sum())
     assert abs(p["far"] - p["frr"]) <= 2 * step
 
@@ -135,17 +138,17 @@ def test_named_thresholds_mean_what_their_names_say():
 
 def test_named_thresholds_follow_far_and_need_both_classes():
     d, s = synthetic_verification(seed=4)
-    named = W.named_thresholds(d, s, far=0.1)
+    named = metrics.named_thresholds(d, s, far=0.1)
     assert "FAR = 10%" in named and np.mean(d[~s] <= named["FAR = 10%"]) <= 0.1
     with pytest.raises(ValueError, match="both"):
-        W.named_thresholds(d, np.ones_like(s))
+        metrics.named_thresholds(d, np.ones_like(s))
 
 
 @pytest.mark.parametrize("n", [1, 4, 6, 7])
 def test_flipping_pairs_are_the_nearest_on_each_side(n):
     d, s = synthetic_verification(n=300, seed=5)
     t = float(np.median(d))
-    idx = W.flipping_pairs(d, s, t, n=n)
+    idx = metrics.flipping_pairs(d, s, t, n=n)
     assert len(idx) == n and len(set(idx.tolist())) == n
     assert np.all(np.diff(d[idx]) >= 0)                        # sorted along the distance axis
     below, above = idx[d[idx] <= t], idx[d[idx] > t]
@@ -167,9 +170,9 @@ def test_flipping_pairs_are_the_nearest_on_each_side(n):
 def test_flipping_pairs_fill_from_the_other_side_and_verdicts_mark_the_wrong_ones():
     d = np.array([0.1, 0.2, 0.3, 0.9, 1.0, 1.1])
     s = np.array([True, False, True, True, False, False])
-    idx = W.flipping_pairs(d, s, 0.05, n=4)                     # nothing is below α
+    idx = metrics.flipping_pairs(d, s, 0.05, n=4)                     # nothing is below α
     assert idx.tolist() == [0, 1, 2, 3]
-    verdicts = W.pair_verdicts(d, s, 0.25, [0, 1, 2, 3])
+    verdicts = metrics.pair_verdicts(d, s, 0.25, [0, 1, 2, 3])
     assert [v["accepted"] for v in verdicts] == [True, True, False, False]
     assert [v["wrong"] for v in verdicts] == [False, True, True, True]
     assert all(v["correct"] != v["wrong"] for v in verdicts)
@@ -195,16 +198,16 @@ def test_slider_drives_the_stats_the_figure_and_the_examples(explorer_data):
     d, s, pairs = explorer_data
     ex = W.ThresholdExplorer(d, s, pairs, title="test")
     assert ex.slider.min <= d.min() and ex.slider.max >= d.max() and ex.slider.step < 0.01 * np.ptp(d)
-    same_rates(ex.stats, W.operating_point(d, s, ex.threshold))        # initial state = EER
+    same_rates(ex.stats, metrics.operating_point(d, s, ex.threshold))        # initial state = EER
     assert same_decisions(ex, ex.named["EER"])
     first_png = bytes(ex.image.value)
     assert first_png.startswith(PNG_SIGNATURE)
     for t in (0.4, 0.95, 1.6):
         ex.slider.value = t
-        same_rates(ex.stats, W.operating_point(d, s, t))
+        same_rates(ex.stats, metrics.operating_point(d, s, t))
         assert f"TP <b>{ex.stats['tp']}</b>" in ex.stats_html.value
         assert f"FN <b>{ex.stats['fn']}</b>" in ex.stats_html.value
-        assert [v["index"] for v in ex.examples] == W.flipping_pairs(d, s, t, ex.n_examples).tolist()
+        assert [v["index"] for v in ex.examples] == metrics.flipping_pairs(d, s, t, ex.n_examples).tolist()
         assert [v["correct"] for v in ex.examples] == [(d[v["index"]] <= t) == s[v["index"]] for v in ex.examples]
     assert bytes(ex.image.value) != first_png                            # the figure was redrawn
     assert "Could not update" not in ex.stats_html.value
@@ -218,7 +221,7 @@ def test_buttons_jump_to_the_named_thresholds(explorer_data):
     for name, button in ex.buttons.items():
         button.click()
         assert same_decisions(ex, ex.named[name])
-        same_rates(ex.stats, W.operating_point(d, s, ex.threshold))
+        same_rates(ex.stats, metrics.operating_point(d, s, ex.threshold))
     ex.buttons["FAR = 1%"].click()
     assert ex.stats["far"] <= 0.01
     assert ex.examples == []
@@ -235,14 +238,14 @@ def test_browser_echo_of_a_value_set_from_python_is_absorbed(explorer_data):
     assert ex.threshold == exact and bytes(ex.image.value) == png
     ex.slider.value = exact + 0.8 * ex.slider.step                   # a real move (the user) counts
     assert ex.threshold == ex.slider.value
-    same_rates(ex.stats, W.operating_point(d, s, ex.slider.value))
+    same_rates(ex.stats, metrics.operating_point(d, s, ex.slider.value))
 
 
 def test_grid_equivalent_thresholds_decide_exactly_alike():
     d, s = synthetic_verification(n=2000, seed=11)
     lo, hi, step = 0.0, 2.0, 0.002
     for t in np.concatenate([np.linspace(0.01, 1.99, 97), d[:50], d[:50] + 1e-9]):
-        g = W._grid_equivalent(t, d, lo, hi, step)
+        g = grid_equivalent(t, d, lo, hi, step)
         assert np.array_equal(d <= g, d <= t)
         assert g == t or abs(round((g - lo) / step) * step + lo - g) < 1e-12
         assert abs(g - t) < step
@@ -298,10 +301,10 @@ def test_pair_slider_shows_decisions_and_accuracy():
 
 def test_cluster_rows_biggest_first_and_truncated():
     labels = np.array([2, 0, 1, 1, 2, 2, 0, 3, 2, 1, 1, 1])   # sizes: 0→2, 1→5, 2→4, 3→1
-    assert W.cluster_rows(labels, max_rows=8, max_per_row=10) == [[2, 3, 9, 10, 11], [0, 4, 5, 8], [1, 6], [7]]
-    assert W.cluster_rows(labels, max_rows=2, max_per_row=3) == [[2, 3, 9], [0, 4, 5]]
-    assert W.cluster_rows(labels, min_size=2) == [[2, 3, 9, 10, 11], [0, 4, 5, 8], [1, 6]]
-    assert W.cluster_rows(np.array([5, 5, 4, 4])) == [[2, 3], [0, 1]]   # tie: smaller cluster id first
+    assert clustering.cluster_rows(labels, max_rows=8, max_per_row=10) == [[2, 3, 9, 10, 11], [0, 4, 5, 8], [1, 6], [7]]
+    assert clustering.cluster_rows(labels, max_rows=2, max_per_row=3) == [[2, 3, 9], [0, 4, 5]]
+    assert clustering.cluster_rows(labels, min_size=2) == [[2, 3, 9, 10, 11], [0, 4, 5, 8], [1, 6]]
+    assert clustering.cluster_rows(np.array([5, 5, 4, 4])) == [[2, 3], [0, 1]]   # tie: smaller cluster id first
 
 
 def toy_clusters(n_people=5, per_person=6, dim=12, seed=0):
@@ -318,9 +321,9 @@ def test_cluster_explorer_rows_and_report_follow_the_slider():
     assert ce.report["f1"] == 1.0 and ce.report["n_clusters"] == 5         # well separated toy people
     for t in (0.05, 1.0, 2.5):
         ce.slider.value = t
-        expected = W.cluster_rows(W.clusters_at(x, t), 4, 5)
+        expected = clustering.cluster_rows(clustering.clusters_at(x, t), 4, 5)
         assert ce.rows == expected
-        assert ce.report == metrics.clustering_report(labels, W.clusters_at(x, t))
+        assert ce.report == metrics.clustering_report(labels, clustering.clusters_at(x, t))
         assert f"NMI <b>{ce.report['nmi']:.3f}</b>" in ce.summary_html.value
     assert len(ce.rows) == 1 and len(ce.rows[0]) == 5                     # 2.5 > every distance: one cluster
     assert bytes(ce.image.value).startswith(PNG_SIGNATURE)
@@ -330,7 +333,7 @@ def test_cluster_explorer_rows_and_report_follow_the_slider():
     for t in (1e-4, 3.9):                                                   # outside the data's range: kept
         wide = W.ClusterExplorer(x, images, threshold=t, max_rows=2)
         assert wide.threshold == t and wide.slider.min <= t <= wide.slider.max
-        assert wide.rows == W.cluster_rows(W.clusters_at(x, t), 2, 10)
+        assert wide.rows == clustering.cluster_rows(clustering.clusters_at(x, t), 2, 10)
     with pytest.raises(ValueError, match="one image per embedding"):
         W.ClusterExplorer(x, images[:3])
 
@@ -343,7 +346,7 @@ def test_decode_upload_reads_pngs_and_collects_errors():
     rng = np.random.default_rng(0)
     picture = rng.integers(0, 256, (30, 20, 3), dtype=np.uint8)
     grey = rng.integers(0, 256, (12, 12), dtype=np.uint8)
-    decoded = W.decode_upload(upload_value(("a.png", png_bytes(picture)), ("junk.jpg", b"definitely not an image"),
+    decoded = decode_upload(upload_value(("a.png", png_bytes(picture)), ("junk.jpg", b"definitely not an image"),
                                            ("grey.png", png_bytes(grey)), ("empty.png", b"")))
     assert [name for name, _ in decoded] == ["a.png", "grey.png"]
     assert np.array_equal(decoded[0][1], picture)
@@ -352,10 +355,10 @@ def test_decode_upload_reads_pngs_and_collects_errors():
     assert "junk.jpg" in decoded.errors[0] and "not an image" in decoded.errors[0]
     assert "empty.png" in decoded.errors[1]
     # ipywidgets 7's dict format, raw bytes and nothing at all
-    old = W.decode_upload({"b.png": {"metadata": {"name": "b.png"}, "content": png_bytes(picture)}})
+    old = decode_upload({"b.png": {"metadata": {"name": "b.png"}, "content": png_bytes(picture)}})
     assert old[0][0] == "b.png" and np.array_equal(old[0][1], picture)
-    assert np.array_equal(W.decode_upload(png_bytes(picture))[0][1], picture)
-    assert W.decode_upload(()) == [] and W.decode_upload(None).errors == []
+    assert np.array_equal(decode_upload(png_bytes(picture))[0][1], picture)
+    assert decode_upload(()) == [] and decode_upload(None).errors == []
 
 
 def colour_face(rgb, seed):

@@ -1,0 +1,235 @@
+"""What every explorer view shares: one output holding the widget *and* a PNG fallback.
+
+:class:`View` gives an explorer its display logic (``_repr_mimebundle_``: the live widget for
+JupyterLab, the PNG of the current state for renderers without a widget manager, a one-line
+``text/plain``), the "pinned slider" echo handling, and ``show()``. The helpers below turn a
+matplotlib ``Figure`` into PNG bytes for an ``ipywidgets.Image`` and format numbers for the
+read-outs. :class:`PairStrip` draws a row of example pairs (used by the pair slider of lesson 1
+and the threshold explorer of lesson 8). Nothing here computes a metric: that is
+:mod:`course_utils.metrics`.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+
+import numpy as np
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from course_utils.plots import DIFF_COLOR, SAME_COLOR, displayable
+
+STATIC_ENV = "COURSE_STATIC_WIDGETS"
+WIDGET_VIEW_MIMETYPE = "application/vnd.jupyter.widget-view+json"
+OK_MARK, WRONG_MARK = "✓", "✗"
+DPI = 90   # resolution of every explorer's PNG
+
+
+def static_mode(static) -> str:
+    """``"both"`` (widget + PNG fallback), ``"static"`` (PNG only) or ``"live"`` (widget only)."""
+    if static is None:
+        flag = os.environ.get(STATIC_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+        return "static" if flag else "both"
+    return "static" if static else "live"
+
+
+def figure_png(fig: Figure, dpi: int = DPI, freeze: bool = False) -> bytes:
+    """PNG bytes of ``fig``. ``freeze=True``: keep the current layout for later renders (the
+    constrained-layout solve is a third of the cost of a redraw; the artists only move)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    if freeze and fig.get_layout_engine() is not None:
+        fig.set_layout_engine("none")
+    return buffer.getvalue()
+
+
+def image_widget() -> widgets.Image:
+    return widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+
+
+def set_png(image: widgets.Image, png: bytes) -> None:
+    """Show ``png`` at its own pixel width (never stretched; shrunk only if the page is narrower)."""
+    image.value = png
+    if png[:8] == b"\x89PNG\r\n\x1a\n":
+        image.layout.width = f"{int.from_bytes(png[16:20], 'big')}px"
+
+
+def execution_count():
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+        return None if shell is None else shell.execution_count
+    except ImportError:
+        return None
+
+
+def as_percent(x: float) -> str:
+    return "—" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
+
+
+def as_short_number(x: float) -> str:
+    return f"{x:.4g}"
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def error_html(err: Exception) -> str:
+    return (f"<div style='color:{DIFF_COLOR}'><b>Could not update the view:</b> "
+            f"{html.escape(f'{type(err).__name__}: {err}')}</div>")
+
+
+class View:
+    """Display logic shared by the explorers: one output = widget view + PNG fallback."""
+
+    widget: widgets.Widget
+    static = None
+
+    def static_png(self) -> bytes:
+        """PNG of the current state (what renderers without live widgets show)."""
+        raise NotImplementedError
+
+    def summary(self) -> str:
+        return type(self).__name__
+
+    def _mimebundle(self) -> dict:
+        mode = static_mode(self.static)
+        data = {"text/plain": self.summary()}
+        if mode != "live":
+            png = self.static_png()
+            if png:
+                data["image/png"] = base64.b64encode(png).decode("ascii")
+        if mode != "static":
+            data[WIDGET_VIEW_MIMETYPE] = self.widget._repr_mimebundle_()[WIDGET_VIEW_MIMETYPE]
+        return data
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self._mimebundle()
+
+    def _ipython_display_(self):
+        count = execution_count()
+        if getattr(self, "_swallow_at", None) is not None and self._swallow_at == count:
+            self._swallow_at = None               # the helper already showed it in this cell
+            return
+        from IPython.display import display
+        display(self._mimebundle(), raw=True)
+
+    # -------------------------------------------------------------- slider values set from Python
+    # The browser's slider snaps every value it is sent to its step grid and, with
+    # continuous_update=True, sends the snapped value straight back. A value set from Python
+    # (the start value, a button) would then be replaced by a slightly different one and the
+    # figure drawn twice; worse, "FAR = 1%" could move past a distance and stop meaning
+    # FAR <= 1%. So values set from Python are "pinned": the first change that arrives within
+    # half a step of the pinned value is that echo and is absorbed (the exact value is kept).
+    _pinned = None
+
+    def _set_slider(self, value: float):
+        self._pinned = None
+        self.slider.value = float(np.clip(value, self.slider.min, self.slider.max))
+        self._pinned = float(self.slider.value)
+
+    def _absorb_echo(self, new: float) -> bool:
+        pinned, self._pinned = self._pinned, None
+        return pinned is not None and abs(new - pinned) <= 0.5 * self.slider.step * (1 + 1e-9)
+
+    def _same_as_shown(self, new: float) -> bool:
+        """True for a rounding-level change (the browser's float arithmetic): not worth a redraw."""
+        shown = getattr(self, "stats", None) or {}
+        return "threshold" in shown and abs(new - shown["threshold"]) <= 1e-9 * max(1.0, abs(new))
+
+    def show(self):
+        """Display the explorer (same as ``display(explorer)``)."""
+        from IPython.display import display
+        display(self)
+        return self
+
+    def _show_once(self):
+        """Display now, and skip the automatic display of the same object at the end of the cell."""
+        from IPython import get_ipython
+        if get_ipython() is None:
+            return self
+        self.show()
+        self._swallow_at = execution_count()
+        return self
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+class PairStrip:
+    """Two rows of axes (first and second face of each pair), one column per pair."""
+
+    def __init__(self, container, pairs, n: int):
+        self.pairs = pairs
+        self.n = max(1, int(n))
+        self.axes = container.subplots(2, self.n, squeeze=False)
+        h, w = pairs.faces.images.shape[1:3]
+        blank = np.ones((h, w, 3))
+        self.artists = np.empty((2, self.n), dtype=object)
+        for r in range(2):
+            for c in range(self.n):
+                ax = self.axes[r, c]
+                ax.set_xticks([]), ax.set_yticks([])
+                self.artists[r, c] = ax.imshow(blank)
+
+    def update(self, verdicts: list[dict]):
+        for c in range(self.n):
+            top, bottom = self.axes[0, c], self.axes[1, c]
+            if c >= len(verdicts):
+                for ax in (top, bottom):
+                    ax.set_visible(False)
+                continue
+            v = verdicts[c]
+            for r, img in enumerate(self.pairs.image_pair(v["index"])):
+                ax = self.axes[r, c]
+                ax.set_visible(True)
+                self.artists[r, c].set_data(displayable(img))
+                for spine in ax.spines.values():
+                    spine.set_color(SAME_COLOR if v["correct"] else DIFF_COLOR)
+                    spine.set_linewidth(3)
+            truth = "same" if v["same"] else "different"
+            decided = "same" if v["accepted"] else "different"
+            mark = OK_MARK if v["correct"] else f"{WRONG_MARK} wrong"
+            top.set_title(f"{truth}\nd = {as_short_number(v['distance'])}", fontsize=8,
+                          color=SAME_COLOR if v["same"] else DIFF_COLOR)
+            bottom.set_xlabel(f"→ {decided} {mark}", fontsize=8,
+                              color=SAME_COLOR if v["correct"] else DIFF_COLOR)
+
+
+def slider_range(d: np.ndarray) -> tuple[float, float, float]:
+    lo, hi = float(d.min()), float(d.max())
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    lo, hi = max(0.0, lo - 0.05 * span), hi + 0.05 * span
+    return lo, hi, (hi - lo) / 1000
+
+
+def on_grid(value: float, lo: float, hi: float, step: float) -> float:
+    """The point of the slider's grid ``lo + k·step`` nearest ``value`` (within [lo, hi])."""
+    k = round((value - lo) / step)
+    return float(min(max(lo + k * step, lo), hi))
+
+
+def grid_equivalent(value: float, distances: np.ndarray, lo: float, hi: float, step: float) -> float:
+    """A slider-grid point that makes exactly the same decisions as ``value`` (nearest one), or
+    ``value`` itself when no grid point falls between the neighbouring distances."""
+    below, above = distances[distances <= value], distances[distances > value]
+    low = below.max() if len(below) else -np.inf         # thresholds in [low, high) decide alike
+    high = above.min() if len(above) else np.inf
+    k_min = int(np.ceil((max(low, lo) - lo) / step))
+    k_max = int(np.floor((min(high, hi) - lo) / step))
+    nearest = min(max(round((value - lo) / step), k_min), k_max)
+    for k in (nearest, k_min, k_max, k_min + 1, k_max - 1):    # the others guard float rounding
+        g = lo + k * step
+        if low <= g < high and lo <= g <= hi:
+            return float(g)
+    return float(value)
+
+
+def check_pairs_match(pairs, n: int):
+    if pairs is None:
+        return
+    if len(pairs) != n:
+        raise ValueError(f"pairs has {len(pairs)} pairs but there are {n} distances; pass the Pairs the "
+                         "distances were computed for (distances = pairs.distances(embeddings)).")

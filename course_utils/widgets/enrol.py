@@ -1,0 +1,180 @@
+"""Lesson 9: upload photos, enrol them under a name, or ask "who is it?"."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Callable
+
+import numpy as np
+import ipywidgets as widgets
+
+from course_utils.images import decode_upload
+from course_utils.plots import DIFF_COLOR, SAME_COLOR
+from course_utils.widgets.base import View
+
+def _png_data_uri(img: np.ndarray) -> str:
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(img, dtype=np.uint8)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class EnrolWidget(View):
+    """Upload photos; **Enrol** them under a name, or ask **Who is it?**.
+
+    database: a :class:`course_utils.database.FaceDatabase`; encoder: images ``(N, S, S, 3)`` →
+    embeddings ``(N, D)`` (a Keras model or any callable; ``None`` = the database's own
+    encoder); preprocess: one decoded photo ``(H, W, 3) uint8`` → one model-ready face
+    (default: ``images.preprocess`` to the encoder's input size, else 64); threshold: for
+    "Who is it?" (default: the database's); k: how many candidates to list.
+
+    Enrolment is all-or-nothing: if any uploaded file cannot be read, or the name is missing,
+    or the encoder fails, nothing is enrolled and the output says why (never a traceback).
+    After a successful enrolment the upload box is cleared; after "Who is it?" it is kept, so
+    an unknown face can be enrolled next. ``enrol()`` and ``identify()`` can also be called
+    from code; ``messages`` holds every message shown, ``last_results`` the last answers.
+    """
+
+    def __init__(self, database, encoder=None, preprocess: Callable | None = None,
+                 threshold: float | None = None, k: int = 3):
+        self.database, self.encoder, self.threshold, self.k = database, encoder, threshold, int(k)
+        self.preprocess = preprocess or self._default_preprocess
+        self.static = False
+        self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Photos",
+                                         tooltip="choose one or more photos of one person")
+        self.name = widgets.Text(placeholder="name of the person", description="Name")
+        self.enrol_button = widgets.Button(description="Enrol", button_style="success", icon="user-plus")
+        self.identify_button = widgets.Button(description="Who is it?", button_style="info", icon="search")
+        self.output = widgets.Output()
+        self.enrol_button.on_click(lambda _b: self.enrol())
+        self.identify_button.on_click(lambda _b: self.identify())
+        self.widget = widgets.VBox([
+            widgets.HBox([self.upload, self.name]),
+            widgets.HBox([self.enrol_button, self.identify_button]),
+            self.output,
+        ])
+        self.messages: list[str] = []
+        self.last_results: list = []
+        self._show(f"<i>{html.escape(self._database_line())}</i>", self._database_line())
+
+    # ------------------------------------------------------------------ helpers
+    def _input_size(self) -> int:
+        from course_utils.config import IMAGE_SIZE
+        for model in (self.encoder, getattr(self.database, "encoder", None)):
+            try:
+                shape = getattr(model, "input_shape", None)
+            except Exception:                     # an unbuilt Keras model
+                shape = None
+            if isinstance(shape, (tuple, list)) and len(shape) == 4 and isinstance(shape[1], int):
+                return int(shape[1])
+        return IMAGE_SIZE
+
+    def _default_preprocess(self, image: np.ndarray) -> np.ndarray:
+        from course_utils.images import preprocess
+        return preprocess(image, size=self._input_size())
+
+    def _database_line(self) -> str:
+        db = self.database
+        if len(db) == 0:
+            return "The database is empty: upload photos, type a name and press Enrol."
+        people = ", ".join(f"{n} ({db.count(n)})" for n in db.names[:12]) + (", …" if len(db) > 12 else "")
+        return f"Enrolled: {'1 person' if len(db) == 1 else f'{len(db)} people'} — {people}."
+
+    def _show(self, body_html: str, text: str):
+        self.messages.append(text)
+        self.output.outputs = ({"output_type": "display_data", "metadata": {},
+                                "data": {"text/html": f"<div style='font-family:sans-serif'>{body_html}</div>",
+                                         "text/plain": text}},)
+
+    def _problem(self, text: str) -> bool:
+        self._show(f"<div style='color:{DIFF_COLOR}'>{html.escape(text)}</div>", text)
+        return False
+
+    def _faces(self, value):
+        """Decode + preprocess the uploads → ``(names, batch (N, S, S, 3), errors)``."""
+        decoded = decode_upload(self.upload.value if value is None else value)
+        names, faces, errors = [], [], list(decoded.errors)
+        for filename, image in decoded:
+            try:
+                faces.append(np.asarray(self.preprocess(image)))
+                names.append(filename)
+            except Exception as err:
+                errors.append(f"“{filename}” could not be preprocessed ({type(err).__name__}: {err}).")
+        batch = np.stack(faces) if faces else None
+        return names, batch, errors
+
+    def _query(self, batch: np.ndarray) -> dict:
+        """``images=batch`` for the database's own encoder, else ``embeddings=`` from ours."""
+        if self.encoder is None:
+            return {"images": batch}
+        out = self.encoder.predict(batch, verbose=0) if hasattr(self.encoder, "predict") else self.encoder(batch)
+        return {"embeddings": np.asarray(out)}
+
+    # ------------------------------------------------------------------ actions
+    def enrol(self, name: str | None = None, value=None) -> bool:
+        """Enrol the uploaded photos (or ``value``) under ``name`` (default: the Name box). True if done."""
+        name = (self.name.value if name is None else name).strip()
+        if not name:
+            return self._problem("Type the person's name first, then press Enrol.")
+        names, batch, errors = self._faces(value)
+        if errors:
+            return self._problem(" ".join(errors) + " Nothing was enrolled: remove that file and try again.")
+        if batch is None:
+            return self._problem("No photos uploaded: choose one or more photos with the Photos button first.")
+        try:
+            count = self.database.enroll(name, **self._query(batch))
+        except Exception as err:                  # the database is unchanged: enroll checks before changing
+            return self._problem(f"Nothing was enrolled: {err}")
+        if value is None:
+            self.upload.value = ()
+        text = f"Enrolled {len(names)} photo(s) of {name} ({count} in total). {self._database_line()}"
+        thumbs = "".join(f"<img src='{_png_data_uri(face)}' width=56 style='margin:2px'>" for face in batch)
+        self._show(f"<div style='color:{SAME_COLOR}'><b>{html.escape(text.split('. ')[0])}.</b></div>"
+                   f"{thumbs}<br><i>{html.escape(self._database_line())}</i>", text)
+        return True
+
+    def identify(self, value=None) -> list:
+        """Identify each uploaded photo (or ``value``); returns the ``IdentifyResult`` list (``[]`` on a problem)."""
+        self.last_results = []
+        if len(self.database) == 0:
+            self._problem("The database is empty: enrol someone first (photos + name + Enrol).")
+            return []
+        names, batch, errors = self._faces(value)
+        if batch is None:
+            self._problem(" ".join(errors) if errors else
+                          "No photos uploaded: choose a photo with the Photos button first.")
+            return []
+        try:
+            k = min(self.k, len(self.database))
+            results = self.database.identify_batch(**self._query(batch), threshold=self.threshold, k=k)
+        except Exception as err:
+            self._problem(f"Could not identify: {err}")
+            return []
+        self.last_results = results
+        lines, rows = [], []
+        for filename, face, r in zip(names, batch, results):
+            answer = r.name if r.is_known else "unknown"
+            top = ", ".join(f"{n} {dist:.3f}" for n, dist in r.top_k)
+            lines.append(f"{filename}: {answer} (distance {r.distance:.3f}, threshold {r.threshold:.3f}; top: {top})")
+            color = SAME_COLOR if r.is_known else DIFF_COLOR
+            rows.append(
+                f"<tr><td style='text-align:left'><img src='{_png_data_uri(face)}' width=64></td>"
+                f"<td style='padding:0 12px;text-align:left'><div style='color:{color};font-size:16px'><b>{html.escape(answer)}</b></div>"
+                f"distance {r.distance:.3f} (threshold {r.threshold:.3f})<br>"
+                f"<small>{html.escape(filename)} — top {len(r.top_k)}: {html.escape(top)}</small></td></tr>")
+        errors = [f"Skipped: {e}" for e in errors]
+        notes = "".join(f"<div style='color:{DIFF_COLOR}'>{html.escape(e)}</div>" for e in errors)
+        self._show(f"<table>{''.join(rows)}</table>{notes}", " | ".join(lines + errors))
+        return results
+
+    def static_png(self) -> bytes:
+        return b""
+
+    def summary(self) -> str:
+        return f"EnrolWidget: {self._database_line()}"
+
+
+def enrol_widget(database, encoder=None, **kwargs) -> EnrolWidget:
+    """Build an :class:`EnrolWidget`, display it (in IPython/Jupyter) and return it."""
+    return EnrolWidget(database, encoder, **kwargs)._show_once()

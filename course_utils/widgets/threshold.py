@@ -1,0 +1,210 @@
+"""Lesson 8: the threshold explorer (histograms, ROC operating point, rates, flipping pairs)."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from course_utils import metrics
+from course_utils.metrics import flipping_pairs, named_thresholds, operating_point, pair_verdicts
+from course_utils.plots import SAME_COLOR, DIFF_COLOR, distance_histograms, roc_plot
+from course_utils.widgets.base import (PairStrip, View, as_percent, as_short_number, check_pairs_match, error_html,
+                                       figure_png, grid_equivalent, image_widget, set_png, slider_range)
+
+class ThresholdExplorer(View):
+    """Interactive threshold explorer for a verification set.
+
+    distances: ``(M,)`` squared distances; same: ``(M,)`` bool (True = same person);
+    pairs: optional :class:`course_utils.datasets.Pairs` for the example strip (the pairs
+    nearest to α); threshold: the starting α (default: the EER threshold); far: the FAR of the
+    "FAR = 1%" button; n_examples: how many pairs in the strip; log_far: log-scale FAR axis.
+
+    Attributes for code and tests: ``slider`` (FloatSlider), ``buttons`` (dict name → Button),
+    ``named`` (dict name → threshold), ``stats`` (the current :func:`operating_point`),
+    ``examples`` (current :func:`pair_verdicts` of the strip), ``stats_html`` (HTML widget),
+    ``image`` (Image widget with the figure), ``widget`` (the whole VBox),
+    ``figure()`` (a fresh matplotlib Figure of the current state).
+    """
+
+    def __init__(self, distances, same, pairs=None, title: str | None = None, threshold: float | None = None,
+                 far: float = 1e-2, n_examples: int = 6, log_far: bool = False, static: bool | None = None):
+        d, s = metrics.as_pairs(distances, same)
+        metrics.require_both_classes(s, "ThresholdExplorer")
+        check_pairs_match(pairs, len(d))
+        self.distances, self.same, self.pairs = d, s, pairs
+        self.title, self.log_far, self.static = title, log_far, static
+        self.n_examples = int(n_examples) if pairs is not None else 0
+        self.named = named_thresholds(d, s, far)
+        self._auc = metrics.roc_auc(d, s)
+
+        lo, hi, step = slider_range(d)
+        start = self.named["EER"] if threshold is None else float(threshold)
+        start = grid_equivalent(float(np.clip(start, lo, hi)), d, lo, hi, step)
+        self.slider = widgets.FloatSlider(
+            value=start, min=lo, max=hi, step=step, description="threshold α",
+            readout_format=".4g", continuous_update=True,
+            style={"description_width": "initial"}, layout=widgets.Layout(width="min(640px, 95%)"))
+        self.buttons = {}
+        for name, t in self.named.items():
+            button = widgets.Button(description=name, tooltip=f"move α to {as_short_number(t)}",
+                                    layout=widgets.Layout(width="auto"))
+            button.on_click(lambda _b, t=t: self.set_threshold(t))
+            self.buttons[name] = button
+        self.stats_html = widgets.HTML()
+        self.image = image_widget()
+        self.widget = widgets.VBox([
+            self.slider,
+            widgets.HBox([widgets.Label("jump to:")] + list(self.buttons.values())),
+            self.stats_html, self.image,
+        ])
+        self._fig, self._artists = self._build_figure()
+        self.stats: dict = {}
+        self.examples: list[dict] = []
+        self.slider.observe(self._on_change, names="value")
+        self._update(self.slider.value)
+        self._pinned = float(self.slider.value)
+
+    # ------------------------------------------------------------------ control
+    @property
+    def threshold(self) -> float:
+        """The threshold the view shows now (the slider value, or the exact value a button set)."""
+        return float(self.stats["threshold"])
+
+    def set_threshold(self, threshold: float):
+        """Move the slider to ``threshold`` (clipped to its range); the view follows.
+
+        The slider is put on the nearest point of its step grid that makes exactly the same
+        decisions (so the browser does not have to move it); if there is none, the exact value
+        is kept and the browser's snapped echo is ignored.
+        """
+        s = self.slider
+        t = float(np.clip(threshold, s.min, s.max))
+        self._set_slider(grid_equivalent(t, self.distances, s.min, s.max, s.step))
+
+    def _on_change(self, change):
+        if self._absorb_echo(change["new"]) or self._same_as_shown(change["new"]):
+            return
+        self._update(change["new"])
+
+    def _update(self, threshold: float):
+        try:
+            self.stats = operating_point(self.distances, self.same, threshold)
+            if self.pairs is not None:
+                idx = flipping_pairs(self.distances, self.same, threshold, self.n_examples)
+                self.examples = pair_verdicts(self.distances, self.same, threshold, idx)
+            self.stats_html.value = self._stats_html(self.stats)
+            self._draw(self.stats)
+            set_png(self.image, figure_png(self._fig, freeze=True))
+        except Exception as err:                  # show it: callback errors are otherwise invisible
+            self.stats_html.value = error_html(err)
+
+    # ------------------------------------------------------------------ drawing
+    def _build_figure(self):
+        with_pairs = self.pairs is not None and self.n_examples > 0
+        fig = Figure(figsize=(11, 6.6 if with_pairs else 3.9), layout="constrained")
+        if with_pairs:
+            top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 0.95])
+        else:
+            top, bottom = fig, None
+        ax_hist, ax_roc = top.subplots(1, 2, width_ratios=[1.7, 1])
+        d, s = self.distances, self.same
+        distance_histograms(d, s, ax=ax_hist, bins=40)
+        ax_hist.set_title("accepted as the same person: distance ≤ α", fontsize=9)
+        a = {"hist": ax_hist, "roc": ax_roc, "span": None}
+        ax_hist.set_xlim(self.slider.min, self.slider.max)
+        a["line"] = ax_hist.axvline(self.slider.value, color="k", linestyle="--", linewidth=1.5, label="threshold α")
+        ax_hist.legend(fontsize=8, loc="upper right")
+        trans = ax_hist.get_xaxis_transform()
+        box = {"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8, "edgecolor": "none"}
+        a["fa_text"] = ax_hist.text(0, 0.62, "", transform=trans, ha="right", va="center", fontsize=8,
+                                    color=DIFF_COLOR, bbox=box)
+        a["fr_text"] = ax_hist.text(0, 0.50, "", transform=trans, ha="left", va="center", fontsize=8,
+                                    color=SAME_COLOR, bbox=box)
+
+        roc_plot({"ROC": (d, s)}, ax=ax_roc, log_far=self.log_far)
+        for (name, t), marker in zip(self.named.items(), ("s", "^", "D")):
+            p = operating_point(d, s, t)
+            ax_roc.plot([p["far"]], [p["tar"]], marker=marker, color="grey", markersize=5, linestyle="none",
+                        label=name)
+        a["point"], = ax_roc.plot([], [], "o", color="k", markersize=8, label="α")
+        ax_roc.legend(fontsize=7, loc="lower right")
+        ax_roc.set_title("ROC: TAR against FAR", fontsize=9)
+        a["strip"] = PairStrip(bottom, self.pairs, self.n_examples) if with_pairs else None
+        if with_pairs:
+            bottom.suptitle("pairs nearest to α (their decision flips if α moves a little)", fontsize=9)
+        return fig, a
+
+    def _draw(self, p: dict):
+        a, t = self._artists, p["threshold"]
+        a["line"].set_xdata([t, t])
+        if a["span"] is not None:
+            a["span"].remove()
+        a["span"] = a["hist"].axvspan(self.slider.min, t, color=SAME_COLOR, alpha=0.08, zorder=0)
+        a["hist"].set_xlim(self.slider.min, self.slider.max)
+        a["fa_text"].set_x(t), a["fr_text"].set_x(t)
+        a["fa_text"].set_text(f"{p['fp']} false accepts ← ")
+        a["fr_text"].set_text(f" → {p['fn']} false rejects")
+        a["point"].set_data([p["far"]], [p["tar"]])
+        if a["strip"] is not None:
+            a["strip"].update(self.examples)
+        head = f"{self.title}\n" if self.title else ""
+        self._fig.suptitle(
+            f"{head}α = {as_short_number(t)}:  FAR {as_percent(p['far'])}   FRR {as_percent(p['frr'])}   TAR {as_percent(p['tar'])}   "
+            f"accuracy {as_percent(p['accuracy'])}   (TP {p['tp']}, FP {p['fp']}, TN {p['tn']}, FN {p['fn']})",
+            fontsize=10)
+
+    def _stats_html(self, p: dict) -> str:
+        cell = "padding:1px 8px;text-align:right"
+        head = f"<b>{html.escape(self.title)}</b><br>" if self.title else ""
+        rates = (
+            f"<table style='font-size:13px'>"
+            f"<tr><td>FAR (false accept rate)</td><td style='{cell}'>{p['fp']} / {p['n_different']}</td>"
+            f"<td style='{cell}'><b>{as_percent(p['far'])}</b></td></tr>"
+            f"<tr><td>FRR (false reject rate)</td><td style='{cell}'>{p['fn']} / {p['n_same']}</td>"
+            f"<td style='{cell}'><b>{as_percent(p['frr'])}</b></td></tr>"
+            f"<tr><td>TAR (true accept rate)</td><td style='{cell}'>{p['tp']} / {p['n_same']}</td>"
+            f"<td style='{cell}'><b>{as_percent(p['tar'])}</b></td></tr>"
+            f"<tr><td>accuracy</td><td style='{cell}'>{p['tp'] + p['tn']} / {p['n_pairs']}</td>"
+            f"<td style='{cell}'><b>{as_percent(p['accuracy'])}</b></td></tr></table>")
+        td = "style='border:1px solid #ccc;padding:2px 10px;text-align:center'"
+        confusion = (
+            f"<table style='font-size:13px;border-collapse:collapse'>"
+            f"<tr><td></td><td {td}>decided <i>same</i></td><td {td}>decided <i>different</i></td></tr>"
+            f"<tr><td {td}>truly same</td><td {td}>TP <b>{p['tp']}</b></td><td {td}>FN <b>{p['fn']}</b></td></tr>"
+            f"<tr><td {td}>truly different</td><td {td}>FP <b>{p['fp']}</b></td><td {td}>TN <b>{p['tn']}</b></td></tr>"
+            f"</table>")
+        return (f"<div style='font-family:sans-serif'>{head}α = <b>{as_short_number(p['threshold'])}</b> "
+                f"(AUC {self._auc:.3f})<div style='display:flex;gap:28px;align-items:flex-start'>"
+                f"{rates}{confusion}</div></div>")
+
+    # ------------------------------------------------------------------ output
+    def figure(self) -> Figure:
+        """A new matplotlib Figure of the current state (for saving or a static notebook)."""
+        copy = ThresholdExplorer.__new__(ThresholdExplorer)
+        copy.__dict__.update(self.__dict__)
+        fig, copy._artists = copy._build_figure()
+        copy._fig = fig
+        copy._draw(self.stats)
+        return fig
+
+    def static_png(self) -> bytes:
+        return bytes(self.image.value)
+
+    def summary(self) -> str:
+        p = self.stats
+        if not p:
+            return "ThresholdExplorer()"
+        return (f"ThresholdExplorer: α = {as_short_number(p['threshold'])}, FAR {as_percent(p['far'])}, FRR {as_percent(p['frr'])}, "
+                f"TAR {as_percent(p['tar'])}, accuracy {as_percent(p['accuracy'])} "
+                f"(TP {p['tp']}, FP {p['fp']}, TN {p['tn']}, FN {p['fn']})")
+
+
+def threshold_explorer(distances, same, pairs=None, **kwargs) -> ThresholdExplorer:
+    """Build a :class:`ThresholdExplorer`, display it (in IPython/Jupyter) and return it.
+
+    Keyword arguments go to :class:`ThresholdExplorer` (``title``, ``threshold``, ``far``,
+    ``n_examples``, ``log_far``, ``static``). Ending the cell with this call shows it once.
+    """
+    return ThresholdExplorer(distances, same, pairs=pairs, **kwargs)._show_once()
