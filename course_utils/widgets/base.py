@@ -45,6 +45,18 @@ def figure_png(fig: Figure, dpi: int = DPI, freeze: bool = False) -> bytes:
     return buffer.getvalue()
 
 
+def rgba_png(rgba: np.ndarray) -> bytes:
+    """PNG bytes of an ``(H, W, 4) uint8`` canvas buffer (alpha dropped: the figures are opaque).
+
+    Fast zlib level 1: a slider move is dominated by encoding at matplotlib's default level,
+    and the picture travels to the browser on the same machine or a local network.
+    """
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 def image_widget() -> widgets.Image:
     return widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
 

@@ -5,13 +5,15 @@ import html
 
 import numpy as np
 import ipywidgets as widgets
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from course_utils import metrics
 from course_utils.metrics import flipping_pairs, named_thresholds, operating_point, pair_verdicts
 from course_utils.plots import SAME_COLOR, DIFF_COLOR, distance_histograms, roc_plot
-from course_utils.widgets.base import (PairStrip, View, as_percent, as_short_number, check_pairs_match, error_html,
-                                       figure_png, grid_equivalent, image_widget, set_png, slider_range)
+from course_utils.widgets.base import (DPI, PairStrip, View, as_percent, as_short_number, check_pairs_match,
+                                       error_html, figure_png, grid_equivalent, image_widget, rgba_png, set_png,
+                                       slider_range)
 
 class ThresholdExplorer(View):
     """Interactive threshold explorer for a verification set.
@@ -26,15 +28,21 @@ class ThresholdExplorer(View):
     ``examples`` (current :func:`pair_verdicts` of the strip), ``stats_html`` (HTML widget),
     ``image`` (Image widget with the figure), ``widget`` (the whole VBox),
     ``figure()`` (a fresh matplotlib Figure of the current state).
+
+    Redrawing: the figure is rendered once in full; after that a slider move redraws only what
+    moves (the α line, the shaded region, the two counts, the ROC dot, the example strip and
+    the title) over the saved picture of the rest (matplotlib "blitting"). ``blit=False``
+    renders the whole figure on every move instead; ``benchmarks/widgets.py`` times both.
     """
 
     def __init__(self, distances, same, pairs=None, title: str | None = None, threshold: float | None = None,
-                 far: float = 1e-2, n_examples: int = 6, log_far: bool = False, static: bool | None = None):
+                 far: float = 1e-2, n_examples: int = 6, log_far: bool = False, static: bool | None = None,
+                 blit: bool = True):
         d, s = metrics.as_pairs(distances, same)
         metrics.require_both_classes(s, "ThresholdExplorer")
         check_pairs_match(pairs, len(d))
         self.distances, self.same, self.pairs = d, s, pairs
-        self.title, self.log_far, self.static = title, log_far, static
+        self.title, self.log_far, self.static, self.blit = title, log_far, static, bool(blit)
         self.n_examples = int(n_examples) if pairs is not None else 0
         self.named = named_thresholds(d, s, far)
         self._auc = metrics.roc_auc(d, s)
@@ -59,7 +67,8 @@ class ThresholdExplorer(View):
             widgets.HBox([widgets.Label("jump to:")] + list(self.buttons.values())),
             self.stats_html, self.image,
         ])
-        self._fig, self._artists = self._build_figure()
+        self._fig, self._artists = self._build_figure(animated=self.blit)
+        self._background = None
         self.stats: dict = {}
         self.examples: list[dict] = []
         self.slider.observe(self._on_change, names="value")
@@ -96,14 +105,40 @@ class ThresholdExplorer(View):
                 self.examples = pair_verdicts(self.distances, self.same, threshold, idx)
             self.stats_html.value = self._stats_html(self.stats)
             self._draw(self.stats)
-            set_png(self.image, figure_png(self._fig, freeze=True))
+            set_png(self.image, self._render_png())
         except Exception as err:                  # show it: callback errors are otherwise invisible
             self.stats_html.value = error_html(err)
 
     # ------------------------------------------------------------------ drawing
-    def _build_figure(self):
+    def _render_png(self) -> bytes:
+        if not self.blit:
+            return figure_png(self._fig, freeze=True)
+        fig, canvas, a = self._fig, self._fig.canvas, self._artists
+        strip_key = [(v["index"], v["accepted"]) for v in self.examples]
+        if self._background is None:
+            canvas.draw()                               # everything but the moving artists; solves the layout
+            fig.set_layout_engine("none")               # … once: later draws keep it
+            self._background = canvas.copy_from_bbox(fig.bbox)
+            self._strip_drawn = None
+        if a["strip"] is not None and strip_key == self._strip_drawn:
+            # The example strip did not change: keep its pixels, restore and redraw only above it.
+            # Agg's regions count rows from the top of the image: rows 0 … (H − strip top) lie above it.
+            rows_above = int(fig.bbox.height - a["strip_area"].y1)
+            canvas.restore_region(self._background, bbox=(0, 0, int(fig.bbox.width), rows_above), xy=(0, 0))
+            moving = a["moving_above_strip"]
+        else:
+            canvas.restore_region(self._background)
+            moving = a["moving"]
+        for artist in moving:
+            fig.draw_artist(artist)
+        self._strip_drawn = strip_key
+        return rgba_png(np.asarray(canvas.buffer_rgba()))
+
+    def _build_figure(self, animated: bool = False):
+        """The figure and its artists; ``animated=True`` marks the ones that move (drawn by hand)."""
         with_pairs = self.pairs is not None and self.n_examples > 0
-        fig = Figure(figsize=(11, 6.6 if with_pairs else 3.9), layout="constrained")
+        fig = Figure(figsize=(11, 6.6 if with_pairs else 3.9), layout="constrained", dpi=DPI)
+        FigureCanvasAgg(fig)
         if with_pairs:
             top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 0.95])
         else:
@@ -112,8 +147,9 @@ class ThresholdExplorer(View):
         d, s = self.distances, self.same
         distance_histograms(d, s, ax=ax_hist, bins=40)
         ax_hist.set_title("accepted as the same person: distance ≤ α", fontsize=9)
-        a = {"hist": ax_hist, "roc": ax_roc, "span": None}
+        a = {"hist": ax_hist, "roc": ax_roc}
         ax_hist.set_xlim(self.slider.min, self.slider.max)
+        a["span"] = ax_hist.axvspan(self.slider.min, self.slider.value, color=SAME_COLOR, alpha=0.08, zorder=0)
         a["line"] = ax_hist.axvline(self.slider.value, color="k", linestyle="--", linewidth=1.5, label="threshold α")
         ax_hist.legend(fontsize=8, loc="upper right")
         trans = ax_hist.get_xaxis_transform()
@@ -134,15 +170,20 @@ class ThresholdExplorer(View):
         a["strip"] = PairStrip(bottom, self.pairs, self.n_examples) if with_pairs else None
         if with_pairs:
             bottom.suptitle("pairs nearest to α (their decision flips if α moves a little)", fontsize=9)
+        a["title"] = fig.suptitle(" ", fontsize=10)
+        a["moving"] = a["moving_above_strip"] = [a["span"], a["line"], a["fa_text"], a["fr_text"], a["point"],
+                                                 a["title"]]
+        if with_pairs:
+            a["moving"] = a["moving_above_strip"] + list(a["strip"].axes.ravel())
+            a["strip_area"] = bottom.bbox               # display coordinates (pixels), once laid out
+        for artist in a["moving"]:
+            artist.set_animated(animated)
         return fig, a
 
     def _draw(self, p: dict):
         a, t = self._artists, p["threshold"]
         a["line"].set_xdata([t, t])
-        if a["span"] is not None:
-            a["span"].remove()
-        a["span"] = a["hist"].axvspan(self.slider.min, t, color=SAME_COLOR, alpha=0.08, zorder=0)
-        a["hist"].set_xlim(self.slider.min, self.slider.max)
+        a["span"].set_width(t - self.slider.min)
         a["fa_text"].set_x(t), a["fr_text"].set_x(t)
         a["fa_text"].set_text(f"{p['fp']} false accepts ← ")
         a["fr_text"].set_text(f" → {p['fn']} false rejects")
@@ -150,10 +191,10 @@ class ThresholdExplorer(View):
         if a["strip"] is not None:
             a["strip"].update(self.examples)
         head = f"{self.title}\n" if self.title else ""
-        self._fig.suptitle(
+        a["title"].set_text(
             f"{head}α = {as_short_number(t)}:  FAR {as_percent(p['far'])}   FRR {as_percent(p['frr'])}   TAR {as_percent(p['tar'])}   "
             f"accuracy {as_percent(p['accuracy'])}   (TP {p['tp']}, FP {p['fp']}, TN {p['tn']}, FN {p['fn']})",
-            fontsize=10)
+        )
 
     def _stats_html(self, p: dict) -> str:
         cell = "padding:1px 8px;text-align:right"
@@ -184,7 +225,7 @@ class ThresholdExplorer(View):
         """A new matplotlib Figure of the current state (for saving or a static notebook)."""
         copy = ThresholdExplorer.__new__(ThresholdExplorer)
         copy.__dict__.update(self.__dict__)
-        fig, copy._artists = copy._build_figure()
+        fig, copy._artists = copy._build_figure(animated=False)
         copy._fig = fig
         copy._draw(self.stats)
         return fig
