@@ -251,6 +251,31 @@ def test_grid_equivalent_thresholds_decide_exactly_alike():
         assert abs(g - t) < step
 
 
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_redrawing_only_what_moves_gives_the_picture_of_a_fresh_render(explorer_data):
+    # A moved explorer (blitting, the example strip kept when it did not change) must show exactly
+    # what a new explorer started at that threshold shows after its one full render.
+    d, s, pairs = explorer_data
+    ex = W.ThresholdExplorer(d, s, pairs, n_examples=4)
+    step, kept_strip = ex.slider.step, 0
+    start = ex.slider.min + round((0.9 - ex.slider.min) / step) * step
+    for k in range(6):
+        t = start + k * step
+        before = [(v["index"], v["accepted"]) for v in ex.examples]
+        ex.slider.value = t
+        kept_strip += before == [(v["index"], v["accepted"]) for v in ex.examples]
+        fresh = W.ThresholdExplorer(d, s, pairs, n_examples=4, threshold=ex.threshold)
+        assert fresh.threshold == pytest.approx(ex.threshold, abs=1e-12)   # same grid point (up to rounding)
+        assert np.array_equal(_pixels(bytes(ex.image.value)), _pixels(bytes(fresh.image.value)))
+    assert kept_strip > 0                      # the partial redraw was exercised
+    whole = W.ThresholdExplorer(d, s, pairs, n_examples=4, threshold=ex.threshold, blit=False)
+    assert whole.summary() == ex.summary()           # same decisions and rates, drawn the old way
+    assert _pixels(bytes(whole.image.value)).shape == _pixels(bytes(ex.image.value)).shape
+
+
 def test_display_bundle_has_the_widget_and_a_static_png(explorer_data, monkeypatch):
     d, s, pairs = explorer_data
     monkeypatch.delenv(W.STATIC_ENV, raising=False)
