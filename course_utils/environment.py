@@ -12,6 +12,9 @@ REQUIRED = {"tensorflow": "2.18", "keras": "3.6", "numpy": "1.26", "sklearn": "1
 
 
 def _version(module: str) -> str:
+    if module in ("tensorflow", "keras"):
+        from course_utils.config import quiet_tensorflow
+        quiet_tensorflow()                    # its start-up log would land in lesson 0's first cell
     try:
         mod = __import__(module)
         return getattr(mod, "__version__", "?")
