@@ -52,11 +52,13 @@ def executed_notebooks(version: str, execute: bool) -> list[Path]:
         raise FileNotFoundError(f"No notebooks in {src_dir}.")
     missing = [s for s in sources if not (out_dir / s.name).exists()]
     if execute or missing:
-        from course_utils.authoring import execute as run
+        from course_utils.authoring import execute as run, run_settings
         out_dir.mkdir(parents=True, exist_ok=True)
+        settings = " ".join(f"{k}={v}" for k, v in run_settings(caller=True).items())
+        print(f"Executing with {settings} (set COURSE_DATASET / COURSE_QUICK to change).", flush=True)
         for src in (sources if execute else missing):
             print(f"executing {src.relative_to(REPO_ROOT)} ...", flush=True)
-            nbformat.write(run(src), out_dir / src.name)
+            nbformat.write(run(src, caller_settings=True), out_dir / src.name)
     return [out_dir / s.name for s in sources]
 
 
