@@ -64,16 +64,18 @@ def executed_notebooks(version: str, execute: bool) -> list[Path]:
 
 
 def build_slides(execute: bool = False, student: bool = False, reveal_prefix: str = DEFAULT_REVEAL,
-                 assets: str | None = None, offline: bool = False) -> Path:
+                 assets: str | None = None, offline: bool = False, out: Path | None = None,
+                 sources: list[Path] | None = None) -> Path:
     """Decks in ``build/slides``, laid out for a 1280×720 projector (``coursekit.decks``).
     ``offline``: reveal.js, require.js, jQuery and MathJax are bundled into ``build/slides/vendor``
     (fetched once with ``npm pack``, see ``coursekit.webassets``). ``assets``: a folder (relative
-    to the decks) holding ``require.js`` and ``jquery.min.js`` (older manual way)."""
+    to the decks) holding ``require.js`` and ``jquery.min.js`` (older manual way). ``out`` and
+    ``sources`` (executed notebooks) replace ``build/slides`` and ``build/executed`` (tests)."""
     from nbconvert import SlidesExporter
 
     from coursekit import decks
 
-    out = BUILD / "slides"
+    out = Path(out or BUILD / "slides")
     out.mkdir(parents=True, exist_ok=True)
     extra = {"require_js_url": f"{assets}/require.js", "jquery_url": f"{assets}/jquery.min.js"} if assets else {}
     if offline:
@@ -86,14 +88,14 @@ def build_slides(execute: bool = False, student: bool = False, reveal_prefix: st
     guide = REPO_ROOT / "instructor" / "guide.md"
     guide_text = guide.read_text() if guide.exists() else ""
     links = []
-    for path in executed_notebooks("notebooks" if student else "solutions", execute):
+    for path in sources or executed_notebooks("notebooks" if student else "solutions", execute):
         nb = nbformat.read(path, as_version=4)
         notes = decks.guide_notes(guide_text, path.stem, decks.lesson_headings(nb))
         body, _ = exporter.from_notebook_node(decks.projector_layout(nb, notes))
         target = out / f"{path.stem}.slides.html"
         target.write_text(decks.finish_deck_html(body))
         links.append((target.name, _title(nb, path.stem)))
-        print(f"slides: {target.relative_to(REPO_ROOT)}")
+        print(f"slides: {target}")
     _write_index(out, "Slide decks — FaceNet from scratch", links,
                  "Open a deck; arrow keys move (→ next section, ↓ the rest of a section), <kbd>s</kbd> opens "
                  "speaker notes, <kbd>Esc</kbd> the overview. Widgets are shown as pictures: for a live demo "
@@ -102,7 +104,7 @@ def build_slides(execute: bool = False, student: bool = False, reveal_prefix: st
 
 
 def build_site(execute: bool = False, solutions: bool = False, instructor: bool = False,
-               offline: bool = False) -> Path:
+               offline: bool = False, out: Path | None = None, sources: list[Path] | None = None) -> Path:
     """The student website in ``build/site`` (student notebooks, README; no guide, no answers),
     or with ``instructor=True`` the instructor website in ``build/instructor-site`` (the guide
     and the authored lessons with their solutions). ``solutions`` alone is kept as a synonym of
@@ -114,7 +116,7 @@ def build_site(execute: bool = False, solutions: bool = False, instructor: bool 
     from coursekit import decks
 
     instructor = instructor or solutions
-    out = BUILD / ("instructor-site" if instructor else "site")
+    out = Path(out or BUILD / ("instructor-site" if instructor else "site"))
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -126,7 +128,7 @@ def build_site(execute: bool = False, solutions: bool = False, instructor: bool 
     exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True, **urls)
     mathjax = urls.get("mathjax_url", exporter.mathjax_url)
     pages = []
-    notebooks = executed_notebooks("solutions" if instructor else "notebooks", execute)
+    notebooks = sources or executed_notebooks("solutions" if instructor else "notebooks", execute)
     for path in notebooks:
         nb = decks.static_widgets(nbformat.read(path, as_version=4))
         pages.append((f"{path.stem}.html", _title(nb, path.stem), nb))
@@ -138,14 +140,14 @@ def build_site(execute: bool = False, solutions: bool = False, instructor: bool 
     for filename, title, nb in pages:
         body, _ = exporter.from_notebook_node(nb)
         (out / filename).write_text(decks.finish_site_html(_inject_nav(body, nav, title)))
-        print(f"site: {out.relative_to(REPO_ROOT)}/{filename}")
+        print(f"site: {out / filename}")
     for filename, title, md_path in docs:
         text = _site_links(md_path.read_text(), instructor)
         page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
                 f"<style>{_CSS}</style>{_mathjax_tag(mathjax)}</head><body>{nav}<main class='doc'>"
                 f"{markdown2html(text)}</main></body></html>")
         (out / filename).write_text(page)
-        print(f"site: {out.relative_to(REPO_ROOT)}/{filename}")
+        print(f"site: {out / filename}")
     return out
 
 
