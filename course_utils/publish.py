@@ -1,20 +1,23 @@
-"""Slide decks and the course website, built from the notebooks themselves (no second copy).
+"""Slide decks and the course websites, built from the notebooks themselves (no second copy).
 
-    python3 course.py slides [--execute] [--student] [--reveal-prefix URL]   → build/slides/
-    python3 course.py site   [--execute] [--solutions]                      → build/site/
+    python3 course.py slides [--execute] [--student] [--offline] [--reveal-prefix URL]  → build/slides/
+    python3 course.py site   [--execute] [--offline]            → build/site/ (students)
+    python3 course.py site --instructor [--execute] [--offline] → build/instructor-site/
 
 Both read *executed* notebooks. ``python3 course.py test`` leaves executed copies of every
 notebook in ``build/executed/`` (captured while nbval runs them), so after a test run nothing
-is executed twice; ``--execute`` runs the notebooks afresh instead (on whatever data this
-machine has — e.g. ``COURSE_DATASET=lfw`` for decks with real faces; nothing in ``build/`` is
-committed).
+is executed twice; ``--execute`` runs the notebooks afresh instead, with the caller's
+``COURSE_DATASET`` / ``COURSE_QUICK`` (unset: synthetic faces, quick mode) — e.g.
+``COURSE_DATASET=lfw COURSE_QUICK=0`` after lesson 6 trained the real encoder. Nothing in
+``build/`` is committed.
 
-Slides use nbconvert's reveal.js exporter and the cells' ``slideshow`` metadata (slide,
-sub-slide, fragment, notes — press ``s`` in a deck for speaker notes). reveal.js is loaded
-from a CDN by default; for an offline room pass ``--reveal-prefix`` pointing at a local copy
-(``npm pack reveal.js@4`` and unpack it next to the decks, see README).
-The site is a static HTML site (nbconvert's JupyterLab template) with a navigation bar, the
-lessons with their figures, the README and the instructor guide.
+Slides use nbconvert's reveal.js exporter and the cells' ``slideshow`` metadata, laid out for a
+1280×720 projector by ``coursekit.decks`` (sub-slides, hidden long code, figures on their own
+slides, speaker notes per section from the instructor guide — press ``s``). ``--offline``
+bundles reveal.js, require.js, jQuery and MathJax into the build folder (``coursekit.webassets``;
+fetched once from the npm registry). Widgets appear as their saved pictures (no kernel).
+The student site holds the README and the student lessons; the instructor site adds the guide
+and the authored lessons with their solutions.
 """
 from __future__ import annotations
 

@@ -236,7 +236,29 @@ def _notes_cell(text: str):
 def _split_markdown(cell) -> list:
     """Cut a markdown cell that is taller than a slide at blank lines (never inside a table,
     a list or display math) into pieces that fit."""
-    blocks = re.split(r"\n\s*\n", cell.source)
+    blocks = []
+    for block in re.split(r"\n\s*\n", cell.source):
+        if markdown_height(block) <= BUDGET:
+            blocks.append(block)
+            continue
+        # A tall list or table without blank lines: cut between items / rows (a table's
+        # header is repeated on every piece).
+        lines = block.splitlines()
+        header = lines[:2] if len(lines) > 2 and lines[0].startswith("|") and set(lines[1]) <= set("|-: ") else []
+        items, current = [], []
+        for line in lines[len(header):]:
+            if current and re.match(r"\s{0,1}([-*+]|\d+\.)\s|\|", line):
+                items.append(current)
+                current = []
+            current.append(line)
+        items.append(current)
+        group = []
+        for item in items:
+            if group and markdown_height("\n".join(header + group + item)) > BUDGET:
+                blocks.append("\n".join(header + group))
+                group = []
+            group += item
+        blocks.append("\n".join(header + group))
     pieces, current = [], []
     for block in blocks:
         if current and markdown_height("\n\n".join(current + [block])) > BUDGET:

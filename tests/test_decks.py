@@ -311,3 +311,22 @@ def test_instructor_site_has_the_guide_and_the_solutions(sites):
     assert "Common misconceptions" in (instructor / "instructor-guide.html").read_text()
     assert "instructor-guide.html" in (instructor / "index.html").read_text()
     assert any("BEGIN SOLUTION" in p.read_text() for p in instructor.glob("0*.html"))
+
+
+def test_offline_build_without_npm_or_cache_says_what_to_do(tmp_path, monkeypatch):
+    from coursekit import webassets
+    monkeypatch.setattr(webassets.shutil, "which", lambda name: None)
+    with pytest.raises(webassets.AssetError, match=r"`npm` is not installed.*npm pack reveal.js@4.6.1"):
+        webassets.tarball("reveal.js", cache=tmp_path / "empty-cache")
+
+
+def test_tall_lists_and_tables_without_blank_lines_are_cut_between_items():
+    refs = nbformat.v4.new_markdown_cell("## References\n" + "\n".join(f"- Reference {k}: " + "word " * 40 for k in range(20)))
+    table = nbformat.v4.new_markdown_cell("| a | b |\n|---|---|\n" + "\n".join(f"| {k} | x |" for k in range(40)))
+    for cell in (refs, table):
+        parts = decks._split_markdown(cell)
+        assert len(parts) >= 2 and all(decks.markdown_height(p.source) <= decks.BUDGET for p in parts)
+        body = [l for p in parts for l in p.source.splitlines() if not l.startswith(("| a |", "|---"))]
+        original = [l for l in cell.source.splitlines() if not l.startswith(("| a |", "|---"))]
+        assert body == original                       # nothing lost, nothing reordered
+    assert all(p.source.startswith("| a | b |\n|---|---|") for p in decks._split_markdown(table))
