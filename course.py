@@ -94,7 +94,7 @@ def cmd_test(args) -> int:
     # Unit tests first, then the authored solutions (they save the trained encoder that later
     # lessons reuse), then the student versions. nbval compares the cells tagged as
     # deterministic (--nbval-lax + the "nbval-check-output" tag); every cell must run.
-    targets = args.rest or ["tests", "solutions", "notebooks"]
+    targets = test_targets(args.rest)
     rc = run([py, "-m", "pytest", *targets, "--nbval-lax", "--nbval-cell-timeout=600",
               "-p", "no:cacheprovider"], env=test_env())
     if rc == 0 and not args.rest:
@@ -103,6 +103,16 @@ def cmd_test(args) -> int:
         rc = run([py, "-m", "coursekit.publish", "all"], env=test_env())
     print(f"Test suite finished in {time.time() - t0:.0f} s (exit code {rc}).")
     return rc
+
+
+DEFAULT_TEST_TARGETS = ["tests", "solutions", "notebooks"]
+
+
+def test_targets(rest: list[str]) -> list[str]:
+    """pytest arguments for ``course.py test REST``: options alone (``-k x``, ``-x``) keep the
+    default targets; a path or node id (``tests/test_losses.py::test_x``) replaces them."""
+    paths = [a for a in rest if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
+    return [*rest] if paths else [*DEFAULT_TEST_TARGETS, *rest]
 
 
 def _tool(module: str, args) -> int:
@@ -135,8 +145,20 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=text)
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(func=lambda a, m=module, n=name: _tool(m, _with_sub(a, n)))
-    args = parser.parse_args(argv)
+    args = parse(parser, argv, passthrough=set(sub.choices) - {"setup"})
     return args.func(args)
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None, passthrough: set[str]):
+    """Parse ``course.py COMMAND ...``. For a pass-through command every word after the command
+    (options included, ``--help`` too) goes unchanged to the tool it runs: argparse's REMAINDER
+    alone rejects a leading option such as ``prepare --check``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in passthrough:
+        args = parser.parse_args(argv[:1])
+        args.rest = argv[1:]
+        return args
+    return parser.parse_args(argv)
 
 
 def _with_sub(args, name):

@@ -150,7 +150,7 @@ def check_convnet(budget_s: float, n_train: int, per_identity: int, batch: int, 
           f"distance between unit-norm embeddings")
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=170, help="ConvNet training seconds")
     parser.add_argument("--train-identities", type=int, default=300)
@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--stem-stride", type=int, default=2, choices=(1, 2))
     parser.add_argument("--skip-convnet", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     check_speed()
     check_pixels(200, 5)
     if not args.skip_convnet:

@@ -57,6 +57,16 @@ def is_grade_cell(cell) -> bool:
     return bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade", False))
 
 
+INSTRUCTOR_TAG = "instructor"
+
+
+def is_instructor_cell(cell) -> bool:
+    """Speaker notes (slide type "notes", e.g. the "*Live demo:* ..." cells) and cells tagged
+    ``instructor``: they stay in ``solutions/`` and the decks, never in the student version."""
+    slide_type = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+    return slide_type == "notes" or INSTRUCTOR_TAG in tags(cell)
+
+
 def keep_text_outputs(outputs: list) -> list:
     """Only streams and ``text/plain`` results survive: no images, no HTML, no widgets."""
     kept = []
@@ -92,6 +102,7 @@ def student_version(nb) -> nbformat.NotebookNode:
     from nbgrader.preprocessors import ClearSolutions
 
     nb = clean_source(nb)
+    nb.cells = [c for c in nb.cells if not is_instructor_cell(c)]
     nb, _ = ClearSolutions().preprocess(nb, {})
     for cell in nb.cells:
         if cell.cell_type == "code" and is_grade_cell(cell):
@@ -103,13 +114,26 @@ def student_version(nb) -> nbformat.NotebookNode:
     return nb
 
 
-def execute(path: Path, timeout: int = 900) -> nbformat.NotebookNode:
-    """Run a notebook the way the test suite does (quick mode, synthetic data)."""
+TEST_SETTINGS = {"COURSE_QUICK": "1", "COURSE_DATASET": "synthetic", "PYTHONHASHSEED": "0"}
+
+
+def run_settings(caller: bool) -> dict[str, str]:
+    """Environment for executing lessons. ``caller=False`` (refreshing the committed outputs):
+    always quick mode on synthetic faces, so the saved outputs never depend on this machine.
+    ``caller=True`` (decks and site): the caller's ``COURSE_QUICK`` / ``COURSE_DATASET`` win;
+    only unset ones default to quick mode and synthetic faces."""
+    if not caller:
+        return dict(TEST_SETTINGS)
+    return {k: os.environ.get(k) or v for k, v in TEST_SETTINGS.items()}
+
+
+def execute(path: Path, timeout: int = 900, caller_settings: bool = False) -> nbformat.NotebookNode:
+    """Run a notebook (settings: see ``run_settings``)."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     # No MPLBACKEND here: kernels use the inline backend, so executed copies hold the figures.
-    env = {"COURSE_QUICK": "1", "COURSE_DATASET": "synthetic", "PYTHONHASHSEED": "0"}
+    env = run_settings(caller_settings)
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -23,12 +23,39 @@ def folder_size_mb(path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20 if path.exists() else 0.0
 
 
+LESSONS_ON_LFW = "lessons 0-10"          # every lesson that loads faces with load_faces/load_benchmark("auto")
+LESSONS_ON_ENCODER = "lessons 7-10"      # the lessons that reuse lesson 6's saved encoder
+
+
+def encoder_status() -> str:
+    """What ``data/models/encoder.keras`` is, read from its provenance sidecar ``encoder.json``."""
+    from course_utils.training import default_encoder_path, read_provenance
+
+    path = default_encoder_path()
+    if not path.exists():
+        return f"not yet (lesson 6 trains it; until then {LESSONS_ON_ENCODER} train a quick one)"
+    info = read_provenance(path)
+    if not info:
+        return f"{path} (no provenance file encoder.json: {LESSONS_ON_ENCODER} cannot tell what it is)"
+    seen = info.get("images_seen")
+    what = f"trained on {info.get('dataset', '?')}" + (f", {seen:,} images" if isinstance(seen, int) else "")
+    auc = info.get("best_val_auc")
+    if isinstance(auc, (int, float)) and auc == auc:
+        what += f", validation AUC {auc:.3f}"
+    if info.get("quick_mode"):
+        return (f"only a quick test-mode encoder ({what}); {LESSONS_ON_ENCODER} will retrain — "
+                "run lesson 6 without COURSE_QUICK to train the real one")
+    return f"trained encoder ({what}) at {path}"
+
+
 def report() -> dict:
+    from course_utils.config import offline
     from course_utils.datasets import find_att, find_lfw
 
-    status = {"data folder": str(data_dir()), "LFW": str(find_lfw() or "missing"),
-              "AT&T/Olivetti": str(find_att() or ("cached" if (data_dir() / "sklearn").exists() else "missing")),
-              "trained encoder": str(p) if (p := data_dir() / "models" / "encoder.keras").exists() else "not yet (lesson 6)",
+    skipped = " (downloading skipped: COURSE_OFFLINE=1)" if offline() else ""
+    status = {"data folder": str(data_dir()), "LFW": str(find_lfw() or f"missing{skipped}"),
+              "AT&T/Olivetti": str(find_att() or ("cached" if (data_dir() / "sklearn").exists() else f"missing{skipped}")),
+              "encoder": encoder_status(),
               "disk used by data/": f"{folder_size_mb(data_dir()):.0f} MB",
               "disk free": f"{shutil.disk_usage(data_dir()).free / 2**30:.1f} GB"}
     for k, v in status.items():
@@ -37,23 +64,33 @@ def report() -> dict:
 
 
 def prepare() -> int:
+    """Fetch (or, offline, only look for) each dataset. Exit code 1 only when LFW is missing:
+    the Olivetti faces are an optional extra that no lesson needs by default."""
+    from course_utils.config import offline
     from course_utils.datasets import load_att, load_lfw
     from course_utils.download import DownloadError
 
-    ok = True
+    if offline():
+        print("COURSE_OFFLINE=1 is set: nothing is downloaded; only local copies are used.\n")
+    missing = []
     for name, load in [("LFW", lambda: load_lfw(verbose=True)), ("AT&T / Olivetti", load_att)]:
         t0 = time.time()
         try:
             faces = load()
             print(f"✓ {name}: {faces.summary()} ({time.time() - t0:.0f} s)")
         except (DownloadError, FileNotFoundError, OSError) as err:
-            ok = False
-            print(f"✗ {name}: {err}")
+            missing.append(name)
+            why = " Downloading was skipped because COURSE_OFFLINE=1 is set." if offline() else ""
+            print(f"✗ {name}: {err}{why}")
     print()
     report()
-    if not ok:
-        print("\nSome datasets are missing. The course still works offline with its synthetic faces.")
-    return 0 if ok else 1
+    if "LFW" in missing:
+        print(f"\nLFW is missing: {LESSONS_ON_LFW} will use the synthetic faces instead (they work offline). "
+              "To get LFW, run this again online without COURSE_OFFLINE, or set COURSE_LFW_DIR to a copy.")
+    if "AT&T / Olivetti" in missing:
+        print("\nThe Olivetti faces are missing: no lesson needs them; only COURSE_DATASET=att and "
+              "load_faces('att') do.")
+    return 1 if "LFW" in missing else 0
 
 
 def main(argv=None) -> int:

@@ -1,20 +1,23 @@
-"""Slide decks and the course website, built from the notebooks themselves (no second copy).
+"""Slide decks and the course websites, built from the notebooks themselves (no second copy).
 
-    python3 course.py slides [--execute] [--student] [--reveal-prefix URL]   → build/slides/
-    python3 course.py site   [--execute] [--solutions]                      → build/site/
+    python3 course.py slides [--execute] [--student] [--offline] [--reveal-prefix URL]  → build/slides/
+    python3 course.py site   [--execute] [--offline]            → build/site/ (students)
+    python3 course.py site --instructor [--execute] [--offline] → build/instructor-site/
 
 Both read *executed* notebooks. ``python3 course.py test`` leaves executed copies of every
 notebook in ``build/executed/`` (captured while nbval runs them), so after a test run nothing
-is executed twice; ``--execute`` runs the notebooks afresh instead (on whatever data this
-machine has — e.g. ``COURSE_DATASET=lfw`` for decks with real faces; nothing in ``build/`` is
-committed).
+is executed twice; ``--execute`` runs the notebooks afresh instead, with the caller's
+``COURSE_DATASET`` / ``COURSE_QUICK`` (unset: synthetic faces, quick mode) — e.g.
+``COURSE_DATASET=lfw COURSE_QUICK=0`` after lesson 6 trained the real encoder. Nothing in
+``build/`` is committed.
 
-Slides use nbconvert's reveal.js exporter and the cells' ``slideshow`` metadata (slide,
-sub-slide, fragment, notes — press ``s`` in a deck for speaker notes). reveal.js is loaded
-from a CDN by default; for an offline room pass ``--reveal-prefix`` pointing at a local copy
-(``npm pack reveal.js@4`` and unpack it next to the decks, see README).
-The site is a static HTML site (nbconvert's JupyterLab template) with a navigation bar, the
-lessons with their figures, the README and the instructor guide.
+Slides use nbconvert's reveal.js exporter and the cells' ``slideshow`` metadata, laid out for a
+1280×720 projector by ``coursekit.decks`` (sub-slides, hidden long code, figures on their own
+slides, speaker notes per section from the instructor guide — press ``s``). ``--offline``
+bundles reveal.js, require.js, jQuery and MathJax into the build folder (``coursekit.webassets``;
+fetched once from the npm registry). Widgets appear as their saved pictures (no kernel).
+The student site holds the README and the student lessons; the instructor site adds the guide
+and the authored lessons with their solutions.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import html
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -52,68 +56,116 @@ def executed_notebooks(version: str, execute: bool) -> list[Path]:
         raise FileNotFoundError(f"No notebooks in {src_dir}.")
     missing = [s for s in sources if not (out_dir / s.name).exists()]
     if execute or missing:
-        from coursekit.authoring import execute as run
+        from coursekit.authoring import execute as run, run_settings
         out_dir.mkdir(parents=True, exist_ok=True)
+        settings = " ".join(f"{k}={v}" for k, v in run_settings(caller=True).items())
+        print(f"Executing with {settings} (set COURSE_DATASET / COURSE_QUICK to change).", flush=True)
         for src in (sources if execute else missing):
             print(f"executing {src.relative_to(REPO_ROOT)} ...", flush=True)
-            nbformat.write(run(src), out_dir / src.name)
+            nbformat.write(run(src, caller_settings=True), out_dir / src.name)
     return [out_dir / s.name for s in sources]
 
 
 def build_slides(execute: bool = False, student: bool = False, reveal_prefix: str = DEFAULT_REVEAL,
-                 assets: str | None = None) -> Path:
-    """Decks in ``build/slides``. ``assets``: a folder (relative to the decks) holding
-    ``require.js`` and ``jquery.min.js`` for a room without internet (see README)."""
+                 assets: str | None = None, offline: bool = False, out: Path | None = None,
+                 sources: list[Path] | None = None) -> Path:
+    """Decks in ``build/slides``, laid out for a 1280×720 projector (``coursekit.decks``).
+    ``offline``: reveal.js, require.js, jQuery and MathJax are bundled into ``build/slides/vendor``
+    (fetched once with ``npm pack``, see ``coursekit.webassets``). ``assets``: a folder (relative
+    to the decks) holding ``require.js`` and ``jquery.min.js`` (older manual way). ``out`` and
+    ``sources`` (executed notebooks) replace ``build/slides`` and ``build/executed`` (tests)."""
     from nbconvert import SlidesExporter
 
-    out = BUILD / "slides"
+    from coursekit import decks
+
+    out = Path(out or BUILD / "slides")
     out.mkdir(parents=True, exist_ok=True)
     extra = {"require_js_url": f"{assets}/require.js", "jquery_url": f"{assets}/jquery.min.js"} if assets else {}
-    exporter = SlidesExporter(reveal_url_prefix=reveal_prefix, reveal_scroll=True, reveal_number="c/t",
+    if offline:
+        from coursekit.webassets import bundle
+        extra = bundle(out)
+        reveal_prefix = extra.pop("reveal_url_prefix")
+    exporter = SlidesExporter(reveal_url_prefix=reveal_prefix, reveal_scroll=False, reveal_number="c/t",
+                              reveal_width=str(decks.WIDTH), reveal_height=str(decks.HEIGHT), reveal_theme="white",
                               exclude_input_prompt=True, exclude_output_prompt=True, **extra)
+    guide = REPO_ROOT / "instructor" / "guide.md"
+    guide_text = guide.read_text() if guide.exists() else ""
     links = []
-    for path in executed_notebooks("notebooks" if student else "solutions", execute):
+    for path in sources or executed_notebooks("notebooks" if student else "solutions", execute):
         nb = nbformat.read(path, as_version=4)
-        body, _ = exporter.from_notebook_node(nb)
+        notes = decks.guide_notes(guide_text, path.stem, decks.lesson_headings(nb))
+        body, _ = exporter.from_notebook_node(decks.projector_layout(nb, notes))
         target = out / f"{path.stem}.slides.html"
-        target.write_text(body)
+        target.write_text(decks.finish_deck_html(body))
         links.append((target.name, _title(nb, path.stem)))
-        print(f"slides: {target.relative_to(REPO_ROOT)}")
+        print(f"slides: {target}")
     _write_index(out, "Slide decks — FaceNet from scratch", links,
-                 "Open a deck; arrow keys move, <kbd>s</kbd> opens speaker notes, <kbd>Esc</kbd> the overview.")
+                 "Open a deck; arrow keys move (→ next section, ↓ the rest of a section), <kbd>s</kbd> opens "
+                 "speaker notes, <kbd>Esc</kbd> the overview. Widgets are shown as pictures: for a live demo "
+                 "switch to the notebook in JupyterLab.")
     return out
 
 
-def build_site(execute: bool = False, solutions: bool = False) -> Path:
+def build_site(execute: bool = False, solutions: bool = False, instructor: bool = False,
+               offline: bool = False, out: Path | None = None, sources: list[Path] | None = None) -> Path:
+    """The student website in ``build/site`` (student notebooks, README; no guide, no answers),
+    or with ``instructor=True`` the instructor website in ``build/instructor-site`` (the guide
+    and the authored lessons with their solutions). ``solutions`` alone is kept as a synonym of
+    ``instructor`` so that a student site never holds answers. ``offline``: MathJax, require.js
+    and jQuery are bundled into the site's ``vendor/`` folder."""
     from nbconvert import HTMLExporter
     from nbconvert.filters import markdown2html
 
-    out = BUILD / "site"
+    from coursekit import decks
+
+    instructor = instructor or solutions
+    out = Path(out or BUILD / ("instructor-site" if instructor else "site"))
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True)
+    urls = {}
+    if offline:
+        from coursekit.webassets import bundle
+        urls = bundle(out)
+        urls.pop("reveal_url_prefix")
+    exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True, **urls)
+    mathjax = urls.get("mathjax_url", exporter.mathjax_url)
     pages = []
-    notebooks = executed_notebooks("solutions" if solutions else "notebooks", execute)
+    notebooks = sources or executed_notebooks("solutions" if instructor else "notebooks", execute)
     for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
+        nb = decks.static_widgets(nbformat.read(path, as_version=4))
         pages.append((f"{path.stem}.html", _title(nb, path.stem), nb))
     docs = [("index.html", "Home", REPO_ROOT / "README.md")]
     guide = REPO_ROOT / "instructor" / "guide.md"
-    if guide.exists():
+    if instructor and guide.exists():
         docs.append(("instructor-guide.html", "Instructor guide", guide))
     nav = _nav([(f, t) for f, t, _ in docs] + [(f, t) for f, t, _ in pages])
     for filename, title, nb in pages:
         body, _ = exporter.from_notebook_node(nb)
-        (out / filename).write_text(_inject_nav(body, nav, title))
-        print(f"site: build/site/{filename}")
+        (out / filename).write_text(decks.finish_site_html(_inject_nav(body, nav, title)))
+        print(f"site: {out / filename}")
     for filename, title, md_path in docs:
-        text = md_path.read_text()
+        text = _site_links(md_path.read_text(), instructor)
         page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                f"<style>{_CSS}</style></head><body>{nav}<main class='doc'>{markdown2html(text)}</main></body></html>")
+                f"<style>{_CSS}</style>{_mathjax_tag(mathjax)}</head><body>{nav}<main class='doc'>"
+                f"{markdown2html(text)}</main></body></html>")
         (out / filename).write_text(page)
-        print(f"site: build/site/{filename}")
+        print(f"site: {out / filename}")
     return out
+
+
+def _mathjax_tag(url: str) -> str:
+    return (f"<script src='{url}'></script><script type='text/x-mathjax-config'>MathJax.Hub.Config("
+            "{tex2jax:{inlineMath:[['$','$'],['\\\\(','\\\\)']],processEscapes:true},messageStyle:'none'});</script>")
+
+
+def _site_links(markdown: str, instructor: bool) -> str:
+    """Links in the README/guide point at the site's pages: ``notebooks/04_x.ipynb`` →
+    ``04_x.html``, ``instructor/guide.md`` → the guide page (instructor site) or plain text."""
+    markdown = re.sub(r"\]\((?:notebooks|solutions)/([\w-]+)\.ipynb\)", r"](\1.html)", markdown)
+    if instructor:
+        return markdown.replace("](instructor/guide.md)", "](instructor-guide.html)")
+    return re.sub(r"\[([^\]]*)\]\(instructor/guide\.md\)", r"\1 (in the repository, for instructors)", markdown)
 
 
 _CSS = """
@@ -149,14 +201,28 @@ def main(argv=None) -> int:
     parser.add_argument("what", choices=["slides", "site", "all"])
     parser.add_argument("--execute", action="store_true", help="run the notebooks afresh first")
     parser.add_argument("--student", action="store_true", help="slides: use the student versions")
-    parser.add_argument("--solutions", action="store_true", help="site: publish the solutions (instructors)")
+    parser.add_argument("--instructor", action="store_true",
+                        help="site: build the instructor site (guide + solutions) in build/instructor-site")
+    parser.add_argument("--solutions", action="store_true", help="site: same as --instructor")
+    parser.add_argument("--offline", action="store_true",
+                        help="bundle reveal.js, require.js, jQuery and MathJax into the build folder "
+                             "(fetched once from the npm registry into .cache/web/)")
     parser.add_argument("--reveal-prefix", default=DEFAULT_REVEAL, help="where reveal.js is loaded from")
     parser.add_argument("--assets", help="slides: folder with require.js and jquery.min.js (offline rooms)")
     args = parser.parse_args(argv)
-    if args.what in ("slides", "all"):
-        print(f"Slides in {build_slides(args.execute, args.student, args.reveal_prefix, args.assets)}")
-    if args.what in ("site", "all"):
-        print(f"Site in {build_site(args.execute, args.solutions)} (open index.html)")
+    from coursekit.webassets import AssetError
+    try:
+        if args.what in ("slides", "all"):
+            t0 = time.time()
+            folder = build_slides(args.execute, args.student, args.reveal_prefix, args.assets, args.offline)
+            print(f"Slides in {folder} ({time.time() - t0:.0f} s)")
+        if args.what in ("site", "all"):
+            t0 = time.time()
+            folder = build_site(args.execute, args.solutions, args.instructor, args.offline)
+            print(f"Site in {folder} ({time.time() - t0:.0f} s; open index.html)")
+    except AssetError as err:
+        print(f"Offline build failed: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
