@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils.exercises import GRADED, harness, protocol
+from course_utils.exercises import GRADED, protocol
 from course_utils.exercises.protocol import AsTensor, FakeEncoder, decode, encode
 
 
