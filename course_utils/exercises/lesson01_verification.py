@@ -67,12 +67,19 @@ def _is_boolish(x) -> bool:
     return False
 
 
+def _distance(raw) -> float:
+    if raw is None:
+        raise h.Bad("The distance is None: return the distance you computed (a number) in every case, "
+                    "also when the answer is a rejection or \"unknown\" — it says how far off the face was.")
+    return h.float_scalar(raw, "distance")
+
+
 def _verify_result(raw, case: h.Case) -> tuple:
     first, second = h.pair(raw, "(accepted, distance)")
     if _is_number(first) and _is_boolish(second):
         raise h.Bad("The two results are in the wrong order: you returned (distance, accepted); "
                    "return (accepted, distance).")
-    return _bool_scalar(first, "accepted"), h.float_scalar(second, "distance")
+    return _bool_scalar(first, "accepted"), _distance(second)
 
 
 def _same_decision_and_distance(got, expected, case) -> bool:
@@ -184,7 +191,7 @@ def _identify_cases(rng) -> list[h.Case]:
         (5, 32, 4, False, True, True),
         (6, 16, 4, True, True, False),
         (4, 8, 6, False, False, True),
-        (5, 16, 4, False, True, True),
+        (5, 16, 4, False, True, "equal"),          # threshold exactly on the closest distance
         (3, 32, 6, True, True, False),
         (6, 16, 4, False, False, True),
     ]
@@ -199,7 +206,9 @@ def _identify_cases(rng) -> list[h.Case]:
                 image = _photo(rng, rng.uniform(0, 255, size=bases[0].shape), 0.0, uint8)
             dists = _distances(encoder.predict(image[None])[0], database)
             values = sorted(dists.values())
-        if known:
+        if known == "equal":                         # distances are exact (multiples of 2⁻²⁰)
+            threshold = float(values[0])
+        elif known:
             threshold = round(values[0] + float(rng.uniform(0.05, min(0.3, (values[1] - values[0]) / 2))), 3)
         else:
             threshold = round(values[0] * float(rng.uniform(0.5, 0.9)), 3)
@@ -223,7 +232,7 @@ def _identify_result(raw, case: h.Case) -> tuple:
     first = str(first)
     if first != "unknown" and first.strip().lower() == "unknown":
         raise h.Bad(f'Spell it exactly "unknown" (all lower case), not {first!r}.')
-    return first, h.float_scalar(second, "distance")
+    return first, _distance(second)
 
 
 def _same_name_and_distance(got, expected, case) -> bool:
@@ -253,6 +262,10 @@ def _identify_mistakes():
         values = list(d["dists"].values())
         return h.AnyOf(((name, values[-1]), (name, max(values)), (name, values[0])))
 
+    def strict(d):
+        name, x = closest(d)
+        return (name if x < d["threshold"] else "unknown"), x
+
     mistakes = [
         h.Mistake("you picked the FARTHEST person: the answer is the person with the smallest distance "
                  "(np.argmin / min, not max).", farthest),
@@ -263,6 +276,8 @@ def _identify_mistakes():
         h.Mistake("the name is right but the distance belongs to someone else (e.g. the last person "
                  "compared in the loop): return the distance of the closest person, kept together with "
                  "their name.", other_distance),
+        h.Mistake("`<` instead of `<=`: a face at exactly the threshold is the same person (the course's "
+                  "convention is distance <= threshold).", strict),
     ]
     return mistakes
 

@@ -96,7 +96,9 @@ def _split_problem(raw, labels: np.ndarray, test_fraction: float, swapped: bool 
                 "Return (train_idx, test_idx), train first.")
     if n_test == 0 or n_test == len(people):
         side = "test" if n_test == 0 else "train"
-        return f"the {side} side is empty; both sides need people (test_fraction={test_fraction})."
+        hint = (f" int({test_fraction} × {len(people)}) rounds down to 0: use round(...) and keep at least one "
+                "person on each side, e.g. max(1, round(test_fraction * n_people)).") if n_test == 0 else ""
+        return f"the {side} side is empty; both sides need people (test_fraction={test_fraction}).{hint}"
     if abs(n_test - target) > 1:
         return (f"{n_test} of {len(people)} people are on the test side, but test_fraction={test_fraction} asks "
                 f"for about round({test_fraction} × {len(people)}) = {target}. test_fraction is a share of "
@@ -104,23 +106,26 @@ def _split_problem(raw, labels: np.ndarray, test_fraction: float, swapped: bool 
     return None
 
 
-def _split_labels(rng, people: int, per_person: tuple) -> np.ndarray:
+def _split_labels(rng, people: int, per_person: tuple, ids: bool) -> np.ndarray:
+    """Labels of ``people`` people: 0..people−1, or (``ids``) arbitrary person ids such as 17, 402, …"""
     counts = rng.integers(per_person[0], per_person[1] + 1, size=people)
-    return rng.permutation(np.repeat(np.arange(people), counts)).astype(np.int64)
+    labels = rng.permutation(np.repeat(np.arange(people), counts)).astype(np.int64)
+    return np.sort(rng.choice(5000, size=people, replace=False))[labels] if ids else labels
 
 
 
 def _split_cases(rng) -> list[h.Case]:
-    plan = [  # (people, images per person (min, max), test_fraction or None = default, seed or None)
-        (8, (1, 5), None, None),
-        (10, (2, 4), 0.2, 3),
-        (25, (1, 6), 0.25, 7),
-        (4, (2, 3), 0.5, 11),
-        (12, (1, 8), 0.33, 0),
+    plan = [  # (people, images per person (min, max), test_fraction or None, seed or None, person ids?)
+        (8, (1, 5), None, None, False),
+        (10, (2, 4), 0.2, 3, True),
+        (25, (1, 6), 0.25, 7, False),
+        (4, (2, 3), 0.5, 11, True),
+        (12, (1, 8), 0.33, 0, False),
+        (3, (2, 3), 0.25, 5, True),      # round(0.75) = 1 test person; int(0.75) = 0 leaves it empty
     ]
     cases = []
-    for people, per_person, fraction, seed in plan:
-        labels = _split_labels(rng, people, per_person)
+    for people, per_person, fraction, seed, ids in plan:
+        labels = _split_labels(rng, people, per_person, ids)
         kwargs = {}
         if fraction is not None:
             kwargs["test_fraction"] = fraction
@@ -137,7 +142,7 @@ def _split_cases(rng) -> list[h.Case]:
     return cases
 
 
-N_TESTS = 7                                  # 5 splits + "same seed, same split" + "other seed, other split"
+N_TESTS = 8                                  # 6 splits + "same seed, same split" + "other seed, other split"
 
 
 def _judge_split(ex, cases, outputs) -> h.Verdict:

@@ -64,6 +64,15 @@ def _triplet_mistakes():
         dp, dn = np.sum((a - p) ** 2, axis=0), np.sum((a - n) ** 2, axis=0)
         return np.mean(np.maximum(dp - dn + alpha, 0.0))
 
+    def l1(d):
+        a, p, n, alpha = d["anchor"], d["positive"], d["negative"], d["alpha"]
+        dp, dn = np.sum(np.abs(a - p), axis=1), np.sum(np.abs(a - n), axis=1)
+        return np.mean(np.maximum(dp - dn + alpha, 0.0))
+
+    def fixed_alpha(d):
+        dp, dn, _ = _triplet_terms(d)
+        return h.AnyOf(tuple(np.mean(np.maximum(dp - dn + m, 0.0)) for m in (0.2, 0.5, 1.0)))
+
     def swapped(d):
         dp, dn, alpha = _triplet_terms(d)
         return np.mean(np.maximum(dn - dp + alpha, 0.0))
@@ -80,6 +89,10 @@ def _triplet_mistakes():
         h.Mistake("the max(·, 0) is missing: easy triplets (d_neg already larger than d_pos + α) must "
                  "contribute 0, not a negative number. Wrap the per-example term in ops.maximum(·, 0.0).",
                  no_max),
+        h.Mistake("L1 distances (sum of |a − p|): the FaceNet loss uses SQUARED Euclidean distances, "
+                  "ops.sum(ops.square(a - p), axis=1).", l1),
+        h.Mistake("the margin is hard-coded: use the `alpha` argument (the tests pass 0.2, 0.5 and 1.0).",
+                  fixed_alpha),
         h.Mistake("the margin is subtracted: the loss is d_pos − d_neg + alpha (plus alpha, not minus).",
                  minus_alpha),
         h.Mistake("the margin alpha is missing: add + alpha inside the max.", no_alpha),

@@ -208,9 +208,10 @@ def _batch_hard_mistakes():
                  "the diagonal (an anchor with itself, distance 0) counts as a positive, or those anchors "
                  "are not excluded. Use the positive mask without the diagonal and average only over "
                  "anchors that have a positive.", diagonal_positive),
-        h.Mistake("the negatives are not masked: the minimum is taken over the whole row (the anchor "
-                 "itself, at distance 0, or its positives win). Take the min only where the negative "
-                 "mask is True, e.g. ops.where(neg_mask, d, large) before ops.min.", negatives_unmasked),
+        h.Mistake("the negatives are not masked, or the non-negatives were filled with 0 before the min: "
+                 "the minimum is then taken over the whole row (the anchor itself, at distance 0, or its "
+                 "positives win). Take the min only where the negative mask is True: fill the others with "
+                 "a LARGE value, e.g. ops.where(neg_mask, d, ops.max(d) + 1.0), before ops.min.", negatives_unmasked),
         h.Mistake("the relu (max(·, 0)) is missing: an anchor whose hardest negative is already far enough "
                  "must contribute 0, not a negative number.", no_relu),
         h.Mistake("you divided by ALL anchors: anchors without a positive have no triplet and must not count. "

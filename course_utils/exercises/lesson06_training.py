@@ -16,7 +16,9 @@ from course_utils.exercises import harness as h
 from course_utils.exercises.protocol import Verdict, run_in_process
 
 _EXPERIMENT_KEYS = ("change", "prediction", "val_auc_before", "val_auc_after")
-_PLACEHOLDERS = {"", "...", "…", "todo", "tbd", "your answer here", "?"}
+_PLACEHOLDERS = {"", "...", "…", "todo", "tbd", "your answer here", "?", "-"}
+_NO_PREDICTION = {"i don't know", "i dont know", "don't know", "dont know", "idk", "no idea", "not sure",
+                  "i do not know", "unknown", "?", "no prediction", "none"}
 
 
 def not_done_value(name: str, todo: str, fallback_text: str, fallback=None):
@@ -42,7 +44,8 @@ def _val_auc_list(history, which: str) -> list[float]:
 
 
 def _auc_matches(value: float, aucs: list[float]) -> bool:
-    return any(math.isclose(value, ref, abs_tol=1e-6) for ref in (aucs[-1], max(aucs)))
+    """The record holds the BEST validation AUC of the run (what the exercise asks for)."""
+    return math.isclose(value, max(aucs), abs_tol=1e-6)
 
 
 _EXPERIMENT_TODO = """\
@@ -61,7 +64,11 @@ def _experiment_message(experiment, history_before, history_after) -> str:
         text = experiment[key]
         if not isinstance(text, str):
             raise AssertionError(f'experiment["{key}"] should be a sentence (a string); got {h.kind(text)} {h.fmt(text)}.')
-        if text.strip().lower() in _PLACEHOLDERS:
+        if key == "prediction" and text.strip().lower().rstrip(".!") in _NO_PREDICTION:
+            raise AssertionError(f'experiment["prediction"] = {text!r} is not a prediction: write what you '
+                                 "expect to happen (better, worse, about the same) and why — a guess is fine; "
+                                 "the point is to check it against the result.")
+        if text.strip().lower().rstrip(".!") in _PLACEHOLDERS:
             raise AssertionError(f'experiment["{key}"] is empty: write a sentence '
                                  + ("saying what you changed." if key == "change"
                                     else "saying what you expected to happen, and why."))
@@ -84,10 +91,15 @@ def _experiment_message(experiment, history_before, history_after) -> str:
                              "(the first run), 'after' from history_after (the run with your change).")
     for side in ("before", "after"):
         if not _auc_matches(values[side], aucs[side]):
+            if math.isclose(values[side], aucs[side][-1], abs_tol=1e-6):
+                raise AssertionError(
+                    f"val_auc_{side} = {values[side]:.6g} is the LAST val_auc of history_{side}; the record holds "
+                    f"the BEST one, {max(aucs[side]):.6g}: max(history_{side}['val_auc']). The last epoch is not "
+                    "always the best, and we compare the runs at their best.")
             raise AssertionError(
-                f"val_auc_{side} = {values[side]:.6g} does not match history_{side}['val_auc']: its last value is "
-                f"{aucs[side][-1]:.6g} and its best is {max(aucs[side]):.6g}. Copy the number from the history, "
-                f"e.g. history_{side}['val_auc'][-1], rather than typing it.")
+                f"val_auc_{side} = {values[side]:.6g} does not match history_{side}['val_auc']: its best value is "
+                f"{max(aucs[side]):.6g}. Copy the number from the history, max(history_{side}['val_auc']), "
+                "rather than typing it.")
     delta = values["after"] - values["before"]
     if abs(delta) < 0.005:
         verdict = "about the same (a change smaller than 0.005 is within run-to-run noise)"

@@ -14,6 +14,11 @@ three steps that only exchange **data**:
    the mistake catalogue from the cases and compares. Patching anything in the kernel changes
    nothing here.
 
+Grader recipe: ``ex = GRADED[grade_id]; cases = ex.cases(seed); write_cases(cases, cases_path);``
+run ``probe_source(ex, cases_path, out_path)`` in the kernel (after the student's cells, instead of
+the check cell); ``verdict = ex.judge(cases, read_outputs(out_path))``. ``judge`` never raises for
+bad student data; it imports TensorFlow/Keras only where the reference needs them.
+
 The in-kernel student path ``check_<name>(fn)`` does the same three steps in one process (with
 ``provenance=False``: the course's own implementation is accepted there, so that the reference
 itself passes its check).
@@ -32,7 +37,8 @@ API (final)
         reason ∈ {"correct", "not_done", "missing", "not_callable", "raised", "wrong_kind",
                   "wrong_value", "requirement", "course_implementation", "probe_failed"}
     encode(obj) -> str ; decode(text: str) -> obj        # JSON; arrays as base64 .npy; no pickle
-    write_cases(cases, path) ; read_outputs(path) -> dict
+    write_cases(cases, path)            # what the kernel needs: args, kwargs, probe_inputs (no answers)
+    read_outputs(path) -> dict          # the probe's outputs + "out_dir" (folder of path: saved models)
     probe_source(exercise, cases_path, out_path) -> str  # source to run in the kernel
     run_in_process(exercise, answers: dict, cases, out_dir, provenance=True) -> dict
         # the probe's work without a kernel (tests; the student path)

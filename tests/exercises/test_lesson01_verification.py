@@ -197,3 +197,20 @@ def test_the_grader_decides_like_the_check(check, fn, tmp_path):
 def test_the_fake_encoder_refuses_a_single_image():
     message = failure(C.check_identify, lambda image, db, enc, t: solutions.identify(image, db, lambda x: enc(x[0]), t))
     assert "image[None]" in message
+
+
+# --- issue 12: false accepts / rejects ------------------------------------------------------------
+
+def test_identify_with_strict_less_than_is_named():
+    """A face at exactly the threshold is the same person; `<` passed before issue 12."""
+    strict = _identify_with(lambda d, t: (lambda n, x: (n if x < t else "unknown", x))(*_closest(d)))
+    message = failure(C.check_identify, strict)
+    assert "`<` instead of `<=`" in message, message
+
+
+def test_a_distance_of_none_is_not_called_a_forgotten_return():
+    def verify_none(image, claimed_name, database, encoder, threshold):
+        accepted, distance = solutions.verify(image, claimed_name, database, encoder, threshold)
+        return accepted, (distance if accepted else None)
+    message = failure(C.check_verify, verify_none)
+    assert "The distance is None" in message and "forget" not in message, message

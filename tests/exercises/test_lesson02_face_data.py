@@ -144,3 +144,31 @@ def test_unwritten_exercise_fails_in_grading_mode(check, name, reference, path, 
 def test_wrong_kind_of_result_says_what_came_back(check, fn, words):
     message = failure(check, fn)
     assert words in message, message
+
+
+# --- issue 12: false accepts ------------------------------------------------------------------------
+
+def _split_int_fraction(labels, test_fraction=0.25, seed=0):
+    people = np.unique(labels)
+    rng = np.random.default_rng(seed)
+    test_people = rng.permutation(people)[:int(len(people) * test_fraction)]
+    in_test = np.isin(labels, test_people)
+    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
+
+
+def _split_assumes_labels_0_to_n(labels, test_fraction=0.25, seed=0):
+    n = int(np.max(labels)) + 1 if len(labels) else 0
+    n_people = len(np.unique(labels))
+    rng = np.random.default_rng(seed)
+    test_people = rng.permutation(n_people)[:max(1, round(n_people * test_fraction))]   # ids 0..n-1 assumed
+    in_test = np.isin(labels, test_people)
+    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
+
+
+def test_int_of_the_fraction_without_a_minimum_is_rejected():
+    message = failure(C.check_split_people, _split_int_fraction)
+    assert "the test side is empty" in message and "round" in message, message
+
+
+def test_labels_that_are_not_0_to_n_minus_1_are_tested():
+    assert "not right yet" in failure(C.check_split_people, _split_assumes_labels_0_to_n)

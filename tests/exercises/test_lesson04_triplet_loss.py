@@ -250,3 +250,26 @@ def test_numpy_pairwise_distances_are_rejected_under_tf_function():
 
 def test_passing_a_call_instead_of_the_function_is_explained():
     assert "itself" in failure(C.check_triplet_loss, 0.5)
+
+
+# --- issue 12: named mistakes ---------------------------------------------------------------------
+
+def test_l1_distances_are_named():
+    def l1(a, p, n, alpha=0.2):
+        return ops.mean(ops.maximum(ops.sum(ops.abs(a - p), axis=1) - ops.sum(ops.abs(a - n), axis=1) + alpha, 0.0))
+    assert "L1 distances" in failure(C.check_triplet_loss, l1)
+
+
+def test_a_hard_coded_margin_is_named():
+    def fixed(a, p, n, alpha=0.2):
+        return ops.mean(ops.maximum(_d(a, p) - _d(a, n) + 0.2, 0.0))
+    assert "the margin is hard-coded" in failure(C.check_triplet_loss, fixed)
+
+
+def test_a_numpy_loss_is_called_a_numpy_value():
+    """Issue 12: the NumPy loss was told to "drop the float(...)" although it never called float."""
+    def numpy_loss(a, p, n, alpha=0.2):
+        a, p, n = (np.asarray(x) for x in (a, p, n))
+        return np.mean(np.maximum(((a - p) ** 2).sum(1) - ((a - n) ** 2).sum(1) + alpha, 0))
+    message = failure(C.check_triplet_loss, numpy_loss)
+    assert "your result is a NumPy value; use keras.ops" in message and "drop the float" not in message, message

@@ -147,3 +147,25 @@ def test_probe_reports_an_unsolved_exercise_and_a_missing_name(tmp_path):
     assert _probe(TRIPLET, _namespace(stub), tmp_path).reason == "not_done"
     assert _probe(TRIPLET, _namespace("x = 1\n"), tmp_path).reason == "missing"
     assert _probe(TRIPLET, _namespace("triplet_loss = 0.5\n"), tmp_path).reason == "not_callable"
+
+
+def test_importing_the_kit_does_not_import_tensorflow():
+    """The kit itself imports only NumPy (the parent package's own imports are bypassed here)."""
+    import subprocess
+    import sys
+    import textwrap
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parents[2]
+    code = textwrap.dedent(f"""
+        import sys, types
+        package = types.ModuleType("course_utils")
+        package.__path__ = [{str(root / "course_utils")!r}]
+        sys.modules["course_utils"] = package
+        import course_utils.exercises
+        assert len(course_utils.exercises.GRADED) == 15
+        heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+        print("heavy:", heavy)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "heavy: []" in out.stdout, out.stdout
