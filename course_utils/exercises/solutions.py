@@ -1,6 +1,6 @@
 """Reference solutions — try the exercise first!
 
-These are the answers to the exercises of the lesson notebooks. ``course_utils.checks`` compares
+These are the answers to the exercises of the lesson notebooks. The checks (``course_utils.exercises``) compare
 your code with them, and hands one of them back when an exercise is not done yet, so that the
 rest of the lesson can still run.
 

@@ -1,0 +1,216 @@
+"""Lesson 1 checks: verify and identify."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_utils import exercises as C
+from course_utils.exercises import solutions
+
+from kit_helpers import assert_same_verdict, failure  # noqa: F401
+
+
+def verify_tf(image, claimed_name, database, encoder, threshold):
+    embedding = encoder(tf.expand_dims(tf.cast(image, tf.float32), 0))[0]
+    distance = tf.reduce_sum(tf.square(embedding - database[claimed_name]))
+    return bool(distance <= threshold), float(distance)
+
+
+def verify_norm(image, claimed_name, database, encoder, threshold):
+    embedding = encoder.predict(np.expand_dims(image, 0), verbose=0)[0]
+    distance = np.linalg.norm(embedding - database[claimed_name]) ** 2
+    return distance <= threshold, distance
+
+
+def identify_vectorised(image, database, encoder, threshold):
+    embedding = np.asarray(encoder(image[None]))[0]
+    names = list(database)
+    keys = np.stack([database[n] for n in names])
+    distances = np.sum((keys - embedding) ** 2, axis=1)
+    best = int(np.argmin(distances))
+    return (names[best] if distances[best] <= threshold else "unknown"), float(distances[best])
+
+
+def identify_sorted(image, database, encoder, threshold):
+    embedding = encoder.predict(image[None])[0]
+    ranked = sorted((float(np.sum((embedding - key) ** 2)), name) for name, key in database.items())
+    distance, name = ranked[0]
+    if distance > threshold:
+        name = "unknown"
+    return name, distance
+
+
+def _embed(image, encoder):
+    return np.asarray(encoder(image[None]), dtype=np.float64)[0]
+
+
+def _verify_with(rule):
+    def verify(image, claimed_name, database, encoder, threshold):
+        e = _embed(image, encoder)
+        distances = {name: float(np.sum((e - key) ** 2)) for name, key in database.items()}
+        return rule(distances, claimed_name, threshold)
+    return verify
+
+
+def _verify_no_batch(image, claimed_name, database, encoder, threshold):
+    e = np.asarray(encoder(image))
+    distance = float(np.sum((e - database[claimed_name]) ** 2))
+    return distance <= threshold, distance
+
+
+VERIFY_MISTAKES = {
+    "the comparison is reversed": _verify_with(lambda d, c, t: (d[c] > t, d[c])),
+    "`<` instead of `<=`": _verify_with(lambda d, c, t: (d[c] < t, d[c])),
+    "Euclidean instead of squared distance": _verify_with(lambda d, c, t: (math.sqrt(d[c]) <= t, math.sqrt(d[c]))),
+    "closest person in the database instead of the claimed one": _verify_with(lambda d, c, t: (min(d.values()) <= t, min(d.values()))),
+    "in the wrong order": _verify_with(lambda d, c, t: (d[c], d[c] <= t)),
+    "the encoder expects a batch of images": _verify_no_batch,
+}
+
+
+def _identify_with(rule):
+    def identify(image, database, encoder, threshold):
+        e = _embed(image, encoder)
+        distances = {name: float(np.sum((e - key) ** 2)) for name, key in database.items()}
+        return rule(distances, threshold)
+    return identify
+
+
+def _closest(d):
+    return min(d.items(), key=lambda item: item[1])
+
+
+def _identify_last_distance(d, t):
+    best, best_d = None, math.inf
+    for name, x in d.items():        # the classic loop bug: return `x`, not `best_d`
+        if x < best_d:
+            best, best_d = name, x
+    return (best if best_d <= t else "unknown"), x
+
+
+IDENTIFY_MISTAKES = {
+    "the FARTHEST person": _identify_with(lambda d, t: (lambda n, x: (n if x <= t else "unknown", x))(*max(d.items(), key=lambda i: i[1]))),
+    'never "unknown"': _identify_with(lambda d, t: _closest(d)),
+    "threshold test is inverted": _identify_with(lambda d, t: (lambda n, x: ("unknown" if x <= t else n, x))(*_closest(d))),
+    "the distance belongs to someone else": _identify_with(_identify_last_distance),
+    "instead of a name": _identify_with(lambda d, t: (lambda n, x: (list(d).index(n) if x <= t else -1, x))(*_closest(d))),
+    '"unknown" as the name, not None': _identify_with(lambda d, t: (lambda n, x: (n if x <= t else None, x))(*_closest(d))),
+}
+
+
+
+
+def _id(value):
+    return getattr(value, "__name__", None) or str(value)[:40]
+
+
+def _returns(value):
+    def student(*args, **kwargs):
+        return value
+    return student
+
+
+_NONE = _returns(None)
+
+CORRECT = [
+(C.check_verify, solutions.verify), (C.check_verify, verify_tf), (C.check_verify, verify_norm),
+    (C.check_identify, solutions.identify), (C.check_identify, identify_vectorised),
+    (C.check_identify, identify_sorted),
+    ]
+
+MISTAKES = [(check, hint, fn) for check, table in [(C.check_verify, VERIFY_MISTAKES), (C.check_identify, IDENTIFY_MISTAKES)] for hint, fn in table.items()]
+
+FALLBACKS = [
+(C.check_verify, "verify", solutions.verify, "course_utils.exercises.solutions.verify"),
+    (C.check_identify, "identify", solutions.identify, "course_utils.exercises.solutions.identify"),
+    ]
+
+WRONG_KINDS = [
+(C.check_verify, _NONE, "Expected a pair (accepted, distance), got None"),
+    (C.check_verify, _returns(0.3), "Expected a pair (accepted, distance) (return a, b), got Python float"),
+    (C.check_verify, lambda image, name, db, enc, t: (True, np.array([0.3])), "got an array of shape (1,)"),
+    (C.check_verify, lambda image, name, db, enc, t: ("yes", 0.3), "Expected True/False for accepted"),
+    (C.check_identify, _NONE, "Expected a pair (name, distance), got None"),
+    (C.check_identify, _returns("Ada"), "Expected a pair (name, distance) (return a, b), got Python str"),
+    ]
+
+
+@pytest.mark.parametrize("check, fn", CORRECT, ids=[f"{c.__name__}-{_id(f)}" for c, f in CORRECT])
+def test_accepts_correct_code(check, fn, capsys):
+    assert check(fn) is fn
+    out = capsys.readouterr().out
+    assert out.startswith("✓ ") and " correct on " in out and out.count("\n") == 1, out
+
+
+@pytest.mark.parametrize("check, hint, fn", MISTAKES, ids=[f"{c.__name__}-{h}" for c, h, _ in MISTAKES])
+def test_names_the_mistake(check, hint, fn):
+    message = failure(check, fn)
+    assert hint in message, message
+
+
+@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
+def test_unwritten_exercise_falls_back_to_the_reference(check, name, reference, path, capsys):
+    def stub(*args, **kwargs):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    assert check(stub) is reference
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert lines[0] == f"⏳ {name} is not implemented yet."
+    assert 2 <= len(lines) - 2 <= 3                     # a 1–3 line hint in between
+    assert lines[-1] == f"For now the lesson continues with the reference implementation ({path})."
+
+
+@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
+def test_unwritten_exercise_fails_in_grading_mode(check, name, reference, path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_GRADING", "1")
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError) as info:
+        check(stub)
+    assert str(info.value) == f"{name} is not implemented yet"
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("check, fn, words", WRONG_KINDS, ids=[f"{c.__name__}-{w[:30]}" for c, _, w in WRONG_KINDS])
+def test_wrong_kind_of_result_says_what_came_back(check, fn, words):
+    message = failure(check, fn)
+    assert words in message, message
+
+
+EXERCISE_OF = {C.check_verify: C.VERIFY, C.check_identify: C.IDENTIFY}
+
+
+@pytest.mark.parametrize("check, fn", CORRECT + [(c, f) for c, _, f in MISTAKES] + [(c, f) for c, f, _ in WRONG_KINDS],
+                         ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(CORRECT + MISTAKES + WRONG_KINDS)])
+def test_the_grader_decides_like_the_check(check, fn, tmp_path):
+    """The grader's verdict (probe in a fresh namespace, judged from data) equals the check's."""
+    assert_same_verdict(EXERCISE_OF[check], fn, tmp_path)
+
+
+def test_the_fake_encoder_refuses_a_single_image():
+    message = failure(C.check_identify, lambda image, db, enc, t: solutions.identify(image, db, lambda x: enc(x[0]), t))
+    assert "image[None]" in message
+
+
+# --- issue 12: false accepts / rejects ------------------------------------------------------------
+
+def test_identify_with_strict_less_than_is_named():
+    """A face at exactly the threshold is the same person; `<` passed before issue 12."""
+    strict = _identify_with(lambda d, t: (lambda n, x: (n if x < t else "unknown", x))(*_closest(d)))
+    message = failure(C.check_identify, strict)
+    assert "`<` instead of `<=`" in message, message
+
+
+def test_a_distance_of_none_is_not_called_a_forgotten_return():
+    def verify_none(image, claimed_name, database, encoder, threshold):
+        accepted, distance = solutions.verify(image, claimed_name, database, encoder, threshold)
+        return accepted, (distance if accepted else None)
+    message = failure(C.check_verify, verify_none)
+    assert "The distance is None" in message and "forget" not in message, message

@@ -1,0 +1,147 @@
+"""Lesson 3 check: build_my_encoder."""
+from __future__ import annotations
+
+
+import pytest
+import keras
+from keras import layers, ops
+
+from course_utils import exercises as C
+from course_utils.exercises import solutions
+from course_utils.models import L2Normalize
+
+from kit_helpers import failure
+
+
+# --- build_my_encoder --------------------------------------------------------------------------
+
+def encoder_sequential(input_shape=(64, 64, 3), embedding_dim=128):
+    model = keras.Sequential([keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255)])
+    for width in (32, 64, 128):
+        model.add(layers.Conv2D(width, 3, padding="same", use_bias=False))
+        model.add(layers.BatchNormalization())
+        model.add(layers.ReLU())
+        model.add(layers.MaxPooling2D(2))
+    model.add(layers.GlobalAveragePooling2D())
+    model.add(layers.Dense(embedding_dim))
+    model.add(L2Normalize())
+    return model
+
+
+def encoder_builtin_layers(input_shape=(64, 64, 3), embedding_dim=128):
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    for width in (32, 64, 128):
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.Activation("relu")(layers.BatchNormalization()(x))
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Dense(embedding_dim)(layers.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, layers.UnitNormalization()(x))
+
+
+def _encoder(flatten=False, bias=False, batch_norm=True, dim=None, l2=True, rescale=True, lambda_layer=False):
+    def build_my_encoder(input_shape=(64, 64, 3), embedding_dim=128):
+        inputs = keras.Input(shape=input_shape)
+        x = layers.Rescaling(1.0 / 255)(inputs) if rescale else inputs
+        for width in (32, 64, 128):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=bias)(x)
+            if batch_norm:
+                x = layers.BatchNormalization()(x)
+            x = layers.MaxPooling2D(2)(layers.ReLU()(x))
+        x = layers.Flatten()(x) if flatten else layers.GlobalAveragePooling2D()(x)
+        x = layers.Dense(dim or embedding_dim)(x)
+        if lambda_layer:
+            x = layers.Lambda(lambda t: t / ops.norm(t, axis=-1, keepdims=True))(x)
+        elif l2:
+            x = L2Normalize()(x)
+        return keras.Model(inputs, x)
+    return build_my_encoder
+
+
+ENCODER_MISTAKES = {
+    "it uses Flatten": _encoder(flatten=True),
+    "the convolutions have a bias": _encoder(bias=True),
+    "BatchNormalization is missing": _encoder(batch_norm=False),
+    "wrong embedding size": _encoder(dim=128),
+    "not unit length": _encoder(l2=False),
+    "the Rescaling layer is missing": _encoder(rescale=False),
+    "keras.layers.Lambda": _encoder(lambda_layer=True),
+    "use keras.Input(shape=input_shape)": lambda input_shape=(64, 64, 3), embedding_dim=128: _encoder()((64, 64, 3), embedding_dim),
+}
+
+
+
+
+def _id(value):
+    return getattr(value, "__name__", None) or str(value)[:40]
+
+
+def _returns(value):
+    def student(*args, **kwargs):
+        return value
+    return student
+
+
+_NONE = _returns(None)
+
+CORRECT = [
+(C.check_build_my_encoder, solutions.build_my_encoder), (C.check_build_my_encoder, encoder_sequential),
+    (C.check_build_my_encoder, encoder_builtin_layers),
+    ]
+
+MISTAKES = [(check, hint, fn) for check, table in [(C.check_build_my_encoder, ENCODER_MISTAKES)] for hint, fn in table.items()]
+
+FALLBACKS = [
+(C.check_build_my_encoder, "build_my_encoder", solutions.build_my_encoder, "course_utils.exercises.solutions.build_my_encoder"),
+    ]
+
+WRONG_KINDS = [
+(C.check_build_my_encoder, _NONE, "returned None"),
+    (C.check_build_my_encoder, _returns(1.0), "should return a keras.Model, got Python float"),
+    ]
+
+
+@pytest.mark.parametrize("check, fn", CORRECT, ids=[f"{c.__name__}-{_id(f)}" for c, f in CORRECT])
+def test_accepts_correct_code(check, fn, capsys):
+    assert check(fn) is fn
+    out = capsys.readouterr().out
+    assert out.startswith("✓ ") and " correct on " in out and out.count("\n") == 1, out
+
+
+@pytest.mark.parametrize("check, hint, fn", MISTAKES, ids=[f"{c.__name__}-{h}" for c, h, _ in MISTAKES])
+def test_names_the_mistake(check, hint, fn):
+    message = failure(check, fn)
+    assert hint in message, message
+
+
+@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
+def test_unwritten_exercise_falls_back_to_the_reference(check, name, reference, path, capsys):
+    def stub(*args, **kwargs):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    assert check(stub) is reference
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert lines[0] == f"⏳ {name} is not implemented yet."
+    assert 2 <= len(lines) - 2 <= 3                     # a 1–3 line hint in between
+    assert lines[-1] == f"For now the lesson continues with the reference implementation ({path})."
+
+
+@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
+def test_unwritten_exercise_fails_in_grading_mode(check, name, reference, path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_GRADING", "1")
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError) as info:
+        check(stub)
+    assert str(info.value) == f"{name} is not implemented yet"
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("check, fn, words", WRONG_KINDS, ids=[f"{c.__name__}-{w[:30]}" for c, _, w in WRONG_KINDS])
+def test_wrong_kind_of_result_says_what_came_back(check, fn, words):
+    message = failure(check, fn)
+    assert words in message, message

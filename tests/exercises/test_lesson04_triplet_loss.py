@@ -1,0 +1,275 @@
+"""Lesson 4 checks: triplet_loss and pairwise_squared_distances."""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from course_utils import exercises as C
+from course_utils import losses
+
+from kit_helpers import assert_same_verdict, failure  # noqa: F401
+
+
+def triplet_ops(anchor, positive, negative, alpha=0.2):
+    d_pos = ops.sum(ops.square(anchor - positive), axis=-1)
+    d_neg = ops.sum(ops.square(anchor - negative), axis=-1)
+    return ops.mean(ops.maximum(d_pos - d_neg + alpha, 0.0))
+
+
+def triplet_tf(anchor, positive, negative, alpha=0.2):
+    anchor = tf.convert_to_tensor(anchor)
+    positive = tf.cast(positive, anchor.dtype)
+    negative = tf.cast(negative, anchor.dtype)
+    basic = (tf.reduce_sum(tf.square(anchor - positive), axis=1)
+             - tf.reduce_sum(tf.square(anchor - negative), axis=1) + alpha)
+    return tf.reduce_mean(tf.nn.relu(basic))
+
+
+def triplet_rows_tf(anchor, positive, negative, alpha=0.2):   # a loop over rows is allowed here
+    terms = [tf.maximum(tf.reduce_sum((a - p) ** 2) - tf.reduce_sum((a - n) ** 2) + alpha, 0.0)
+             for a, p, n in zip(tf.unstack(tf.convert_to_tensor(anchor)), tf.unstack(tf.convert_to_tensor(positive)),
+                                tf.unstack(tf.convert_to_tensor(negative)))]
+    return tf.reduce_mean(tf.stack(terms))
+
+
+def pairwise_tf(embeddings):
+    e = tf.convert_to_tensor(embeddings)
+    sq = tf.reduce_sum(e * e, axis=1)
+    d = sq[:, None] - 2.0 * tf.matmul(e, e, transpose_b=True) + sq[None, :]
+    return tf.linalg.set_diag(tf.maximum(d, 0.0), tf.zeros_like(sq))
+
+
+def pairwise_numpy(embeddings):
+    e = np.asarray(embeddings, dtype=np.float64)
+    return np.sum((e[:, None, :] - e[None, :, :]) ** 2, axis=-1)
+
+
+def _d(a, b, axis=-1):
+    return ops.sum(ops.square(a - b), axis=axis)
+
+
+TRIPLET_MISTAKES = {
+    "max of sum vs sum of max": lambda a, p, n, alpha=0.2: ops.maximum(ops.sum(ops.square(a - p)) - ops.sum(ops.square(a - n)) + alpha, 0.0),
+    "Euclidean instead of squared distances": lambda a, p, n, alpha=0.2: ops.mean(ops.maximum(ops.sqrt(_d(a, p)) - ops.sqrt(_d(a, n)) + alpha, 0.0)),
+    "only one of the two distances is squared": lambda a, p, n, alpha=0.2: ops.mean(ops.maximum(ops.norm(a - p, axis=1) - _d(a, n) + alpha, 0.0)),
+    "the max(·, 0) is missing": lambda a, p, n, alpha=0.2: ops.mean(_d(a, p) - _d(a, n) + alpha),
+    "the margin is subtracted": lambda a, p, n, alpha=0.2: ops.mean(ops.maximum(_d(a, p) - _d(a, n) - alpha, 0.0)),
+    "the margin alpha is missing": lambda a, p, n, alpha=0.2: ops.mean(ops.maximum(_d(a, p) - _d(a, n), 0.0)),
+    "you summed over the batch": lambda a, p, n, alpha=0.2: ops.sum(ops.maximum(_d(a, p) - _d(a, n) + alpha, 0.0)),
+    "reduced over the wrong axis": lambda a, p, n, alpha=0.2: ops.mean(ops.maximum(_d(a, p, 0) - _d(a, n, 0) + alpha, 0.0)),
+    "d_pos and d_neg are swapped": lambda a, p, n, alpha=0.2: ops.mean(ops.maximum(_d(a, n) - _d(a, p) + alpha, 0.0)),
+}
+
+
+def _max_of_mean(a, p, n, alpha=0.2):
+    return ops.maximum(ops.mean(_d(a, p)) - ops.mean(_d(a, n)) + alpha, 0.0)
+
+
+def _expanded(e, sign=-1.0, same_way=False):
+    e = ops.convert_to_tensor(e)
+    sq = ops.sum(e * e, axis=1)
+    other = ops.expand_dims(sq, 1) if same_way else ops.expand_dims(sq, 0)
+    return ops.expand_dims(sq, 1) + sign * 2.0 * ops.matmul(e, ops.transpose(e)) + other
+
+
+def _pairwise_no_clip(e):
+    d = _expanded(tf.convert_to_tensor(e))
+    return tf.linalg.set_diag(d, tf.zeros_like(tf.linalg.diag_part(d)))
+
+
+def _pairwise_loops(e):
+    e = np.asarray(e)
+    return np.array([[np.sum((a - b) ** 2) for b in e] for a in e])
+
+
+PAIRWISE_MISTAKES = {
+    "Euclidean instead of squared distances": lambda e: ops.sqrt(losses.pairwise_squared_distances(e)),
+    "only the −2·a·b term": lambda e: ops.maximum(-2.0 * ops.matmul(e, ops.transpose(e)), 0.0),
+    "wrong sign of the cross term": lambda e: ops.maximum(_expanded(e, sign=+1.0), 0.0),
+    "broadcast the same way twice": lambda e: ops.maximum(_expanded(e, same_way=True), 0.0),
+    "Clip them with d = ops.maximum(d, 0.0)": _pairwise_no_clip,
+    "the diagonal is not zero": lambda e: ops.maximum(_expanded(e), 0.0),
+    "no Python loops": _pairwise_loops,
+}
+
+
+def pairwise_float32(embeddings):         # computing in float32 on float64 inputs is fine too
+    e = tf.cast(embeddings, tf.float32)
+    return losses.pairwise_squared_distances(e)
+
+
+
+
+def _id(value):
+    return getattr(value, "__name__", None) or str(value)[:40]
+
+
+def _returns(value):
+    def student(*args, **kwargs):
+        return value
+    return student
+
+
+_NONE = _returns(None)
+
+CORRECT = [
+(C.check_triplet_loss, losses.triplet_loss), (C.check_triplet_loss, triplet_ops),
+    (C.check_triplet_loss, triplet_tf), (C.check_triplet_loss, triplet_rows_tf),
+    (C.check_pairwise_squared_distances, losses.pairwise_squared_distances), (C.check_pairwise_squared_distances, pairwise_tf),
+    (C.check_pairwise_squared_distances, pairwise_float32),
+    (C.check_triplet_loss, lambda a, p, n, alpha=0.2: triplet_ops(*(tf.cast(x, tf.float32) for x in (a, p, n)), alpha)),
+    ]
+
+MISTAKES = [(check, hint, fn) for check, table in [(C.check_triplet_loss, TRIPLET_MISTAKES), (C.check_pairwise_squared_distances, PAIRWISE_MISTAKES)] for hint, fn in table.items()] + [(C.check_triplet_loss, "max of sum vs sum of max", _max_of_mean)]
+
+FALLBACKS = [
+(C.check_triplet_loss, "triplet_loss", losses.triplet_loss, "course_utils.losses.triplet_loss"),
+    (C.check_pairwise_squared_distances, "pairwise_squared_distances", losses.pairwise_squared_distances,
+     "course_utils.losses.pairwise_squared_distances"),
+    ]
+
+WRONG_KINDS = [
+(C.check_triplet_loss, _NONE, "Expected a scalar tensor, got None"),
+    (C.check_triplet_loss, lambda a, p, n, alpha=0.2: float(losses.triplet_loss(a, p, n, alpha)),
+     "not a Python float: gradients cannot flow through a float"),
+    (C.check_triplet_loss, lambda a, p, n, alpha=0.2: ops.maximum(_d(a, p) - _d(a, n) + alpha, 0.0),
+     "take the mean over the batch"),
+    (C.check_triplet_loss, lambda a, p, n, alpha=0.2: np.mean(np.maximum(np.sum((a - p) ** 2, 1) - np.sum((a - n) ** 2, 1) + alpha, 0)),
+     "not a NumPy"),
+    (C.check_triplet_loss, lambda a, p, n, alpha=0.2: ops.sqrt(-ops.abs(losses.triplet_loss(a, p, n, alpha)) - 1.0), "NaN"),
+    (C.check_pairwise_squared_distances, _NONE, "Expected a (1, 1) matrix of distances, got None"),
+    (C.check_pairwise_squared_distances, _returns(1.0), "got a single number"),
+    (C.check_pairwise_squared_distances, lambda e: ops.sum(ops.square(e), axis=1), "Expected shape (1, 1)"),
+    ]
+
+
+@pytest.mark.parametrize("check, fn", CORRECT, ids=[f"{c.__name__}-{_id(f)}" for c, f in CORRECT])
+def test_accepts_correct_code(check, fn, capsys):
+    assert check(fn) is fn
+    out = capsys.readouterr().out
+    assert out.startswith("✓ ") and " correct on " in out and out.count("\n") == 1, out
+
+
+@pytest.mark.parametrize("check, hint, fn", MISTAKES, ids=[f"{c.__name__}-{h}" for c, h, _ in MISTAKES])
+def test_names_the_mistake(check, hint, fn):
+    message = failure(check, fn)
+    assert hint in message, message
+
+
+@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
+def test_unwritten_exercise_falls_back_to_the_reference(check, name, reference, path, capsys):
+    def stub(*args, **kwargs):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    assert check(stub) is reference
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert lines[0] == f"⏳ {name} is not implemented yet."
+    assert 2 <= len(lines) - 2 <= 3                     # a 1–3 line hint in between
+    assert lines[-1] == f"For now the lesson continues with the reference implementation ({path})."
+
+
+@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
+def test_unwritten_exercise_fails_in_grading_mode(check, name, reference, path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_GRADING", "1")
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError) as info:
+        check(stub)
+    assert str(info.value) == f"{name} is not implemented yet"
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("check, fn, words", WRONG_KINDS, ids=[f"{c.__name__}-{w[:30]}" for c, _, w in WRONG_KINDS])
+def test_wrong_kind_of_result_says_what_came_back(check, fn, words):
+    message = failure(check, fn)
+    assert words in message, message
+
+
+EXERCISE_OF = {C.check_triplet_loss: C.TRIPLET_LOSS, C.check_pairwise_squared_distances: C.PAIRWISE_SQUARED_DISTANCES}
+
+
+@pytest.mark.parametrize("check, fn", CORRECT + [(c, f) for c, _, f in MISTAKES] + [(c, f) for c, f, _ in WRONG_KINDS],
+                         ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(CORRECT + MISTAKES + WRONG_KINDS)])
+def test_the_grader_decides_like_the_check(check, fn, tmp_path):
+    """The grader's verdict (probe in a fresh namespace, judged from data) equals the check's."""
+    assert_same_verdict(EXERCISE_OF[check], fn, tmp_path)
+
+
+def test_exceptions_are_summarised_without_tensorflow_traces():
+    message = failure(C.check_triplet_loss, lambda a, p, n, alpha=0.2: tf.reshape(a, (7, -1)))
+    first = message.splitlines()[0]
+    assert first.startswith("triplet_loss raised InvalidArgumentError: ")
+    assert "function_node" not in message and "[Op:" not in message and len(first) < 400
+    assert "Inputs (test 1 of 12):" in message
+
+
+def test_the_summary_line_is_the_same_on_every_run(capsys):
+    C.check_triplet_loss(losses.triplet_loss)
+    C.check_triplet_loss(losses.triplet_loss)
+    first, second = capsys.readouterr().out.splitlines()
+    assert first == second == "✓ triplet_loss: correct on 12 randomized tests."
+
+
+def test_a_hard_coded_answer_cannot_pass():
+    a = np.eye(2, dtype=np.float32)
+    constant = float(losses.triplet_loss(a, a, a[::-1]))
+    message = failure(C.check_triplet_loss, lambda *args: tf.constant(constant))
+    assert "wrong result on" in message and "expected:" in message and "got:" in message
+
+
+def test_a_wrong_answer_without_a_known_cause_shows_an_example():
+    message = failure(C.check_triplet_loss, lambda a, p, n, alpha=0.2: 1.5 * losses.triplet_loss(a, p, n, alpha))
+    assert "Likely mistake" not in message
+    assert "Smallest failing example:" in message and "anchor" in message and "expected:" in message
+
+
+def test_losses_must_let_gradients_flow():
+    fn = lambda a, p, n, alpha=0.2: tf.constant(losses.triplet_loss(a, p, n, alpha).numpy())  # noqa: E731
+    assert "no gradient flows" in failure(C.check_triplet_loss, fn)
+
+
+def test_loops_are_not_judged_when_the_source_cannot_be_read(capsys):
+    namespace = {"ops": ops}
+    exec("def pairwise(e):\n    rows = ops.unstack(ops.convert_to_tensor(e))\n"
+         "    return ops.stack([ops.stack([ops.sum((a - b) ** 2) for b in rows]) for a in rows])\n", namespace)
+    assert C.check_pairwise_squared_distances(namespace["pairwise"]) is namespace["pairwise"]
+
+
+def test_numpy_pairwise_distances_are_rejected_under_tf_function():
+    """Issue 12: a NumPy version passed, then lesson 4 crashed inside tf.function three cells later."""
+    message = failure(C.check_pairwise_squared_distances, pairwise_numpy)
+    assert "fails inside tf.function" in message and "Use keras.ops" in message, message
+
+
+def test_passing_a_call_instead_of_the_function_is_explained():
+    assert "itself" in failure(C.check_triplet_loss, 0.5)
+
+
+# --- issue 12: named mistakes ---------------------------------------------------------------------
+
+def test_l1_distances_are_named():
+    def l1(a, p, n, alpha=0.2):
+        return ops.mean(ops.maximum(ops.sum(ops.abs(a - p), axis=1) - ops.sum(ops.abs(a - n), axis=1) + alpha, 0.0))
+    assert "L1 distances" in failure(C.check_triplet_loss, l1)
+
+
+def test_a_hard_coded_margin_is_named():
+    def fixed(a, p, n, alpha=0.2):
+        return ops.mean(ops.maximum(_d(a, p) - _d(a, n) + 0.2, 0.0))
+    assert "the margin is hard-coded" in failure(C.check_triplet_loss, fixed)
+
+
+def test_a_numpy_loss_is_called_a_numpy_value():
+    """Issue 12: the NumPy loss was told to "drop the float(...)" although it never called float."""
+    def numpy_loss(a, p, n, alpha=0.2):
+        a, p, n = (np.asarray(x) for x in (a, p, n))
+        return np.mean(np.maximum(((a - p) ** 2).sum(1) - ((a - n) ** 2).sum(1) + alpha, 0))
+    message = failure(C.check_triplet_loss, numpy_loss)
+    assert "your result is a NumPy value; use keras.ops" in message and "drop the float" not in message, message
