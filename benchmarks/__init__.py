@@ -4,4 +4,5 @@
     python3 course.py bench losses
     python3 course.py bench embed
     python3 course.py bench synthetic
+    python3 course.py bench search [--sizes 10000 100000 1000000]
 """
