@@ -5,4 +5,5 @@
     python3 course.py bench embed
     python3 course.py bench synthetic
     python3 course.py bench widgets   # threshold explorer: ms per slider move
+    python3 course.py bench search [--sizes 10000 100000 1000000]
 """

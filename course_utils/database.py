@@ -15,9 +15,15 @@ Every embedding — from the encoder or given directly — is stored and compare
 vector (re-normalised; a no-op for the course encoder, which ends with L2 normalisation).
 
 Saving writes two files: ``path.npz`` (embeddings, owners, names and settings — the database
-itself) and ``path.json`` (the same settings and names, human-readable). Each file is
+itself) and ``path.json`` (the same settings and names, human-readable), plus ``path.faiss``
+when a FAISS index is in use (see "Search index" below). Each file is
 written to a temporary file and moved into place with ``os.replace``, so an interrupted save
 never leaves a half-written file: ``load`` gives the old database or the new one.
+
+Search index: ``index="auto"`` (default) compares with every key by brute force (NumPy) for
+small databases and switches to a FAISS index for large ones — exact (``IndexFlatIP``) from
+``index.EXACT_FROM`` keys, approximate (HNSW) from ``index.APPROXIMATE_FROM``; pass
+``index="brute" | "exact" | "hnsw"`` to choose. See ``course_utils.index``.
 
 TensorFlow is never imported here; the encoder you pass in does the deep-learning part.
 """
@@ -32,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from course_utils import index as key_index
 
 __all__ = ["FaceDatabase", "VerifyResult", "IdentifyResult", "UNKNOWN"]
 
@@ -139,9 +147,15 @@ class FaceDatabase:
     ``predict`` is used). Optional if you only ever pass embeddings.
     threshold: default squared-distance threshold (``distance <= threshold`` accepts).
     reduce: ``"min"`` (nearest enrolled image) or ``"mean"`` (normalised mean embedding).
+    index: how identify searches: ``"auto"`` (by size), ``"brute"``, ``"exact"`` or ``"hnsw"``
+    (the last two need ``faiss-cpu``); see ``course_utils.index``.
     """
 
-    def __init__(self, encoder=None, threshold: float = 1.0, reduce: str = "min"):
+    def __init__(self, encoder=None, threshold: float = 1.0, reduce: str = "min", index: str = "auto"):
+        if index not in key_index.KINDS:
+            raise ValueError(f"index must be one of {key_index.KINDS}; got {index!r}.")
+        self.index = index
+        self._search_cache = None                 # (names, owner, KeyIndex), rebuilt after any change
         if reduce not in REDUCTIONS:
             raise ValueError(f"reduce must be one of {REDUCTIONS}; got {reduce!r}.")
         if encoder is not None and not callable(encoder) and not hasattr(encoder, "predict"):
@@ -264,12 +278,14 @@ class FaceDatabase:
         old = self._people.get(name)
         self._people[name] = new if old is None else np.concatenate([old, new])
         self.dim = new.shape[1]
+        self._search_cache = None
         return len(self._people[name])
 
     def remove(self, name: str) -> None:
         """Forget ``name`` and all their embeddings."""
         self._require_person(name)
         del self._people[name]
+        self._search_cache = None
         if not self._people:
             self.dim = None
 
@@ -283,6 +299,7 @@ class FaceDatabase:
         if new in self._people and not merge:
             raise ValueError(f"{new!r} is already enrolled; pass merge=True to combine {old!r} into {new!r}, "
                              "or pick another name.")
+        self._search_cache = None
         moved = self._people.pop(old)
         self._people[new] = np.concatenate([self._people[new], moved]) if new in self._people else moved
 
@@ -364,20 +381,38 @@ class FaceDatabase:
         threshold = self.threshold if threshold is None else _check_threshold(threshold)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive int (how many people to list); got {k!r}.")
-        names, distances = self._distances_to_people(queries)
-        order = np.argsort(distances, axis=1, kind="stable")[:, :k]    # ties: alphabetical
+        names, people, distances = self._nearest_people(queries, k)
         results = []
-        for row, ranked in zip(distances, order):
-            top_k = [(names[i], float(row[i])) for i in ranked]
+        for ranked, row in zip(people, distances):
+            top_k = [(names[i], float(d)) for i, d in zip(ranked, row) if i >= 0]
             best_name, best_distance = top_k[0]
             answer = best_name if best_distance <= threshold else UNKNOWN
             results.append(IdentifyResult(name=answer, distance=best_distance, top_k=top_k, threshold=threshold))
         return results
 
+    # ---------------------------------------------------------------- search index (course_utils.index)
+    def _key_index(self):
+        """``(names, owner, KeyIndex)`` for the current keys, built once and kept until a change."""
+        if self._search_cache is None:
+            names, keys, owner = self._person_keys()
+            kind = key_index.resolve_kind(self.index, len(keys))
+            self._search_cache = (names, owner, key_index.KeyIndex(keys, kind=kind))
+        return self._search_cache
+
+    def _nearest_people(self, queries: np.ndarray, k: int):
+        """(Q, D) queries → ``(names, people (Q, k') int, distances (Q, k') float64)``, closest first."""
+        if key_index.resolve_kind(self.index, sum(len(e) for e in self._people.values())) == "brute":
+            names, distances = self._distances_to_people(queries)
+            order = np.argsort(distances, axis=1, kind="stable")[:, :k]    # ties: alphabetical
+            return names, order, np.take_along_axis(distances, order, 1)
+        names, owner, index = self._key_index()
+        people, distances = key_index.nearest_people(index, owner, len(names), queries, k)
+        return names, people, distances
+
     # ---------------------------------------------------------------- save / load
     def _settings(self) -> dict:
         return {"version": FORMAT_VERSION, "names": self.names, "threshold": self.threshold,
-                "reduce": self.reduce, "dim": self.dim,
+                "reduce": self.reduce, "dim": self.dim, "index": self.index,
                 "counts": {name: len(self._people[name]) for name in self.names}}
 
     def save(self, path) -> tuple[Path, Path]:
@@ -402,6 +437,11 @@ class FaceDatabase:
         npz_path, json_path = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
         _atomic_write(npz_path, lambda f: np.savez(f, **arrays))      # the commit point
         _atomic_write(json_path, lambda f: f.write(settings_text.encode("utf-8")))
+        faiss_path = base.with_name(base.name + ".faiss")          # the search index, if one is in use
+        if names and key_index.resolve_kind(self.index, len(embeddings)) != "brute":
+            self._key_index()[2].save(faiss_path)
+        elif faiss_path.exists():
+            faiss_path.unlink()                                      # a stale index from an older save
         return npz_path, json_path
 
     @classmethod
@@ -429,8 +469,22 @@ class FaceDatabase:
         if json_path.exists() and json_path.read_text(encoding="utf-8") != settings_text:
             warnings.warn(f"{json_path} does not match {npz_path} (an interrupted save?); using {npz_path}. "
                           "Save again to bring them back in step.", stacklevel=2)
-        db = cls(encoder=encoder, threshold=settings["threshold"], reduce=settings["reduce"])
+        db = cls(encoder=encoder, threshold=settings["threshold"], reduce=settings["reduce"],
+                 index=settings.get("index", "auto"))
         for i, name in enumerate(names):
             db._people[name] = embeddings[owner == i].astype(np.float32)
         db.dim = settings["dim"]
+        db._load_index(base.with_name(base.name + ".faiss"))
         return db
+
+    def _load_index(self, faiss_path: Path) -> None:
+        """Reuse the saved FAISS index next to the database if it matches; otherwise rebuild later."""
+        if not faiss_path.exists() or not self._people or not key_index.faiss_available():
+            return
+        names, keys, owner = self._person_keys()
+        try:
+            index = key_index.KeyIndex.load(faiss_path, keys)
+        except (ValueError, RuntimeError) as err:
+            warnings.warn(f"ignoring the saved search index: {err}", stacklevel=3)
+            return
+        self._search_cache = (names, owner, index)

@@ -18,9 +18,13 @@ What the recipe does (see :class:`Recipe` for the numbers):
    JupyterLab (a static figure elsewhere), and a **collapse detector** that warns in plain
    words when all embeddings bunch together.
 5. **Checkpoint**: the best encoder by validation AUC is kept and saved as ``.keras``.
+6. **Several devices**: with more than one GPU (or CPU logical device) the run uses a
+   ``tf.distribute.MirroredStrategy`` (see :mod:`course_utils.distribute`): each replica gets
+   whole people of the P×K batch and the loss is reduced over the global batch.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -94,16 +98,45 @@ class ScheduledTripletLoss(keras.losses.Loss):
         self.blend = keras.Variable(0.0, trainable=False, dtype="float32", name="mining_blend")
 
     def call(self, y_true, y_pred):
-        first, _ = losses.triplet_loss_from_batch(y_true, y_pred, self.strategy, self.margin)
+        first = _replica_loss(y_true, y_pred, self.strategy, self.margin)
         if not self.final_strategy or self.final_strategy == self.strategy:
             return first
-        second, _ = losses.triplet_loss_from_batch(y_true, y_pred, self.final_strategy, self.margin)
+        second = _replica_loss(y_true, y_pred, self.final_strategy, self.margin)
         w = ops.cast(self.blend, first.dtype)
         return (1.0 - w) * first + w * second
 
     def get_config(self):
         return {**super().get_config(), "strategy": self.strategy,
                 "final_strategy": self.final_strategy, "margin": self.margin}
+
+
+# ----------------------------------------------------------------------------- several devices
+def _replica_loss(y_true, y_pred, strategy: str, margin: float):
+    """The mined loss of this batch; under a multi-replica strategy, this replica's share of the
+    global-batch loss (batch-all: weighted by its active triplets; see course_utils.distribute)."""
+    loss, stats = losses.triplet_loss_from_batch(y_true, y_pred, strategy, margin)
+    from course_utils import distribute
+    if distribute.replicas() == 1:
+        return loss
+    if strategy != "batch_all":
+        return distribute.replica_share(loss)
+    positives, negatives = losses.positive_mask(y_true), losses.negative_mask(y_true)
+    num_valid = ops.sum(ops.sum(ops.cast(positives, loss.dtype), axis=1) * ops.sum(ops.cast(negatives, loss.dtype), axis=1))
+    return distribute.replica_share(loss, ops.round(stats["fraction_active"] * num_valid))
+
+
+def _strategy_scope(distribution, recipe: Recipe):
+    """``(strategy or None, context manager)`` for ``train_encoder``'s ``distribution`` argument."""
+    from course_utils import distribute
+    strategy = distribute.pick_strategy(distribution)
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        return None, contextlib.nullcontext()
+    r = strategy.num_replicas_in_sync
+    if recipe.P % r:
+        raise ValueError(f"P={recipe.P} people per batch cannot be shared by {r} devices: each device must get "
+                         f"whole people. Use a P that is a multiple of {r} (e.g. Recipe(P={r * max(1, recipe.P // r)})) "
+                         "or distribution='off'.")
+    return strategy, strategy.scope()
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -285,7 +318,7 @@ def compile_for_triplets(model: keras.Model, recipe: Recipe) -> ScheduledTriplet
 def train_encoder(data: Benchmark | FaceSet, minutes: float | None = None, steps: int | None = None,
                   recipe: Recipe | None = None, val: Pairs | None = None, model: keras.Model | None = None,
                   checkpoint: str | Path | None = "auto", live: bool = True, verbose: bool = True,
-                  stop_on_collapse: bool = False) -> TrainingResult:
+                  stop_on_collapse: bool = False, distribution="auto") -> TrainingResult:
     """Train an encoder with online triplet mining for a time (``minutes``) or ``steps`` budget.
 
     Args:
@@ -297,6 +330,9 @@ def train_encoder(data: Benchmark | FaceSet, minutes: float | None = None, steps
         checkpoint: ``"auto"`` → ``data/models/encoder.keras``; a path; or ``None`` (no file).
         live: draw loss / active triplets / validation AUC while training.
         stop_on_collapse: stop early if the collapse detector fires.
+        distribution: ``"auto"`` (MirroredStrategy when more than one GPU / logical CPU device
+            is present), ``"off"``, or a ``tf.distribute.Strategy`` (e.g. multi-worker); see
+            :mod:`course_utils.distribute`. The batch stays P×K in total, split by people.
     """
     recipe = recipe or Recipe()
     if minutes is None and steps is None:
@@ -309,10 +345,15 @@ def train_encoder(data: Benchmark | FaceSet, minutes: float | None = None, steps
     keras.utils.set_random_seed(recipe.seed)
     sampler = PKSampler(train, P=recipe.P, K=recipe.K, steps_per_epoch=recipe.steps_per_epoch,
                         augment=recipe.augment, seed=recipe.seed)
-    if model is None:
-        shape = train.images.shape[1:]
-        model = build_encoder(shape, recipe.embedding_dim, tuple(recipe.widths), stem=recipe.stem)
-    loss = compile_for_triplets(model, recipe)
+    strategy, scope = _strategy_scope(distribution, recipe)
+    with scope:                     # variables created here are mirrored on every device
+        if model is None:
+            shape = train.images.shape[1:]
+            model = build_encoder(shape, recipe.embedding_dim, tuple(recipe.widths), stem=recipe.stem)
+        elif strategy is not None:  # a model built outside the scope: copy it into the scope
+            weights, model = model.get_weights(), keras.models.clone_model(model)
+            model.set_weights(weights)
+        loss = compile_for_triplets(model, recipe)
     path = default_encoder_path() if checkpoint == "auto" else (Path(checkpoint) if checkpoint else None)
     schedule = BudgetSchedule(recipe, loss, seconds=minutes * 60 if minutes else None, steps=steps)
     callbacks = [schedule]
@@ -336,6 +377,7 @@ def train_encoder(data: Benchmark | FaceSet, minutes: float | None = None, steps
     result = TrainingResult(model, recorder.history, seconds, schedule.step * recipe.P * recipe.K,
                             recipe, path)
     result.report = {"collapsed": detector.collapsed, "epochs": len(recorder.history.get("loss", [])),
+                     "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
                      "best_val_auc": max(recorder.history.get("val_auc", [float("nan")]))}
     if verbose:
         print(f"Trained for {seconds:.0f} s ({result.images_seen:,} images, "
