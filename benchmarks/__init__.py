@@ -4,4 +4,5 @@
     python3 course.py bench losses
     python3 course.py bench embed
     python3 course.py bench synthetic
+    python3 course.py bench photos [--lfw PATH] [--images 300]
 """

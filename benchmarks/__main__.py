@@ -4,7 +4,7 @@ USAGE = __import__("benchmarks").__doc__
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"train", "losses", "embed", "synthetic"}:
+    if not argv or argv[0] not in {"train", "losses", "embed", "synthetic", "photos"}:
         print(USAGE)
         return 2
     name, rest = argv[0], argv[1:]
@@ -14,6 +14,8 @@ def main(argv: list[str]) -> int:
         from benchmarks.losses import main as run
     elif name == "embed":
         from benchmarks.embed import main as run
+    elif name == "photos":
+        from benchmarks.photos import main as run
     else:
         from benchmarks.synthetic_check import main as run
     return run(rest) or 0
