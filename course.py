@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         ("slides", "course_utils.publish", "build reveal.js slide decks of every lesson into build/slides"),
         ("site", "course_utils.publish", "build the course website into build/site"),
         ("prepare", "course_utils.prepare", "download and cache datasets for offline classroom use"),
-        ("bench", "benchmarks", "run a benchmark: bench train|losses|embed"),
+        ("bench", "benchmarks", "run a benchmark: bench train|losses|embed|synthetic|photos"),
     ]:
         p = sub.add_parser(name, help=text)
         p.add_argument("rest", nargs=argparse.REMAINDER)
