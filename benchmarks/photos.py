@@ -26,6 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument("--lfw", default=os.environ.get("COURSE_LFW_DIR", "data/lfw"))
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--skip-dlib", action="store_true")
+    parser.add_argument("--skip-detection", action="store_true")
+    parser.add_argument("--inputs", default="crop64,crop112,aligned",
+                        help="comma-separated dlib inputs: crop64, crop112, aligned")
     args = parser.parse_args(argv)
     os.environ.setdefault("COURSE_DATA_DIR", tempfile.mkdtemp(prefix="bench-photos-"))   # a cold cache
     import course_utils  # noqa: F401  (quiet TensorFlow start-up)
@@ -37,6 +40,8 @@ def main(argv=None) -> int:
         return 2
     print(f"{os.cpu_count()} CPU cores (figures depend on the load of the machine)")
     files = sorted(root.glob("*/*.jpg"))
+    if args.skip_detection:
+        return _dlib(args, root, datasets, images, metrics, align)
     pick = [files[k] for k in np.random.default_rng(0).choice(len(files), args.images, replace=False)]
     frames = [images.read_image(f) for f in pick]
     align.detect_faces(frames[0], use_cache=False)                      # load the model once
@@ -53,7 +58,10 @@ def main(argv=None) -> int:
     print(f"detection rate: {found}/{len(frames)} = {found / len(frames):.3f}; warnings: {small} small, {blurred} blurred")
     if args.skip_dlib:
         return 0
+    return _dlib(args, root, datasets, images, metrics, align)
 
+
+def _dlib(args, root, datasets, images, metrics, align) -> int:
     from course_utils import pretrained
     if not pretrained.available():
         print(f"dlib encoder not installed: {pretrained.INSTALL_HINT}")
@@ -67,13 +75,15 @@ def main(argv=None) -> int:
     jj = np.array([index[(b, n2)] for a, n1, b, n2 in pairs])
     print(f"\nDevTest: {len(pairs)} pairs over {len(paths)} images; dlib encoder: {enc.name}")
     variants = {
-        "course crop 64×64 (LFW_CROP)": lambda: images.load_and_preprocess(paths, size=64, crop=images.LFW_CROP),
-        "crop 112×112 (LFW_CROP, native)": lambda: images.load_and_preprocess(paths, size=112, crop=images.LFW_CROP),
-        "MTCNN-aligned 112×112 (align.py)": lambda: _aligned(align, images, paths),
+        "crop64": lambda: images.load_and_preprocess(paths, size=64, crop=images.LFW_CROP),
+        "crop112": lambda: images.load_and_preprocess(paths, size=112, crop=images.LFW_CROP),
+        "aligned": lambda: _aligned(align, images, paths),
     }
     print(f"{'input':<34} {'img/s':>6} {'acc (10-fold)':>15} {'AUC':>6} {'TAR@1%':>7} {'EER':>6}")
-    for label, make in variants.items():
-        crops = make()
+    labels = {"crop64": "course crop 64×64 (LFW_CROP)", "crop112": "crop 112×112 (LFW_CROP, native)",
+              "aligned": "MTCNN-aligned 112×112 (align.py)"}
+    for key in args.inputs.split(","):
+        label, crops = labels[key], variants[key]()
         t0 = time.perf_counter()
         emb = enc.predict(crops)
         speed = len(crops) / (time.perf_counter() - t0)
