@@ -6,4 +6,5 @@
     python3 course.py bench synthetic
     python3 course.py bench widgets   # threshold explorer: ms per slider move
     python3 course.py bench search [--sizes 10000 100000 1000000]
+    python3 course.py bench photos [--lfw PATH] [--images 300]
 """

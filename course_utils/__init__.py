@@ -6,6 +6,8 @@ Notebooks teach; this package holds the plumbing. Modules (import what you need)
 - ``images``     decoding (files and browser uploads) and the one preprocessing function
 - ``synthetic``  procedural synthetic faces (the offline default; no real person's data)
 - ``datasets``   LFW, AT&T/Olivetti, any folder of photos, ``load_faces("auto")``, pairs, splits
+- ``align``      find faces in real photos (MTCNN) and align them on 5 landmarks
+- ``pretrained`` dlib's ResNet behind the encoder interface (optional extra ``pretrained``)
 - ``cache``      atomic, checksummed ``.npz`` cache under ``data/``
 - ``sampler``    P×K batch sampler with augmentation for ``model.fit``
 - ``models``     the encoder (image → unit-norm embedding) and the pixel baseline

@@ -33,6 +33,7 @@ import difflib
 import json
 import os
 import tempfile
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ __all__ = ["FaceDatabase", "VerifyResult", "IdentifyResult", "UNKNOWN"]
 
 UNKNOWN = "unknown"          # the name identify() returns for a face that matches nobody
 FORMAT_VERSION = 1
+#: On load, a stored embedding whose length differs from 1 by more than this is re-normalised with a warning.
+UNIT_TOLERANCE = 1e-2
 REDUCTIONS = ("min", "mean")
 
 
@@ -92,6 +95,13 @@ def _check_threshold(threshold) -> float:
 def _check_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name must be a non-empty string such as 'Alice'; got {name!r}.")
+    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cs")]
+    if bad:
+        raise ValueError(f"name {name!r} contains the invisible/control character {bad[0]!r} "
+                         "(e.g. a NUL byte or a broken surrogate), which cannot be saved reliably; "
+                         "type the name again without it.")
+    if name != name.strip():
+        raise ValueError(f"name {name!r} starts or ends with spaces; use {name.strip()!r}.")
     if name == UNKNOWN:
         raise ValueError(f"{UNKNOWN!r} is reserved: identify() answers {UNKNOWN!r} for faces that match nobody. "
                          "Pick another name.")
@@ -422,8 +432,10 @@ class FaceDatabase:
         into place, so a crash never leaves a half-written file.
         """
         base = _base_path(path)
-        base.parent.mkdir(parents=True, exist_ok=True)
         names = self.names
+        for name in names:                  # everything is checked before the first byte is written
+            _check_name(name)
+        base.parent.mkdir(parents=True, exist_ok=True)
         dim = self.dim or 0
         embeddings = np.concatenate([self._people[n] for n in names]) if names else np.zeros((0, dim), np.float32)
         owner = np.repeat(np.arange(len(names), dtype=np.int64), [len(self._people[n]) for n in names])
@@ -455,25 +467,37 @@ class FaceDatabase:
         npz_path, json_path = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
         if not npz_path.exists():
             raise FileNotFoundError(f"no saved database at {npz_path}; create one with db.save({str(base)!r}).")
-        with np.load(npz_path, allow_pickle=False) as data:
-            missing = {"embeddings", "owner", "names", "settings"} - set(data.files)
-            if missing:
-                raise ValueError(f"{npz_path} is not a FaceDatabase file (missing {sorted(missing)}).")
-            embeddings, owner = data["embeddings"], data["owner"]
-            names = [str(n) for n in data["names"]]
-            settings_text = str(data["settings"])
-        settings = json.loads(settings_text)
-        if settings.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{npz_path} has format version {settings.get('version')}; this code reads "
+        try:
+            with np.load(npz_path, allow_pickle=False) as data:
+                missing = {"embeddings", "owner", "names", "settings"} - set(data.files)
+                if missing:
+                    raise ValueError(f"{npz_path} is not a FaceDatabase file (missing {sorted(missing)}).")
+                embeddings, owner = data["embeddings"], data["owner"]
+                names = [str(n) for n in data["names"]]
+                settings_text = str(data["settings"])
+        except ValueError as err:
+            if "FaceDatabase" in str(err):
+                raise
+            raise ValueError(f"{npz_path} could not be read safely ({err}); it was not changed.") from None
+        except (OSError, EOFError, KeyError, __import__("zipfile").BadZipFile) as err:
+            raise ValueError(f"{npz_path} is damaged ({type(err).__name__}: {err}); it was not changed. "
+                             "Restore it from a backup or enrol again.") from None
+        try:
+            settings = json.loads(settings_text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{npz_path}: its settings are not valid JSON ({err}).") from None
+        if not isinstance(settings, dict) or settings.get("version") != FORMAT_VERSION:
+            version = settings.get("version") if isinstance(settings, dict) else None
+            raise ValueError(f"{npz_path} has format version {version}; this code reads "
                              f"version {FORMAT_VERSION}.")
-        if json_path.exists() and json_path.read_text(encoding="utf-8") != settings_text:
+        people = _validated_people(npz_path, embeddings, owner, names, settings)
+        if json_path.exists() and json_path.read_text(encoding="utf-8", errors="replace") != settings_text:
             warnings.warn(f"{json_path} does not match {npz_path} (an interrupted save?); using {npz_path}. "
                           "Save again to bring them back in step.", stacklevel=2)
         db = cls(encoder=encoder, threshold=settings["threshold"], reduce=settings["reduce"],
                  index=settings.get("index", "auto"))
-        for i, name in enumerate(names):
-            db._people[name] = embeddings[owner == i].astype(np.float32)
-        db.dim = settings["dim"]
+        db._people = people
+        db.dim = int(settings["dim"]) if people else None
         db._load_index(base.with_name(base.name + ".faiss"))
         return db
 
@@ -488,3 +512,53 @@ class FaceDatabase:
             warnings.warn(f"ignoring the saved search index: {err}", stacklevel=3)
             return
         self._search_cache = (names, owner, index)
+
+
+def _validated_people(npz_path: Path, embeddings, owner, names: list[str], settings: dict) -> dict:
+    """Check a loaded database's arrays against each other → ``{name: (n, D) float32 unit vectors}``.
+
+    Every problem raises a ValueError that says what is wrong; the file itself is never changed.
+    """
+    where = str(npz_path)
+    embeddings, owner = np.asarray(embeddings), np.asarray(owner)
+    if embeddings.ndim != 2:
+        raise ValueError(f"{where}: embeddings must be a 2-D array (N, D); found shape {embeddings.shape}.")
+    if not (np.issubdtype(embeddings.dtype, np.floating) or np.issubdtype(embeddings.dtype, np.integer)):
+        raise ValueError(f"{where}: embeddings must be numbers; found dtype {embeddings.dtype}.")
+    if owner.ndim != 1 or len(owner) != len(embeddings) or not np.issubdtype(owner.dtype, np.integer):
+        raise ValueError(f"{where}: {len(embeddings)} embeddings but {owner.size} owner entries "
+                         f"(dtype {owner.dtype}); the file is inconsistent (tampered or truncated).")
+    if len(owner) and (owner.min() < 0 or owner.max() >= len(names)):
+        raise ValueError(f"{where}: owner ids must be 0 .. {len(names) - 1} (one per name); found "
+                         f"{owner.min()} .. {owner.max()}.")
+    stored_names = settings.get("names")
+    if stored_names != names:
+        raise ValueError(f"{where}: the names array {names!r} does not match the names in its settings "
+                         f"{stored_names!r} (a name with a NUL character, or a tampered file).")
+    for name in names:
+        _check_name(name)
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: the same name appears twice in {names!r}.")
+    dim = settings.get("dim")
+    if len(embeddings) and dim != embeddings.shape[1]:
+        raise ValueError(f"{where}: settings say dim={dim} but the embeddings have {embeddings.shape[1]} "
+                         "numbers each.")
+    _check_threshold(settings.get("threshold"))
+    if settings.get("reduce") not in REDUCTIONS:
+        raise ValueError(f"{where}: reduce must be one of {REDUCTIONS}; found {settings.get('reduce')!r}.")
+    values = embeddings.astype(np.float64)
+    bad_rows = ~np.all(np.isfinite(values), axis=1)
+    if bad_rows.any():
+        who = sorted({names[o] for o in owner[bad_rows]})
+        raise ValueError(f"{where}: {int(bad_rows.sum())} embedding(s) of {who} contain NaN or inf, so those "
+                         "people could never be matched. Remove them (db.remove) and enrol them again.")
+    norms = np.linalg.norm(values, axis=1)
+    if np.any(norms == 0):
+        raise ValueError(f"{where}: an embedding is all zeros (no direction); the file is damaged.")
+    off = np.abs(norms - 1.0) > UNIT_TOLERANCE
+    if off.any():
+        warnings.warn(f"{where}: {int(off.sum())} embedding(s) were not of unit length (lengths "
+                      f"{norms[off].min():.3g} … {norms[off].max():.3g}); they were re-normalised. Save the "
+                      "database again to store the corrected vectors.", stacklevel=3)
+    unit = (values / norms[:, None]).astype(np.float32)
+    return {name: unit[owner == i] for i, name in enumerate(names) if np.any(owner == i)}

@@ -438,38 +438,110 @@ def load_att(root: str | Path | None = None, size: int = IMAGE_SIZE, download_ok
 
 
 # ----------------------------------------------------------------------------- any folder
+SPLIT_FOLDER_NAMES = {"train", "training", "val", "valid", "validation", "test", "testing", "dev"}
+
+
 def load_folder(path: str | Path, size: int = IMAGE_SIZE, crop=None, min_images: int = 1,
-                people: list[Path] | None = None, source: str | None = None) -> FaceSet:
+                people: list[Path] | None = None, source: str | None = None, align: bool = False,
+                verbose: bool = True) -> FaceSet:
     """A folder with one sub-folder per person: ``path/Alice/any_name.jpg``.
 
-    jpg, png, pgm, gif, bmp, tif and webp files of any size are read (by content, so a wrong
-    file ending is fine), centre-cropped to a square and resized to ``size``. Hidden files are
-    ignored. People with fewer than ``min_images`` images are left out. An unreadable image
-    stops with an error naming the file.
+    - Files are recognised as images by their **content** (jpg, png, pgm, gif, bmp, tif, webp,
+      ...), so a wrong ending or no ending at all is fine; photos in deeper folders
+      (``path/Alice/2023/holiday/x.jpg``) belong to the first-level folder's person.
+    - Photos are read upright (EXIF) and 16-bit images are scaled correctly.
+    - ``align=False``: each photo is centre-cropped to a square (or cut to ``crop``) and resized.
+      ``align=True``: faces are found and aligned (:mod:`course_utils.align`); the largest face of
+      each photo is used, photos without a face are skipped.
+    - Skipped files (hidden, not an image, no face) are reported in one warning with counts and
+      reasons. A file that looks like an image but cannot be read stops with an error naming it.
+    - People with fewer than ``min_images`` images are left out. The result is cached.
     """
+    import warnings
+
     root = Path(path).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"Folder not found: {root}. Check the path (absolute paths are safest).")
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is a file; give the folder that holds one sub-folder per person.")
     dirs = people if people is not None else sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    split_dirs = [d for d in dirs if d.name.lower() in SPLIT_FOLDER_NAMES and any(x.is_dir() for x in d.iterdir())]
+    if dirs and people is None and len(split_dirs) == len(dirs):
+        names = ", ".join(d.name + "/" for d in split_dirs)
+        raise ValueError(f"{root} holds {names}: that looks like a dataset already split into parts, each with "
+                         f"one sub-folder per person. Load one part: load_faces({str(split_dirs[0])!r}), "
+                         "or put all people's folders directly in one folder (the course splits by person itself).")
+    skipped: dict[str, list[str]] = {}
     files, owners = [], []
     for d in dirs:
-        mine = sorted(f for f in d.iterdir()
-                      if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in imgs.IMAGE_SUFFIXES)
-        if len(mine) >= max(min_images, 1):
-            files += mine
-            owners += [d.name] * len(mine)
+        mine = []
+        for f in sorted(p for p in d.rglob("*") if p.is_file()):
+            rel = f.relative_to(d)
+            if any(part.startswith(".") for part in rel.parts):
+                skipped.setdefault("hidden file", []).append(str(f))
+            elif f.suffix.lower() in imgs.IMAGE_SUFFIXES or imgs.is_image_file(f):
+                mine.append(f)
+            else:
+                skipped.setdefault("not an image", []).append(str(f))
+        files += mine
+        owners += [d.name] * len(mine)
+    images, kept = _read_folder_images(root, files, size, crop, align, skipped, verbose)
+    owners = [owners[k] for k in kept]
+    files = [files[k] for k in kept]
+    counts = {o: owners.count(o) for o in owners}
+    few = {o for o, c in counts.items() if c < max(min_images, 1)}
+    if few:
+        skipped.setdefault(f"person with fewer than {min_images} images", []).extend(sorted(few))
+        keep = [k for k, o in enumerate(owners) if o not in few]
+        images, owners, files = images[keep], [owners[k] for k in keep], [files[k] for k in keep]
+    if skipped:
+        lines = [f"{len(v)} {why}{'s' if len(v) > 1 and not why.endswith('image') else ''} (e.g. {v[0]})"
+                 for why, v in skipped.items()]
+        warnings.warn(f"load_folder({root}) skipped {sum(len(v) for v in skipped.values())} item(s): "
+                      + "; ".join(lines) + ".", stacklevel=2)
     if not files:
-        loose = [f for f in root.iterdir() if f.suffix.lower() in imgs.IMAGE_SUFFIXES]
+        loose = [f for f in root.iterdir() if f.is_file() and imgs.is_image_file(f)]
         hint = (f" It holds {len(loose)} images directly; move each person's photos into a sub-folder "
                 f"named after them." if loose else "")
         raise ValueError(f"No people with at least {max(min_images, 1)} image(s) found in {root}. Expected "
                          f"{root}/Alice/photo1.jpg, {root}/Bob/photo1.png, ...{hint}")
-    images = imgs.load_and_preprocess(files, size=size, crop=crop)
     names, labels = np.unique(owners, return_inverse=True) if people is None else _ordered(owners)
     return FaceSet(images, labels.astype(np.int32), [str(n) for n in names], source or f"folder:{root.name}",
                    [str(f) for f in files])
+
+
+def _read_folder_images(root: Path, files: list[Path], size: int, crop, align: bool,
+                        skipped: dict[str, list[str]], verbose: bool) -> tuple[np.ndarray, list[int]]:
+    """Decode (and align) ``files`` → ``(images (M, size, size, 3), kept indices)``, cached by content stamps."""
+    if not files:
+        return np.zeros((0, size, size, 3), np.uint8), []
+    stamps = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    if not align:
+        # A broken image file stops here, naming it (nothing is silently dropped).
+        key = cache.cache_key("folder", _LOADER_VERSION, size, crop, stamps)
+        arrays = cache.cached(f"folder_{size}_{key}", lambda: {"images": imgs.load_and_preprocess(files, size=size, crop=crop)},
+                              verbose=verbose)
+        return arrays["images"], list(range(len(files)))
+    from course_utils import align as aligner
+
+    key = cache.cache_key("folder-aligned", _LOADER_VERSION, size, aligner.DEFAULT_MARGIN, stamps)
+
+    def build():
+        out, kept, notes = [], [], []
+        for k, f in enumerate(files):
+            result = aligner.align_faces([imgs.read_image(f)], size=size, all_faces=False,
+                                         on_no_face="skip", warn=False)
+            if len(result):
+                out.append(result.faces[0]), kept.append(k)
+            else:
+                notes.append(str(f))
+        return {"images": np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8),
+                "kept": np.array(kept, np.int64), "no_face": np.array(notes, dtype=str)}
+
+    arrays = cache.cached(f"folder_aligned_{size}_{key}", build, verbose=verbose)
+    if len(arrays["no_face"]):
+        skipped.setdefault("photo with no face found", []).extend(str(x) for x in arrays["no_face"])
+    return arrays["images"], [int(k) for k in arrays["kept"]]
 
 
 def _ordered(owners: list[str]) -> tuple[list[str], np.ndarray]:
@@ -500,6 +572,9 @@ def choose_source(source: str = "auto") -> tuple[str, str]:
 def load_faces(source: str = "auto", size: int = IMAGE_SIZE, verbose: bool = True, **kwargs) -> FaceSet:
     """Load a FaceSet from ``source``: ``"auto"``, ``"lfw"``, ``"att"``, ``"synthetic"`` or a folder path.
 
+    A folder path means your own photos: faces are detected and aligned (``align=True``, the
+    default; pass ``align=False`` for photos that are already cropped to the face).
+
     ``"auto"`` prefers LFW and falls back to synthetic faces (see the module docstring); it
     prints which dataset it chose and why. Extra keyword arguments go to the chosen loader.
     """
@@ -516,7 +591,8 @@ def load_faces(source: str = "auto", size: int = IMAGE_SIZE, verbose: bool = Tru
     elif chosen == "att":
         faces = load_att(size=size, **kwargs)
     elif chosen != "lfw":
-        faces = load_folder(chosen, size=size, **kwargs)
+        kwargs.setdefault("align", True)          # own photos: find and align the faces
+        faces = load_folder(chosen, size=size, verbose=verbose, **kwargs)
     if verbose:
         print(f"Dataset: {faces.summary()}\n  (chosen because {why})")
     return faces
@@ -546,7 +622,7 @@ def load_benchmark(source: str = "auto", size: int = IMAGE_SIZE, seed: int = 0, 
         test = make_pairs(load_synthetic(200, 6, size=size, seed=seed, start=20_000), 1000, seed=seed + 1)
         bench = Benchmark("synthetic", train, val, test, note="procedural faces, three disjoint populations")
     elif bench is None:
-        faces = load_att(size=size) if chosen == "att" else load_folder(chosen, size=size)
+        faces = load_att(size=size) if chosen == "att" else load_folder(chosen, size=size, align=True)
         train, rest = split_by_identity(faces, 0.25, seed=seed)
         val_faces, test_faces = split_by_identity(rest, 0.5, seed=seed)
         bench = Benchmark(faces.source, train, make_pairs(val_faces, 400, seed=seed),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from course_utils.config import IMAGE_SIZE
 
@@ -36,24 +36,64 @@ class ImageReadError(ValueError):
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Decode one image file to ``(H, W, 3) uint8`` RGB.
+    """Decode one image file to ``(H, W, 3) uint8`` RGB, the way a photo viewer shows it.
 
-    The format is taken from the file's content, so a PNG saved as ``photo.jpg`` still reads.
-    Greyscale, palette and RGBA images are converted to RGB; animated GIFs give their first
-    frame. Raises :class:`ImageReadError` naming the file if it is missing or not an image.
+    - The format is taken from the file's content, so a PNG saved as ``photo.jpg`` (or a file
+      with no ending at all) still reads.
+    - Phone photos are turned upright from their EXIF orientation tag.
+    - 16-bit images (e.g. 16-bit PNG) are scaled 0..65535 → 0..255, not clipped to white.
+    - Greyscale, palette and RGBA images become RGB; animated GIFs give their first frame.
+
+    Raises :class:`ImageReadError` naming the file if it is missing, not an image, or so large
+    that Pillow refuses it as a possible decompression bomb.
     """
     path = Path(path)
     try:
         with Image.open(path) as im:
-            im.seek(0)
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+            return pil_to_rgb(im)
     except FileNotFoundError:
         raise ImageReadError(f"Image file not found: {path}") from None
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(
+            f"{path} is too large to decode safely ({err}). If it is a real photo, shrink it "
+            "(e.g. to 4000 px on the long side) and try again; otherwise delete it."
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise ImageReadError(
             f"Could not read {path} as an image ({type(err).__name__}: {err}). "
             "Delete or replace this file, or move it out of the dataset folder."
         ) from None
+
+
+def pil_to_rgb(im: Image.Image) -> np.ndarray:
+    """An opened PIL image → ``(H, W, 3) uint8`` RGB: first frame, EXIF-upright, 16-bit scaled."""
+    im.seek(0)
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im).astype(np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        grey = np.clip(np.round(arr * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if im.mode == "F":
+        arr = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        top = 1.0 if arr.max(initial=0) <= 1.0 else (255.0 if arr.max() <= 255 else 65535.0)
+        grey = np.clip(np.round(arr * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def is_image_file(path: str | Path) -> bool:
+    """True if Pillow recognises the file's *content* as an image (the file name does not matter).
+
+    Only the header is read, so this is fast even for large photos.
+    """
+    try:
+        with Image.open(path) as im:
+            return bool(im.format)
+    except Image.DecompressionBombError:
+        return True                    # an image, just a huge one: read_image will say so
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
 
 
 def preprocess(image: np.ndarray | Image.Image, size: int = IMAGE_SIZE,

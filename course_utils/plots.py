@@ -190,6 +190,46 @@ class LiveTrainingView:
             display(self.fig)
 
 
+def show_detections(image: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray,
+                    faces: np.ndarray | None = None, title: str | None = None, size: float = 6.0):
+    """What detection and alignment did: the photo with each face's box and 5 landmarks.
+
+    image ``(H, W, 3) uint8``; boxes ``(K, 4)`` ``(left, top, right, bottom)`` px; landmarks
+    ``(K, 5, 2)`` ``(x, y)`` px; faces (optional) ``(K, S, S, 3)``: the aligned faces, drawn in
+    a row underneath with the same numbers as their boxes (1 = largest).
+    """
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    landmarks = np.asarray(landmarks, dtype=float).reshape(-1, 5, 2)
+    k = len(boxes)
+    h, w = np.asarray(image).shape[:2]
+    with_row = faces is not None and len(faces) > 0
+    height = size * h / w
+    fig = plt.figure(figsize=(size, height + (size / max(k, 4) + 0.3 if with_row else 0.2)),
+                     layout="constrained")
+    if with_row:
+        grid = fig.add_gridspec(2, max(k, 4), height_ratios=[height, size / max(k, 4)])
+        ax = fig.add_subplot(grid[0, :])
+    else:
+        ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(image)
+    ax.set_xticks([]), ax.set_yticks([])
+    colors = ["#e9c46a", "#2a9d8f", "#e76f51", "#264653", "#f4a261"]   # eyes, nose, mouth
+    for n, (box, marks) in enumerate(zip(boxes, landmarks)):
+        left, top, right, bottom = box
+        ax.add_patch(plt.Rectangle((left, top), right - left, bottom - top, fill=False, lw=2, ec=SAME_COLOR))
+        ax.text(left, top - 3, str(n + 1), color="white", fontsize=9, va="bottom",
+                bbox=dict(facecolor=SAME_COLOR, edgecolor="none", pad=1))
+        ax.scatter(marks[:, 0], marks[:, 1], c=colors, s=18, edgecolors="black", linewidths=0.5, zorder=3)
+    ax.set_title(title or f"{k} face(s) found: boxes and landmarks (eyes, nose, mouth corners)", fontsize=10)
+    if with_row:
+        for n, face in enumerate(faces):
+            sub = fig.add_subplot(grid[1, n])
+            sub.imshow(face)
+            sub.set_xticks([]), sub.set_yticks([])
+            sub.set_title(f"{n + 1} aligned", fontsize=8)
+    return fig
+
+
 def displayable(img: np.ndarray) -> np.ndarray:
     """Any face image as something ``imshow`` shows faithfully: ``uint8`` kept as it is; floats
     in 0..255 scaled to [0, 1], floats clipped to [0, 1]; a single channel ``(H, W, 1)`` → ``(H, W)``."""

@@ -407,3 +407,99 @@ def test_failed_first_enrol_leaves_database_empty():
     assert len(db) == 0 and db.dim is None
     db.enroll("alice", embeddings=np.ones(4))                 # any dimension still allowed
     assert db.dim == 4
+
+
+# ---------------------------------------------------------------- tampered files and bad names
+def _saved(tmp_path):
+    db = FaceDatabase(threshold=0.8)
+    db.enroll("Ann", embeddings=[[1.0, 0.0, 0.0], [0.8, 0.6, 0.0]])
+    db.enroll("Bob", embeddings=[[0.0, 0.0, 1.0]])
+    db.save(tmp_path / "db")
+    with np.load(tmp_path / "db.npz", allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return db, arrays
+
+
+def _tamper(tmp_path, arrays, **changes):
+    """Write db.npz again with some arrays (or the settings dict) replaced, as an attacker/bug would."""
+    arrays = dict(arrays)
+    settings = json.loads(str(arrays["settings"]))
+    settings.update(changes.pop("settings", {}))
+    arrays["settings"] = np.array(json.dumps(settings, ensure_ascii=False))
+    arrays.update(changes)
+    np.savez(tmp_path / "db.npz", **arrays)
+    (tmp_path / "db.json").write_text(str(arrays["settings"]), encoding="utf-8")
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(owner=np.array([0, 0], np.int64)), "3 embeddings but 2 owner"),
+    (dict(owner=np.array([0, 0, 5], np.int64)), "owner ids"),
+    (dict(embeddings=np.array([[1, 0, 0], [np.nan, 0, 1], [0, 0, 1]], np.float32)), r"\['Ann'\] contain NaN"),
+    (dict(embeddings=np.eye(3, 4, dtype=np.float32)), "dim=3 but the embeddings have 4"),
+    (dict(embeddings=np.zeros((3, 3), np.float32)), "all zeros"),
+    (dict(names=np.array(["Ann", "Ann"])), "does not match"),
+    (dict(settings={"names": ["Ann", "Bob\x00"]}), "does not match"),
+    (dict(settings={"threshold": -1}), "threshold"),
+    (dict(settings={"version": 99}), "format version 99"),
+])
+def test_load_refuses_tampered_files_clearly(tmp_path, change, message):
+    _, arrays = _saved(tmp_path)
+    _tamper(tmp_path, arrays, **change)
+    before = (tmp_path / "db.npz").read_bytes()
+    with pytest.raises(ValueError, match=message):
+        FaceDatabase.load(tmp_path / "db")
+    assert (tmp_path / "db.npz").read_bytes() == before           # the file is never touched
+
+
+def test_load_renormalises_non_unit_and_half_precision_vectors(tmp_path):
+    db, arrays = _saved(tmp_path)
+    _tamper(tmp_path, arrays, embeddings=(arrays["embeddings"] * 3).astype(np.float16))
+    with pytest.warns(UserWarning, match="3 embedding.*re-normalised"):
+        loaded = FaceDatabase.load(tmp_path / "db")
+    for name in db.names:
+        np.testing.assert_allclose(loaded.embeddings_of(name), db.embeddings_of(name), atol=1e-3)
+    assert loaded.embeddings_of("Ann").dtype == np.float32
+    # Half precision that *is* unit length loads silently.
+    _tamper(tmp_path, arrays, embeddings=arrays["embeddings"].astype(np.float16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FaceDatabase.load(tmp_path / "db")
+
+
+def test_truncated_file_is_a_clear_error(tmp_path):
+    _saved(tmp_path)
+    data = (tmp_path / "db.npz").read_bytes()
+    (tmp_path / "db.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="damaged|could not be read"):
+        FaceDatabase.load(tmp_path / "db")
+
+
+@pytest.mark.parametrize("name", ["Bob\x00", "Bo\x07b", "\udcff", " Ann", "Ann\n"])
+def test_names_that_cannot_round_trip_are_refused_on_enrol(name):
+    db = FaceDatabase()
+    db.enroll("Ann", embeddings=[1.0, 0.0])
+    with pytest.raises(ValueError, match="name"):
+        db.enroll(name, embeddings=[0.0, 1.0])
+    assert db.names == ["Ann"]
+    with pytest.raises(ValueError, match="name"):
+        db.rename("Ann", name)
+    assert db.names == ["Ann"]
+
+
+def test_save_checks_every_name_before_writing(tmp_path):
+    db = FaceDatabase()
+    db.enroll("Ann", embeddings=[1.0, 0.0])
+    db.save(tmp_path / "db")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    db._people["\udcff"] = db._people["Ann"].copy()               # got in behind the API's back
+    with pytest.raises(ValueError, match="name"):
+        db.save(tmp_path / "db")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before   # no half-done save
+
+
+def test_unicode_names_round_trip(tmp_path):
+    db = FaceDatabase()
+    db.enroll("Zoë Ånström", embeddings=[1.0, 0.0])
+    db.enroll("李雷", embeddings=[0.0, 1.0])
+    db.save(tmp_path / "db")
+    assert FaceDatabase.load(tmp_path / "db").names == db.names

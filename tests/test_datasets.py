@@ -222,3 +222,56 @@ def test_att_missing_offline_is_clear(monkeypatch):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="COURSE_ATT_DIR"):
         datasets.load_att()
+
+
+# ---------------------------------------------------------------- own photos: robustness and alignment
+def test_folder_nested_no_extension_and_skip_report(tmp_path):
+    write_image(tmp_path / "Ann" / "a.jpg", fmt="JPEG")
+    write_image(tmp_path / "Ann" / "2023" / "holiday" / "b.png", fmt="PNG", seed=1)   # nested
+    write_image(tmp_path / "Ann" / "IMG_0003", fmt="JPEG", seed=2)                   # no ending
+    write_image(tmp_path / "Ben" / "c.dat", fmt="PNG", seed=3)                       # unknown ending
+    (tmp_path / "Ben" / "readme.md").write_text("not a photo")
+    (tmp_path / "Ben" / ".hidden").write_bytes(b"x")
+    with pytest.warns(UserWarning, match=r"skipped 2 item.*hidden file.*not an image.*readme.md"):
+        faces = datasets.load_folder(tmp_path, size=16)
+    assert faces.names == ["Ann", "Ben"] and list(faces.counts()) == [3, 1]
+
+
+def test_folder_of_train_and_val_gets_a_hint(tmp_path):
+    write_image(tmp_path / "train" / "Ann" / "a.png", fmt="PNG")
+    write_image(tmp_path / "val" / "Ben" / "b.png", fmt="PNG")
+    with pytest.raises(ValueError, match=r"already split.*load_faces\(.*train"):
+        datasets.load_folder(tmp_path)
+
+
+def test_folder_bomb_names_the_file(tmp_path, monkeypatch):
+    from PIL import Image
+    write_image(tmp_path / "Ann" / "ok.png", fmt="PNG")
+    write_image(tmp_path / "Ann" / "huge.png", size=(400, 300), fmt="PNG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)
+    with pytest.raises(ValueError, match="huge.png"):
+        datasets.load_folder(tmp_path)
+
+
+def test_own_photos_are_aligned_and_faceless_ones_skipped(tmp_path, monkeypatch):
+    """load_faces(folder) finds and aligns faces; a photo without a face is reported, not silently dropped."""
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+    photo = skimage_data.astronaut()                       # public-domain NASA portrait in the wheel
+    (tmp_path / "Eileen").mkdir()
+    Image.fromarray(photo).save(tmp_path / "Eileen" / "portrait.jpg", quality=90)
+    Image.fromarray(np.ascontiguousarray(photo[:, ::-1])).save(tmp_path / "Eileen" / "mirrored.png")
+    Image.fromarray(np.full((200, 200, 3), 120, np.uint8)).save(tmp_path / "Eileen" / "wall.png")
+    with pytest.warns(UserWarning, match=r"no face found.*wall.png"):
+        faces = datasets.load_faces(str(tmp_path), verbose=False)
+    assert faces.images.shape == (2, 64, 64, 3) and faces.names == ["Eileen"]
+    plain = datasets.load_faces(str(tmp_path), align=False, verbose=False)
+    assert len(plain) == 3
+    # Aligned: the two photos (one mirrored) give nearly mirror-image faces; centre crops do not.
+    a, b = faces.images.astype(int)
+    assert np.abs(a - b[:, ::-1]).mean() < 20
+    # Cached: the second call does not run the detector again.
+    from course_utils import align
+    monkeypatch.setattr(align, "_run_detector", lambda image: pytest.fail("detector ran again"))
+    again = datasets.load_faces(str(tmp_path), verbose=False)
+    np.testing.assert_array_equal(again.images, faces.images)

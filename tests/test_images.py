@@ -57,3 +57,48 @@ def test_load_and_preprocess_in_parallel_keeps_order(tmp_path):
     batch = imgs.load_and_preprocess(paths, size=16)
     for k, p in enumerate(paths):
         np.testing.assert_array_equal(batch[k], imgs.preprocess(imgs.read_image(p), size=16))
+
+
+# ---------------------------------------------------------------- own photos, robustly
+def test_exif_rotated_jpeg_is_read_upright(tmp_path):
+    from PIL import Image
+    from course_utils.images import read_image
+    upright = np.zeros((60, 40, 3), np.uint8)
+    upright[:20] = 255                                           # white band at the top
+    stored = Image.fromarray(np.rot90(upright, k=1).copy())      # stored sideways (band on the left)
+    exif = Image.Exif()
+    exif[0x0112] = 6                                             # viewer must rotate 90° clockwise
+    stored.save(tmp_path / "phone.jpg", format="JPEG", exif=exif, quality=95)
+    out = read_image(tmp_path / "phone.jpg")
+    assert out.shape == (60, 40, 3)
+    assert out[:15].mean() > 200 and out[25:].mean() < 50
+
+
+def test_16_bit_png_is_scaled_not_white(tmp_path):
+    from PIL import Image
+    from course_utils.images import read_image
+    ramp = np.linspace(0, 65535, 50 * 20).reshape(20, 50).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    with Image.open(tmp_path / "deep.png") as im:
+        assert im.mode.startswith("I")                           # really a 16-bit file
+    out = read_image(tmp_path / "deep.png")
+    expected = np.round(ramp / 257.0)                            # reference: 65535 → 255
+    assert np.abs(out[..., 0].astype(int) - expected).max() <= 1
+    assert out.min() == 0 and out.max() == 255
+
+
+def test_file_without_extension_is_identified_by_content(tmp_path):
+    from course_utils.images import is_image_file, read_image
+    write_image(tmp_path / "IMG_0001", fmt="PNG")
+    (tmp_path / "notes").write_text("hello")
+    assert is_image_file(tmp_path / "IMG_0001") and not is_image_file(tmp_path / "notes")
+    assert read_image(tmp_path / "IMG_0001").shape == (50, 40, 3)
+
+
+def test_decompression_bomb_names_the_file(tmp_path, monkeypatch):
+    from PIL import Image
+    from course_utils.images import ImageReadError, read_image
+    write_image(tmp_path / "huge.png", size=(400, 300), fmt="PNG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)         # 120,000 px > 2 × limit → a "bomb"
+    with pytest.raises(ImageReadError, match="huge.png.*too large"):
+        read_image(tmp_path / "huge.png")

@@ -466,3 +466,33 @@ def test_bad_uploads_leave_the_database_unchanged():
     assert "junk.bin" in ew.messages[-1]
     empty = W.EnrolWidget(FaceDatabase(), mean_colour_encoder, preprocess=preprocess16)
     assert empty.identify(upload_value(good)) == [] and "empty" in empty.messages[-1]
+
+
+def test_enrol_widget_aligns_real_photos_and_refuses_a_photo_without_a_face():
+    """Default pipeline (no custom preprocess): detect + align. A photo of a face is enrolled as
+    an aligned crop at the encoder's input size; a photo with no face is refused, naming the file,
+    and nothing is enrolled (the database keeps what it had)."""
+    pytest.importorskip("mtcnn")
+    from skimage import data as skimage_data
+
+    seen = []
+
+    def encoder(batch):
+        batch = np.asarray(batch, dtype=np.float64)
+        seen.append(batch.shape)
+        e = batch.reshape(len(batch), -1)[:, :8] + 1.0
+        return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+    db = FaceDatabase(threshold=0.5)
+    ew = W.EnrolWidget(db, encoder)
+    assert ew.align
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 255, size=(120, 160, 3), dtype=np.uint8)
+    assert not ew.enrol("Nobody", upload_value(("wall.png", png_bytes(noise))))
+    assert len(db) == 0 and "no face found in “wall.png”" in ew.messages[-1]
+    assert ew.enrol("Eileen", upload_value(("astronaut.png", png_bytes(skimage_data.astronaut()))))
+    assert db.names == ["Eileen"] and seen[-1][1:] == (64, 64, 3)
+    assert not ew.enrol("Eileen", upload_value(("astronaut.png", png_bytes(skimage_data.astronaut())),
+                                               ("wall.png", png_bytes(noise))))
+    assert db.count("Eileen") == 1                   # all-or-nothing: the failed upload added nothing
+    assert not W.EnrolWidget(db, encoder, align=False).align

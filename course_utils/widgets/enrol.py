@@ -27,7 +27,12 @@ class EnrolWidget(View):
     embeddings ``(N, D)`` (a Keras model or any callable; ``None`` = the database's own
     encoder); preprocess: one decoded photo ``(H, W, 3) uint8`` → one model-ready face
     (default: ``images.preprocess`` to the encoder's input size, else 64); threshold: for
-    "Who is it?" (default: the database's); k: how many candidates to list.
+    "Who is it?" (default: the database's); k: how many candidates to list; align: detect the
+    face in each photo and align it (``course_utils.align``, MTCNN + 5 landmarks) before the
+    encoder sees it — the default, since everyday photos show a head, shoulders and background the
+    encoder never saw. A photo with no face is refused, naming the file; a small or blurred face
+    is enrolled with a note. Use ``align=False`` for photos already cropped to the face (and for
+    the synthetic cartoon faces, which a real face detector does not see as faces).
 
     Enrolment is all-or-nothing: if any uploaded file cannot be read, or the name is missing,
     or the encoder fails, nothing is enrolled and the output says why (never a traceback).
@@ -37,8 +42,10 @@ class EnrolWidget(View):
     """
 
     def __init__(self, database, encoder=None, preprocess: Callable | None = None,
-                 threshold: float | None = None, k: int = 3):
+                 threshold: float | None = None, k: int = 3, align: bool = True):
         self.database, self.encoder, self.threshold, self.k = database, encoder, threshold, int(k)
+        self.align = bool(align) and preprocess is None
+        self.notes: list[str] = []
         self.preprocess = preprocess or self._default_preprocess
         self.static = False
         self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Photos",
@@ -91,14 +98,33 @@ class EnrolWidget(View):
         self._show(f"<div style='color:{DIFF_COLOR}'>{html.escape(text)}</div>", text)
         return False
 
+    def _one_face(self, image: np.ndarray, filename: str) -> tuple[np.ndarray, list[str]]:
+        """One decoded photo → (model-ready face, notes): aligned when ``self.align``."""
+        if not self.align:
+            return np.asarray(self.preprocess(image)), []
+        import warnings
+
+        from course_utils.align import largest_aligned_face
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            face = largest_aligned_face(image, name=f"“{filename}”", size=self._input_size())
+        return np.asarray(face), [str(w.message) for w in caught]
+
     def _faces(self, value):
-        """Decode + preprocess the uploads → ``(names, batch (N, S, S, 3), errors)``."""
+        """Decode (+ detect and align) the uploads → ``(names, batch (N, S, S, 3), errors)``;
+        notes about small or blurred faces go to ``self.notes``."""
+        from course_utils.align import NoFaceError
         decoded = decode_upload(self.upload.value if value is None else value)
         names, faces, errors = [], [], list(decoded.errors)
+        self.notes = []
         for filename, image in decoded:
             try:
-                faces.append(np.asarray(self.preprocess(image)))
+                face, notes = self._one_face(image, filename)
+                faces.append(face)
                 names.append(filename)
+                self.notes += notes
+            except NoFaceError as err:
+                errors.append(str(err))
             except Exception as err:
                 errors.append(f"“{filename}” could not be preprocessed ({type(err).__name__}: {err}).")
         batch = np.stack(faces) if faces else None
@@ -130,8 +156,10 @@ class EnrolWidget(View):
             self.upload.value = ()
         text = f"Enrolled {len(names)} photo(s) of {name} ({count} in total). {self._database_line()}"
         thumbs = "".join(f"<img src='{_png_data_uri(face)}' width=56 style='margin:2px'>" for face in batch)
+        notes = "".join(f"<div style='color:{DIFF_COLOR}'>Note: {html.escape(n)}</div>" for n in self.notes)
         self._show(f"<div style='color:{SAME_COLOR}'><b>{html.escape(text.split('. ')[0])}.</b></div>"
-                   f"{thumbs}<br><i>{html.escape(self._database_line())}</i>", text)
+                   f"{thumbs}<br><i>{html.escape(self._database_line())}</i>{notes}",
+                   text + "".join(f" Note: {n}" for n in self.notes))
         return True
 
     def identify(self, value=None) -> list:
