@@ -18,6 +18,11 @@ What the recipe does (see :class:`Recipe` for the numbers):
    JupyterLab (a static figure elsewhere), and a **collapse detector** that warns in plain
    words when all embeddings bunch together.
 5. **Checkpoint**: the best encoder by validation AUC is kept and saved as ``.keras``.
+6. **Batch-norm statistics** are recomputed at the end under the final weights
+   (:func:`reestimate_batchnorm`): after a short run the running averages lag behind; measured on
+   LFW View 1 after 6,400 images, 10-fold accuracy 0.613 → 0.688 and AUC 0.656 → 0.760.
+7. **Precision**: float32, or ``mixed_bfloat16`` where the CPU has bfloat16 instructions and it
+   measures faster (:func:`choose_precision`; the choice is printed).
 """
 from __future__ import annotations
 
@@ -60,7 +65,7 @@ class Recipe:
     steps_per_epoch: int = 50        # an "epoch" here = how often we validate and plot
     seed: int = 0
     bn_momentum: float = 0.99        # batch-norm running statistics (Keras default 0.99)
-    reestimate_bn: int = 0           # at the end, recompute batch-norm statistics over this many batches (0: no)
+    reestimate_bn: int = 20          # at the end, recompute batch-norm statistics over this many batches of 256 (0: no)
     precision: str = "auto"          # "auto" | "float32" | "mixed_bfloat16" (see choose_precision)
 
     def to_dict(self) -> dict:
