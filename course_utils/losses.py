@@ -15,6 +15,11 @@ Conventions used throughout
   embeddings they lie in ``[0, 4]``.
 * ``margin`` (α in the FaceNet paper) defaults to 0.2.
 * Results have the float dtype of ``embeddings``; masks are boolean.
+* Half precision (float16 / bfloat16 embeddings, e.g. from a ``mixed_float16`` or
+  ``mixed_bfloat16`` model): distances, counts and sums are computed in **float32** (float16
+  overflows above 65,504 — a P=64, K=4 batch has 193,536 valid triplets — and bfloat16 counts
+  exactly only up to 256), as TensorFlow Addons did. The loss is cast back to the input dtype;
+  the ``stats`` stay float32.
 
 The three mining strategies (all use every valid triplet/anchor in the batch)
 -----------------------------------------------------------------------------
@@ -189,13 +194,30 @@ def _check_labels_and_embeddings(labels, embeddings):
 # Small helpers (they expect tensors that were already checked)
 # ---------------------------------------------------------------------------
 
+HALF_DTYPES = ("float16", "bfloat16")
+
+
+def _accumulation_dtype(dtype: str) -> str:
+    """float32 for half-precision inputs (sums and counts overflow or lose integers), else ``dtype``."""
+    return "float32" if dtype in HALF_DTYPES else dtype
+
+
+def _upcast(embeddings):
+    """``(embeddings in the accumulation dtype, the input dtype)``; see the module docstring."""
+    dtype = _dtype_name(embeddings)
+    if dtype in HALF_DTYPES:
+        return ops.cast(embeddings, "float32"), dtype
+    return embeddings, dtype
+
+
 def _count(mask, dtype):
-    """Number of True entries of a boolean mask, as a float scalar."""
-    return ops.sum(ops.cast(mask, dtype))
+    """Number of True entries of a boolean mask, as a float scalar (float32 at least)."""
+    return ops.sum(ops.cast(mask, _accumulation_dtype(keras.backend.standardize_dtype(dtype))))
 
 
 def _masked_mean(values, mask):
-    """Mean of ``values`` where ``mask`` is True; 0 when the mask is empty."""
+    """Mean of ``values`` where ``mask`` is True; 0 when the mask is empty (float32 at least)."""
+    values = ops.cast(values, _accumulation_dtype(_dtype_name(values)))
     total = ops.sum(ops.where(mask, values, 0.0))
     return total / ops.maximum(_count(mask, values.dtype), 1.0)
 
@@ -306,9 +328,11 @@ def triplet_loss(anchor, positive, negative, alpha: float = 0.2):
     anchor = _check_embeddings(anchor, "anchor")
     positive = ops.cast(_check_embeddings(positive, "positive"), anchor.dtype)
     negative = ops.cast(_check_embeddings(negative, "negative"), anchor.dtype)
+    anchor, out_dtype = _upcast(anchor)
+    positive, negative = ops.cast(positive, anchor.dtype), ops.cast(negative, anchor.dtype)
     d_pos = ops.sum(ops.square(anchor - positive), axis=1)   # (B,)
     d_neg = ops.sum(ops.square(anchor - negative), axis=1)   # (B,)
-    return ops.mean(ops.maximum(d_pos - d_neg + alpha, 0.0))
+    return ops.cast(ops.mean(ops.maximum(d_pos - d_neg + alpha, 0.0)), out_dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -361,6 +385,7 @@ def batch_all_triplet_loss(labels, embeddings, margin=0.2):
     """
     margin = _check_margin(margin)
     labels, embeddings = _check_labels_and_embeddings(labels, embeddings)
+    embeddings, out_dtype = _upcast(embeddings)
     distances = _squared_distances(embeddings)                          # (B, B)
     positives, negatives = _pair_masks(labels)                          # (B, B) each
     # losses[a, p, n] = d(a, p) − d(a, n) + margin
@@ -376,7 +401,7 @@ def batch_all_triplet_loss(labels, embeddings, margin=0.2):
     num_valid = ops.sum(per_anchor)
     stats = {"fraction_active": num_active / ops.maximum(num_valid, 1.0)}
     stats.update(_distance_stats(distances, positives, negatives))
-    return loss, stats
+    return ops.cast(loss, out_dtype), stats
 
 
 def batch_hard_triplet_loss(labels, embeddings, margin=0.2, squared=True):
@@ -399,6 +424,7 @@ def batch_hard_triplet_loss(labels, embeddings, margin=0.2, squared=True):
     """
     margin = _check_margin(margin)
     labels, embeddings = _check_labels_and_embeddings(labels, embeddings)
+    embeddings, out_dtype = _upcast(embeddings)
     squared_distances = _squared_distances(embeddings)                  # (B, B)
     distances = squared_distances if squared else _safe_sqrt(squared_distances)
     positives, negatives = _pair_masks(labels)
@@ -415,7 +441,7 @@ def batch_hard_triplet_loss(labels, embeddings, margin=0.2, squared=True):
     loss = ops.sum(per_anchor) / num_valid
     stats = {"fraction_active": _count(ops.greater(per_anchor, 0.0), distances.dtype) / num_valid}
     stats.update(_distance_stats(squared_distances, positives, negatives))
-    return loss, stats
+    return ops.cast(loss, out_dtype), stats
 
 
 def semi_hard_triplet_loss(labels, embeddings, margin=0.2):
@@ -453,6 +479,7 @@ def semi_hard_triplet_loss(labels, embeddings, margin=0.2):
     """
     margin = _check_margin(margin)
     labels, embeddings = _check_labels_and_embeddings(labels, embeddings)
+    embeddings, out_dtype = _upcast(embeddings)
     distances = _squared_distances(embeddings)                          # (B, B)
     positives, negatives = _pair_masks(labels)
 
@@ -475,7 +502,7 @@ def semi_hard_triplet_loss(labels, embeddings, margin=0.2):
     loss = ops.sum(pair_losses) / num_valid
     stats = {"fraction_active": _count(ops.greater(pair_losses, 0.0), distances.dtype) / num_valid}
     stats.update(_distance_stats(distances, positives, negatives))
-    return loss, stats
+    return ops.cast(loss, out_dtype), stats
 
 
 def triplet_loss_from_batch(labels, embeddings, strategy: str = "batch_all", margin: float = 0.2):
@@ -553,6 +580,7 @@ def triplet_stat(y_true, y_pred, stat="fraction_active", strategy="batch_all", m
         _, stats = triplet_loss_from_batch(y_true, y_pred, strategy, margin)
         return stats[stat]
     labels, embeddings = _check_labels_and_embeddings(y_true, y_pred)
+    embeddings, _ = _upcast(embeddings)
     positives, negatives = _pair_masks(labels)
     return _distance_stats(_squared_distances(embeddings), positives, negatives)[stat]
 

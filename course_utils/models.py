@@ -35,11 +35,11 @@ class L2Normalize(layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
-def conv_block(x, filters: int, convs: int, name: str):
+def conv_block(x, filters: int, convs: int, name: str, bn_momentum: float = 0.99):
     """``convs`` × (3×3 conv → batch-norm → ReLU), then 2×2 max-pooling (halves height and width)."""
     for k in range(convs):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{k + 1}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{k + 1}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{k + 1}")(x)
         x = layers.ReLU(name=f"{name}_relu{k + 1}")(x)
     return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
 
@@ -47,7 +47,7 @@ def conv_block(x, filters: int, convs: int, name: str):
 def build_encoder(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
                   embedding_dim: int = EMBEDDING_DIM, widths: tuple[int, ...] = (64, 128, 256),
                   convs_per_block: int = 1, stem: int | None = 32, dropout: float = 0.0,
-                  name: str = "encoder") -> keras.Model:
+                  name: str = "encoder", bn_momentum: float = 0.99) -> keras.Model:
     """A small ConvNet encoder (Functional API).
 
     rescale (÷255) → optional **stem**: one 5×5 convolution with stride 2 (``stem`` filters;
@@ -55,6 +55,9 @@ def build_encoder(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3
     layer then does a quarter of the work, so training is ~3× faster on a CPU) → one conv block
     per entry of ``widths`` (each halves the resolution) → global average pooling → optional
     dropout → Dense(``embedding_dim``) → :class:`L2Normalize`.
+
+    ``bn_momentum``: how slowly batch-norm's running mean/variance (used at inference) follow
+    the batches (Keras' default 0.99 averages over ~100 steps).
     """
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(f"input_shape must be (height, width, 3); got {input_shape}.")
@@ -64,10 +67,10 @@ def build_encoder(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     if stem:
         x = layers.Conv2D(stem, 5, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
-        x = layers.BatchNormalization(name="stem_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name="stem_bn")(x)
         x = layers.ReLU(name="stem_relu")(x)
     for b, filters in enumerate(widths):
-        x = conv_block(x, filters, convs_per_block, name=f"block{b + 1}")
+        x = conv_block(x, filters, convs_per_block, name=f"block{b + 1}", bn_momentum=bn_momentum)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)

@@ -388,3 +388,76 @@ def test_losses_module_uses_keras_ops_only():
     assert "tensorflow" not in imported
     assert not any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
                    and n.value.id == "tf" for n in ast.walk(tree))
+
+
+# ---------------------------------------------------------------------------
+# Half precision: float16 / bfloat16 embeddings and mixed-precision policies
+# ---------------------------------------------------------------------------
+# float16 overflows above 65,504 and bfloat16 counts integers exactly only up to 256: a
+# P=64, K=4 batch has 193,536 valid triplets, so counts and sums must be accumulated in float32.
+
+HALF_LAYOUTS = {"P64xK4": (_pk(64, 4), 128), "P8xK4_plus_singleton": (np.append(_pk(8, 4), 99), 8),
+                "P4xK4": (_pk(4, 4), 8)}
+HALF_TOL = {"float16": dict(rtol=2e-3, atol=1e-4), "bfloat16": dict(rtol=1e-2, atol=1e-3)}
+STAT_TOL = dict(rtol=1e-4, atol=1e-6)   # stats stay float32
+
+
+def _half(e64, dtype):
+    """``(tensor in dtype, the same numbers as float64)``."""
+    e = tf.cast(tf.constant(e64, tf.float32), dtype)
+    return e, tf.cast(e, tf.float64).numpy()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("layout", list(HALF_LAYOUTS))
+def test_half_precision_matches_loop_reference(layout, dtype):
+    labels, dim = HALF_LAYOUTS[layout]
+    e, e_ref = _half(_embeddings(labels, dim, seed=dim), dtype)
+    for strategy in STRATEGIES:
+        loss, stats = L.triplet_loss_from_batch(labels, e, strategy)
+        ref_loss, ref_stats = R.triplet_loss_from_batch_loop(labels, e_ref, strategy)
+        what = f"{strategy} {dtype} {layout}"
+        assert keras.backend.standardize_dtype(loss.dtype) == dtype, what
+        assert ref_loss > 0.01, what   # a loss that underflowed to 0 must not pass
+        np.testing.assert_allclose(float(loss), ref_loss, **HALF_TOL[dtype], err_msg=what)
+        for key, value in ref_stats.items():
+            assert keras.backend.standardize_dtype(stats[key].dtype) == "float32", what
+            np.testing.assert_allclose(float(stats[key]), value, **STAT_TOL, err_msg=f"{what}: {key}")
+        for stat in ref_stats:
+            np.testing.assert_allclose(float(L.triplet_stat(labels.astype("float32"), e, stat, strategy)),
+                                       ref_stats[stat], **STAT_TOL, err_msg=f"{what}: triplet_stat {stat}")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_plain_triplet_loss(dtype):
+    rng = np.random.default_rng(3)
+    a, p, n = (_half(rng.normal(size=(4096, 64)), dtype) for _ in range(3))
+    loss = L.triplet_loss(a[0], p[0], n[0], alpha=0.2)
+    assert keras.backend.standardize_dtype(loss.dtype) == dtype
+    np.testing.assert_allclose(float(loss), R.triplet_loss_loop(a[1], p[1], n[1], 0.2), **HALF_TOL[dtype])
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_loss_and_metrics_under_mixed_precision_policy(policy, strategy):
+    """A model under a mixed policy outputs half-precision embeddings: loss and metrics stay right."""
+    labels = _pk(64, 4)
+    x = np.random.default_rng(5).normal(size=(len(labels), 16)).astype("float32")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        from course_utils.models import L2Normalize   # the course encoder's head
+        inputs = keras.Input((16,))
+        model = keras.Model(inputs, L2Normalize()(keras.layers.Dense(32)(inputs)))
+        model.compile(optimizer="sgd", loss=L.TripletLoss(strategy),
+                      metrics=L.triplet_metrics(strategy))
+        emb = model.predict(x, batch_size=len(labels), verbose=0)
+        assert keras.backend.standardize_dtype(emb.dtype) == policy.split("_")[1]
+        logs = model.evaluate(x, labels, batch_size=len(labels), verbose=0, return_dict=True)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    ref_loss, ref_stats = R.triplet_loss_from_batch_loop(labels, np.asarray(emb, np.float64), strategy)
+    np.testing.assert_allclose(logs["loss"], ref_loss, rtol=1e-3, atol=1e-5)
+    for name, key in L.METRIC_STATS.items():
+        np.testing.assert_allclose(logs[name], ref_stats[key], **STAT_TOL, err_msg=f"{policy} {name}")

@@ -127,3 +127,66 @@ def test_load_or_train_ignores_an_encoder_from_another_dataset(tmp_path, capsys)
     training.load_or_train_encoder(bench, path=path, minutes=1 / 60, verbose=True, recipe=training.Recipe(**TINY))
     assert "trained on lfw" in capsys.readouterr().out
     assert training.read_provenance(path)["dataset"] == "synthetic"      # replaced by a new one
+
+
+# ----------------------------------------------------------------------------- issue 16: BN and precision
+def test_reestimate_batchnorm_sets_the_batch_statistics_of_the_final_weights():
+    import keras
+    from course_utils.models import build_encoder
+
+    faces = load_synthetic(6, 3, size=32, seed=1)
+    model = build_encoder((32, 32, 3), 8, widths=(4, 8), stem=4)
+    bn = model.get_layer("stem_bn")
+    # Every batch holds all 18 images, so the re-estimated statistics must be exactly those of
+    # this set (running statistics start at mean 0 / variance 1, which must be fully replaced).
+    assert training.reestimate_batchnorm(model, faces, batches=3, batch_size=64) == 3
+    stem_out = keras.Model(model.input, model.get_layer("stem_conv").output)
+    conv = np.asarray(stem_out(faces.images.astype("float32")), np.float64)
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), conv.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), conv.var(axis=(0, 1, 2)), rtol=1e-3, atol=1e-6)
+    assert bn.momentum == 0.99                                    # restored
+
+
+def test_train_encoder_with_batchnorm_pass_and_previous_recipe():
+    bench = tiny_bench()
+    result = training.train_encoder(bench, steps=3, recipe=training.Recipe(**TINY, reestimate_bn=2),
+                                    checkpoint=None, live=False, verbose=False)
+    assert result.images_seen == 3 * 8
+    before = training.Recipe.previous()
+    assert (before.precision, before.reestimate_bn, before.steps_per_epoch) == ("float32", 0, 50)
+
+
+def test_cpu_bf16_flags_reads_cpuinfo():
+    assert training.cpu_bf16_flags("processor: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile amx_bf16\n") == \
+        ["avx512_bf16", "amx_bf16"]
+    assert training.cpu_bf16_flags("flags : fpu sse avx512f avx512_vnni\n") == []
+
+
+def test_choose_precision(monkeypatch, capsys):
+    recipe = training.Recipe(**TINY)
+    no_bf16 = "flags : fpu avx512f\n"
+    assert training.choose_precision(recipe, (32, 32, 3), cpuinfo=no_bf16) == "float32"
+    assert "no bfloat16 instructions" in capsys.readouterr().out
+    # With bfloat16 instructions the choice follows the measured speed (10 % margin).
+    speeds = {}
+    monkeypatch.setattr(training, "_time_policy", lambda policy, *a, **k: speeds[policy])
+    amx = "flags : fpu avx512_bf16 amx_bf16\n"
+    speeds.update(float32=100.0, mixed_bfloat16=150.0)
+    assert training.choose_precision(recipe, (32, 32, 3), cpuinfo=amx) == "mixed_bfloat16"
+    speeds.update(float32=100.0, mixed_bfloat16=105.0)
+    assert training.choose_precision(recipe, (32, 32, 3), cpuinfo=amx) == "float32"
+    assert "105 vs float32 100" in capsys.readouterr().out
+    assert training.choose_precision(training.Recipe(precision="float32"), (32, 32, 3)) == "float32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        training.choose_precision(training.Recipe(precision="fp8"), (32, 32, 3))
+
+
+def test_train_encoder_under_mixed_bfloat16_gives_finite_float32_embeddings():
+    import keras
+    bench = tiny_bench()
+    result = training.train_encoder(bench, steps=3, recipe=training.Recipe(**TINY, precision="mixed_bfloat16"),
+                                    checkpoint=None, live=False, verbose=False)
+    assert keras.mixed_precision.global_policy().name == "float32"     # restored
+    assert all(math.isfinite(v) for k in ("loss", "active_triplets", "d_pos", "d_neg") for v in result.history[k])
+    report = training.evaluate(result.model, bench.test)
+    assert 0 <= report["auc"] <= 1
