@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         p.set_defaults(func=func)
     for name, module, text in [
         ("student", "course_utils.authoring", "regenerate notebooks/ (student versions) from solutions/"),
-        ("grade", "course_utils.grading", "autograde a folder of submitted notebooks into a CSV"),
+        ("grade", "coursekit.grading", "autograde a folder of submitted notebooks into a CSV"),
         ("slides", "course_utils.publish", "build reveal.js slide decks of every lesson into build/slides"),
         ("site", "course_utils.publish", "build the course website into build/site"),
         ("prepare", "course_utils.prepare", "download and cache datasets for offline classroom use"),

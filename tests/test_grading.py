@@ -4,7 +4,7 @@ import csv
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_utils import grading
+from coursekit import grading
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 
