@@ -39,17 +39,22 @@ def test_grade_folder(tmp_path):
         nbformat.write(nb, subs / name / "01_demo.ipynb")
     (subs / "fay").mkdir()
     (subs / "fay" / "01_demo.ipynb").write_text("{not json")                     # unreadable
-    rows = grading.grade_folder(subs, tmp_path / "grades.csv", cell_timeout=5, solutions=solutions)
+    rows = grading.grade_folder(subs, tmp_path / "grades.csv", cell_timeout=5, solutions=solutions,
+                               seed_data=False)
     by = {r["student"]: r for r in rows}
     assert by["ana"]["total"] == 3 and by["ana"]["max"] == 3
     assert by["ben"]["ex_add_check"] == 0 and by["ben"]["free_point"] == 1
     assert by["cy"]["ex_add_check"] == 0
     assert by["dee"]["ex_add_check"] == 0          # the original check was restored and failed
-    assert by["eve"]["total"] == 0 and "longer than 5 s" in by["eve"]["status"]
+    # the loop is interrupted and grading goes on: the later free point still counts
+    assert by["eve"]["ex_add_check"] == 0 and by["eve"]["free_point"] == 1
+    assert "interrupted" in by["eve"]["status"]
     assert by["fay"]["total"] == 0 and "unreadable" in by["fay"]["status"]
     with open(tmp_path / "grades.csv") as f:
         table = list(csv.DictReader(f))
     assert {r["student"] for r in table} == set(by) and float(table[0]["max"]) == 3
+    feedback = (tmp_path / "feedback" / "cy" / "01_demo.md").read_text()
+    assert "0/2" in feedback and "add_one is wrong" not in feedback or "raised" in feedback
 
 
 def test_flat_layout_is_found(tmp_path):
