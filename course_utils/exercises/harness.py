@@ -1,0 +1,497 @@
+"""The machinery every exercise check shares: cases, mistakes, judging, messages.
+
+An :class:`Exercise` describes one graded exercise: how to draw its randomized cases (pure data,
+see :mod:`course_utils.exercises.protocol`), how to turn what the answer returned into a
+canonical value (``convert``), how to compare it with the reference (``same``), its catalogue of
+known mistakes (:class:`Mistake`: a hint and the wrong result it would give), and the extra
+requirements once the values are right (gradients flow, no Python loops, …).
+
+``Exercise.judge(cases, outputs)`` decides from data alone (it runs in the grader's process);
+:func:`check` is the student's path inside the notebook:
+
+* **Correct** → one line such as ``✓ triplet_loss: correct on 12 randomized tests.``; the
+  student's function is returned.
+* **Not done yet** (``NotImplementedError``, as the generated stub raises) → a friendly message,
+  and the *reference* function is returned so the lesson keeps running. In grading mode
+  (``COURSE_GRADING=1`` or ``NBGRADER_EXECUTION`` set) ``AssertionError("<name> is not
+  implemented yet")`` instead.
+* **Wrong** → ``AssertionError``: the likely mistake when the results agree with a catalogued
+  wrong variant on every test, otherwise the smallest failing example (inputs, expected, got).
+* **Wrong kind of result** (``None``, a float where a tensor is needed, a wrong shape, NaN, an
+  exception) → ``AssertionError`` saying what was expected and what came back.
+
+Each check draws fresh random inputs on every call (a hard-coded answer cannot pass); the number
+of tests is fixed, so its output line is the same on every run. Conventions: embeddings
+``(N, D)``, unit length; distance = **squared** Euclidean; "same person" ⇔ ``distance <= threshold``.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import tempfile
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from course_utils.config import env_flag
+from course_utils.exercises.protocol import (AsTensor, FakeEncoder, Verdict, course_implementation,
+                                             run_in_process)
+
+MAX_MESSAGE = 300          # characters kept from an exception message
+
+
+def grading_mode() -> bool:
+    """True while an autograder runs the notebook (``COURSE_GRADING=1`` or nbgrader's variable)."""
+    return env_flag("COURSE_GRADING") or "NBGRADER_EXECUTION" in os.environ
+
+
+class Bad(Exception):
+    """The student's result has the wrong kind/shape; the message says expected vs got."""
+
+
+class AnyOf(tuple):
+    """A variant with several acceptable forms: the student matches it if any form matches."""
+
+
+@dataclass
+class Case:
+    """One randomized test: the arguments (pure data) and what the judge needs to decide."""
+
+    args: tuple                      # positional arguments (NumPy, numbers, AsTensor, FakeEncoder…)
+    kwargs: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)   # float64 NumPy copies etc. for the variants
+    expected: Any = None             # canonical expected result
+    names: tuple = ()                # argument names, for messages
+    size: int = 0                    # used to pick the smallest failing example
+    tol: float = 1e-5                # absolute tolerance for float comparisons
+    diagnose: bool = True            # use this case when matching known mistakes
+
+
+@dataclass
+class Mistake:
+    """A known wrong answer: the hint shown to the student and the result it would give."""
+
+    hint: str
+    variant: Callable                # case.data -> canonical result (or AnyOf of them)
+    same: Callable | None = None     # comparison to use instead of the exercise's own
+
+
+# ---------------------------------------------------------------------------------------------
+# Values as the judge sees them (revived from the probe's observations)
+# ---------------------------------------------------------------------------------------------
+
+class TensorValue:
+    """What a returned ``tf.Tensor`` looks like to the judge: its value, and that it was a tensor."""
+
+    def __init__(self, array):
+        self.array = np.asarray(array)
+        self.shape = self.array.shape
+        self.dtype = self.array.dtype
+
+    def numpy(self):
+        return self.array
+
+    def __array__(self, dtype=None, copy=None):
+        return self.array if dtype is None else self.array.astype(dtype)
+
+    def __repr__(self):
+        return f"<tf.Tensor {self.array.dtype} {self.array.shape}>"
+
+
+class OtherValue:
+    """A returned object the probe could only describe (a model, a function, a symbolic tensor…)."""
+
+    def __init__(self, obs: dict):
+        self.kind = obs.get("type") or obs.get("kind", "object")
+        self.text = obs.get("repr", "")
+        self.obs = obs
+
+    def __repr__(self):
+        return f"{self.kind} {self.text}".strip()
+
+
+def revive(obs):
+    """An observation (see protocol) → a value the converters can inspect."""
+    kind = obs.get("kind")
+    if kind == "None":
+        return None
+    if kind == "tf.Tensor":
+        return TensorValue(obs["value"])
+    if kind == "Python tuple":
+        return tuple(revive(o) for o in obs["items"])
+    if kind == "Python list":
+        return [revive(o) for o in obs["items"]]
+    if kind == "Python dict":
+        return {_key(revive(k)): revive(v) for k, v in obs["items"]}
+    if kind == "History":
+        return revive(obs["history"])
+    if "value" in obs:
+        return obs["value"]
+    return OtherValue(obs)
+
+
+def _key(k):
+    return k.item() if isinstance(k, np.generic) else (k.array.item() if isinstance(k, TensorValue) else k)
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, (TensorValue, AsTensor))
+
+
+def kind(x) -> str:
+    """A short name of the type of ``x``: 'tf.Tensor', 'np.ndarray', 'Python float', …"""
+    if x is None:
+        return "None"
+    if is_tensor(x):
+        return "tf.Tensor"
+    if isinstance(x, OtherValue):
+        return x.kind
+    if isinstance(x, np.ndarray):
+        return "np.ndarray"
+    if isinstance(x, np.generic):
+        return f"NumPy {type(x).__name__}"
+    if isinstance(x, (bool, int, float, str, list, tuple, dict)):
+        return f"Python {type(x).__name__}"
+    return type(x).__name__
+
+
+def as_array(x) -> np.ndarray:
+    """Tensor / array / list → NumPy array (no copy when possible)."""
+    if isinstance(x, AsTensor):
+        return x.array
+    if isinstance(x, OtherValue):
+        raise TypeError(f"{x.kind} is not an array")
+    if hasattr(x, "numpy") and callable(x.numpy):
+        try:
+            return np.asarray(x.numpy())
+        except Exception:  # noqa: BLE001
+            pass
+    return np.asarray(x)
+
+
+def fmt(x, precision: int = 4, nested: bool = False) -> str:
+    """Compact text for a value in a message (arrays with values when small and not nested)."""
+    if isinstance(x, (str, np.str_)):
+        return repr(str(x))
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        return f"{float(x):.{precision + 2}g}"
+    if isinstance(x, dict):
+        items = list(x.items())
+        inner = ", ".join(f"{k!r}: {fmt(v, precision, nested=True)}" for k, v in items[:6])
+        return "{" + inner + (", …" if len(items) > 6 else "") + "}"
+    long_numbers = (len(x) > 8 and all(isinstance(v, (int, float)) for v in x)
+                    if isinstance(x, (list, tuple)) else False)
+    if isinstance(x, (list, tuple)) and not long_numbers:    # long lists of numbers: shown as arrays
+        inner = ", ".join(fmt(v, precision) for v in x[:8]) + (", …" if len(x) > 8 else "")
+        return ("(" + inner + ("," if len(x) == 1 else "") + ")") if isinstance(x, tuple) else "[" + inner + "]"
+    if x is None:
+        return "None"
+    if isinstance(x, (FakeEncoder, OtherValue)):
+        return repr(x)
+    if callable(x) and not hasattr(x, "shape"):
+        return getattr(x, "__name__", type(x).__name__)
+    try:
+        arr = as_array(x)
+    except Exception:  # noqa: BLE001
+        return repr(x)[:80]
+    head = f"{kind(x)} {arr.dtype} {tuple(arr.shape)}"
+    if nested:
+        return f"{arr.dtype} {tuple(arr.shape)}"
+    if arr.size <= 16:
+        body = np.array2string(arr, precision=precision, suppress_small=True, separator=", ",
+                               max_line_width=90)
+        body = " ".join(body.split())
+        return f"{head}: {body}"
+    return head
+
+
+def show_inputs(case: Case) -> str:
+    names = list(case.names) + [f"arg{i}" for i in range(len(case.names), len(case.args))]
+    pairs = list(zip(names, case.args)) + list(case.kwargs.items())
+    width = max((len(name) for name, _ in pairs), default=0)
+    return "\n".join(f"  {name:<{width}} = {fmt(value)}" for name, value in pairs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Converters and comparisons shared by several exercises
+# ---------------------------------------------------------------------------------------------
+
+def close(got, expected, case: Case, rtol: float = 1e-4) -> bool:
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    return got.shape == expected.shape and bool(np.allclose(got, expected, rtol=rtol, atol=case.tol))
+
+
+def finite_or_bad(arr: np.ndarray, what: str = "result") -> None:
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        n_nan = int(np.sum(np.isnan(arr)))
+        raise Bad(f"Expected finite numbers, got {'NaN' if n_nan else 'inf'} in the {what} "
+                  f"({fmt(arr)}). NaN usually comes from a sqrt of a (tiny) negative number or a 0/0.")
+
+
+def scalar_tensor(raw, batch: int | None = None, name: str = "loss", allow_tuple: bool = False) -> float:
+    """A loss must be a 0-d tensor (so gradients flow); returns its value as a float.
+
+    ``allow_tuple``: a ``(loss, ...)`` tuple is accepted and its first element checked.
+    """
+    if allow_tuple and isinstance(raw, (tuple, list)) and len(raw) >= 1:
+        raw = raw[0]
+    if raw is None:
+        raise Bad("Expected a scalar tensor, got None. Did you forget `return`?")
+    if isinstance(raw, (bool, np.bool_)):
+        raise Bad(f"Expected a scalar float tensor, got the boolean {raw!r}.")
+    if isinstance(raw, (int, float)):
+        raise Bad(f"Return a tensor (keras.ops/tf result), not a Python {type(raw).__name__}: gradients "
+                  f"cannot flow through a float. Got {fmt(raw)}; drop the float(...) / .numpy() at the end.")
+    if isinstance(raw, np.number):
+        raise Bad(f"Return a tensor, not a NumPy {type(raw).__name__} ({fmt(raw)}): your result is a NumPy "
+                  "value; use keras.ops (ops.sum, ops.maximum, ops.mean instead of np.*, no .numpy() at the "
+                  "end) so gradients flow.")
+    if isinstance(raw, np.ndarray):
+        raise Bad(f"Return a tensor (keras.ops/tf result), not a NumPy array: gradients cannot flow "
+                  f"through NumPy. Got {fmt(raw)}; use keras.ops (ops.sum, ops.maximum, ops.mean) "
+                  "instead of np.*.")
+    if not is_tensor(raw):
+        raise Bad(f"Expected a scalar tensor, got {kind(raw)}: {fmt(raw)}.")
+    arr = as_array(raw)
+    if arr.shape != ():
+        if batch is not None and arr.shape == (batch,):
+            raise Bad(f"You returned shape {arr.shape} (one {name} per example): take the mean over "
+                      "the batch (ops.mean) to get a single number.")
+        raise Bad(f"Expected a scalar (shape ()), got shape {arr.shape}: {fmt(raw)}.")
+    if arr.dtype.kind != "f":
+        raise Bad(f"Expected a float tensor, got dtype {arr.dtype}.")
+    finite_or_bad(arr, name)
+    return float(arr)
+
+
+def float_scalar(raw, what: str = "result", allow_inf: bool = False) -> float:
+    """A plain number (Python/NumPy float, 0-d array or tensor) → float (±inf only if allowed)."""
+    if raw is None:
+        raise Bad(f"Expected a number for the {what}, got None. Did you forget `return`?")
+    if isinstance(raw, (bool, np.bool_)):
+        raise Bad(f"Expected a number for the {what}, got the boolean {raw!r}.")
+    if isinstance(raw, str):
+        raise Bad(f"Expected a number for the {what}, got the string {raw!r}.")
+    try:
+        arr = as_array(raw)
+    except Exception:  # noqa: BLE001
+        raise Bad(f"Expected a number for the {what}, got {kind(raw)}.") from None
+    if arr.dtype.kind not in "iuf":
+        raise Bad(f"Expected a number for the {what}, got {kind(raw)} of dtype {arr.dtype}: {fmt(raw)}.")
+    if arr.shape != ():
+        raise Bad(f"Expected a single number for the {what}, got an array of shape {arr.shape}: "
+                  f"{fmt(raw)}. Take the element you mean (e.g. [0]) or float(...).")
+    value = float(arr)
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise Bad(f"Expected a finite number for the {what}, got {value}.")
+    return value
+
+
+def tensor_or_array(x: np.ndarray, as_tensor: bool):
+    """Case data: ``AsTensor(x)`` (the kernel passes a ``tf.Tensor``) or the NumPy array itself."""
+    return AsTensor(x) if as_tensor else x
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def gradient_requirement(what: str, label: str):
+    """A requirement: the probe found that a gradient flows back to argument ``label``."""
+    def requirement(cases, results, outputs):
+        if outputs.get("gradient") is False:
+            return (f"no gradient flows from the {what} back to `{label}`. Somewhere the computation left "
+                    "TensorFlow (a .numpy(), float(...), np.* call, or tf.constant of a computed value). "
+                    "Use keras.ops (or tf) operations all the way.")
+        return None
+    return requirement
+
+
+def load_reference(path: str):
+    """``"course_utils.losses:triplet_loss"`` → the function (imported only when needed)."""
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercises
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Exercise:
+    """One graded exercise (see :mod:`course_utils.exercises.protocol` for the protocol)."""
+
+    grade_id: str                    # the nbgrader id of the notebook's CHECK cell
+    lesson: str                      # "04"
+    name: str                        # the exercise function's name
+    answer_names: tuple              # names the check reads from the notebook's namespace
+    make_cases: Callable | None = None        # rng -> list[Case]
+    convert: Callable | None = None           # (revived result, case) -> canonical value; raises Bad
+    same: Callable | None = None              # (got, expected, case) -> bool
+    mistakes: Callable = lambda: []           # () -> list[Mistake]
+    requirements: tuple = ()                  # (cases, results, outputs) -> problem text | None
+    advice: str = ""
+    show: Callable = fmt
+    todo: str = ""
+    reference: str = ""              # "module:function" the lesson falls back to
+    forbidden: tuple = ()            # "module:function" of the course's own implementations
+    probes: dict = field(default_factory=dict)   # extra observations the judge needs
+    mode: str = "function"           # "function" | "values"
+    custom_judge: Callable | None = None         # (exercise, cases, outputs) -> Verdict
+
+    def cases(self, seed: int) -> list[Case]:
+        """The randomized tests, deterministic given ``seed``."""
+        if self.make_cases is None:
+            return []
+        return self.make_cases(np.random.default_rng(seed))
+
+    def judge(self, cases: list[Case], outputs: dict) -> Verdict:
+        """The verdict from data alone (cases drawn here, outputs written by the probe)."""
+        early = _early_verdict(self, outputs)
+        if early is not None:
+            return early
+        if self.custom_judge is not None:
+            return self.custom_judge(self, cases, outputs)
+        return judge_results(self, cases, outputs)
+
+    @property
+    def ref_path(self) -> str:
+        return self.reference.replace(":", ".")
+
+
+def _early_verdict(ex: Exercise, outputs: dict) -> Verdict | None:
+    if outputs.get("probe_failed"):
+        return Verdict(False, f"the grading probe failed: {outputs['probe_failed']['summary']}", "probe_failed")
+    if outputs.get("missing"):
+        return Verdict(False, f"{', '.join(outputs['missing'])} is not defined in the notebook "
+                              "(run the exercise cell, keep its name).", "missing")
+    if ex.mode == "values":
+        return None
+    answer = outputs.get("answer") or {}
+    if "value" in answer:
+        got = revive(answer["value"])
+        return Verdict(False, f"check_{ex.name} expects your function {ex.name} itself (no parentheses); "
+                              f"got {kind(got)} {fmt(got)}.", "not_callable")
+    problem = course_implementation(ex, outputs)
+    if problem:
+        return Verdict(False, problem, "course_implementation")
+    return None
+
+
+def judge_results(ex: Exercise, cases: list[Case], outputs: dict) -> Verdict:
+    """Convert each result, compare with the reference, name the mistake, then the requirements."""
+    name, total = ex.name, len(cases)
+    results = []
+    for i, record in enumerate(outputs.get("records", [])):
+        if "raised" in record:
+            raised = record["raised"]
+            if raised.get("not_implemented"):
+                return Verdict(False, f"{name} is not implemented yet", "not_done")
+            lines = [f"{name} raised {raised['summary']}", f"Inputs (test {i + 1} of {total}):",
+                     show_inputs(cases[i])]
+            if raised.get("hint"):
+                lines.insert(1, f"Likely mistake: {raised['hint']}")
+            return Verdict(False, "\n".join(lines), "raised")
+        try:
+            results.append(ex.convert(revive(record["result"]), cases[i]))
+        except Bad as bad:
+            return Verdict(False, f"{name} returned the wrong kind of result (test {i + 1} of {total}).\n"
+                                  f"{bad}\nInputs:\n{show_inputs(cases[i])}", "wrong_kind")
+    if len(results) != total:
+        return Verdict(False, f"the grading probe returned {len(results)} results for {total} tests.",
+                       "probe_failed")
+
+    wrong = [i for i, (got, case) in enumerate(zip(results, cases)) if not ex.same(got, case.expected, case)]
+    if wrong:
+        hint = find_mistake(ex.mistakes(), ex.same, cases, results)
+        i = min(wrong, key=lambda k: (cases[k].size, k))
+        lines = [f"{name} gives a wrong result on {len(wrong)} of {total} randomized tests."]
+        if hint:
+            lines.append(f"Likely mistake: {hint}")
+        lines += ["Smallest failing example:", show_inputs(cases[i]),
+                  f"  expected: {ex.show(cases[i].expected)}",
+                  f"  got:      {ex.show(results[i])}"]
+        if not hint and ex.advice:
+            lines.append(ex.advice)
+        return Verdict(False, "\n".join(lines), "wrong_value")
+
+    for requirement in ex.requirements:
+        problem = requirement(cases, results, outputs)
+        if problem:
+            return Verdict(False, f"{name} gives the right values, but: {problem}", "requirement")
+    return Verdict(True, f"✓ {name}: correct on {total} randomized tests.", "correct")
+
+
+def _matches(same, got, variant_out, case) -> bool:
+    options = variant_out if isinstance(variant_out, AnyOf) else (variant_out,)
+    for option in options:
+        try:
+            if same(got, option, case):
+                return True
+        except Exception:  # noqa: BLE001 — a variant that cannot be compared does not match
+            continue
+    return False
+
+
+def find_mistake(mistakes, same, cases, results) -> str | None:
+    """The hint of the first mistake whose variant equals the results on every diagnosable case."""
+    diagnosable = [i for i, case in enumerate(cases) if case.diagnose]
+    for mistake in mistakes:
+        ok = True
+        for i in diagnosable:
+            try:
+                variant_out = mistake.variant(cases[i].data)
+            except Exception:  # noqa: BLE001
+                ok = False
+                break
+            if not _matches(mistake.same or same, results[i], variant_out, cases[i]):
+                ok = False
+                break
+        if ok:
+            return mistake.hint
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The student's path, inside the notebook
+# ---------------------------------------------------------------------------------------------
+
+def not_done(name: str, todo: str, reference, ref_path: str):
+    """Friendly message + the reference (normal mode), or AssertionError (grading mode)."""
+    if grading_mode():
+        raise AssertionError(f"{name} is not implemented yet")
+    lines = [f"⏳ {name} is not implemented yet."]
+    lines += ["   " + line for line in textwrap.dedent(todo).strip().splitlines()]
+    lines.append(f"For now the lesson continues with the reference implementation ({ref_path}).")
+    print("\n".join(lines))
+    return reference
+
+
+def new_seed() -> int:
+    """A fresh seed on every call: each check sees new inputs (a hard-coded answer cannot pass)."""
+    return int(np.random.default_rng().integers(2**31))
+
+
+def check(ex: Exercise, fn, seed: int | None = None):
+    """Run ``fn`` on the exercise's cases in this process, judge, then print ✓ or raise."""
+    if not callable(fn):
+        raise AssertionError(f"check_{ex.name} expects your function {ex.name} itself (no parentheses); "
+                             f"got {kind(fn)} {fmt(fn)}.")
+    cases = ex.cases(new_seed() if seed is None else seed)
+    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
+        outputs = run_in_process(ex, {ex.answer_names[0]: fn}, cases, tmp, provenance=False)
+        verdict = ex.judge(cases, outputs)
+    if verdict.passed:
+        print(verdict.message)
+        return fn
+    if verdict.reason == "not_done":
+        return not_done(ex.name, ex.todo, load_reference(ex.reference), ex.ref_path)
+    raise AssertionError(verdict.message)
