@@ -275,8 +275,12 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
     problems = []
     t0 = time.monotonic()
     try:
-        with client.setup_kernel(env=ws.kernel_env(), cwd=str(ws.work)):
+        with sandbox.START_LOCK:        # no orphan reaping between the start and the registration
+            client.km = client.create_kernel_manager()
+            client.start_new_kernel(env=ws.kernel_env(), cwd=str(ws.work))
             kernel_pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+            sandbox.register(kernel_pid)
+        with client.setup_kernel(cleanup_kc=True):
             for index, (cell, gid) in enumerate(cells):
                 remaining = limits.notebook_cap - (time.monotonic() - t0)
                 if remaining <= 1:
@@ -314,6 +318,7 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
     except Exception as err:  # noqa: BLE001 — a kernel that cannot start or breaks: scored, not fatal
         problems.append(f"execution failed: {type(err).__name__}: {str(err)[:200]}")
     finally:
+        sandbox.unregister(kernel_pid)
         result["killed"] = sandbox.kill_submission_processes(ws, kernel_pid)
         result["course_changed"] = snapshot.verify_and_restore()
         ws.remove()
@@ -358,14 +363,15 @@ def find_submissions(folder: Path) -> list[tuple[str, Path]]:
 
 
 def prepare_seed_data(snapshot: sandbox.CourseSnapshot, lessons: set[str]) -> Path | None:
-    """Run the course's own set-up once per grading run (no student code): the synthetic
-    benchmark cache and, for lessons 7-10, the quick encoder. Every submission gets a copy."""
+    """For lessons 7-10, train the quick encoder once per grading run (the course's own code, no
+    student code); every submission gets a copy in its data folder instead of training its own."""
     import subprocess
+    if not any(name.startswith(NEEDS_ENCODER) for name in lessons):
+        return None                     # the synthetic benchmark is generated in memory: nothing to share
     ws = sandbox.Workspace.create(snapshot)
-    steps = ["from course_utils.datasets import load_benchmark", "bench = load_benchmark()"]
-    if any(name.startswith(NEEDS_ENCODER) for name in lessons):
-        steps += ["from course_utils.training import load_or_train_encoder",
-                  "load_or_train_encoder(bench, verbose=False)"]
+    steps = ["from course_utils.datasets import load_benchmark", "bench = load_benchmark()",
+             "from course_utils.training import load_or_train_encoder",
+             "load_or_train_encoder(bench, verbose=False)"]
     env = ws.kernel_env()
     t0 = time.time()
     done = subprocess.run([sys.executable, "-c", "; ".join(steps)], cwd=ws.work, env=env,
@@ -393,6 +399,7 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
     if not solutions.is_dir():
         raise FileNotFoundError(f"Instructor notebooks not found: {solutions} (give --solutions)")
     # 1. Everything the grader relies on is read (and the kit imported) before student code runs.
+    sandbox.become_subreaper()
     snapshot = sandbox.CourseSnapshot.take(Path(course_root) if course_root else sandbox.REPO_ROOT, solutions)
     lessons = {Path(name).stem: Lesson.from_bytes(Path(name).stem, data) for name, data in snapshot.solutions.items()}
     verdicts = verdicts if verdicts is not None else _default_verdicts()

@@ -139,11 +139,16 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_FunctionDef(self, node):
-        if node.name in ("checks", "get_ipython"):
+        if node.name in ("checks", "get_ipython", "check_triplet_loss") or node.name.startswith("check_"):
             self.add(f"course name shadowed ({node.name})")
         self.generic_visit(node)
 
     visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node):
+        if node.name in ("checks", "losses", "course_utils"):
+            self.add(f"course name shadowed ({node.name})")
+        self.generic_visit(node)
 
 
 def review_flags(sources: list[str]) -> list[str]:

@@ -24,7 +24,9 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +168,48 @@ class Workspace:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+_ACTIVE: set[int] = set()      # pids of kernels (and helpers) running right now, any submission
+START_LOCK = threading.RLock()  # held while a kernel starts and is registered, and while orphans are reaped
+
+
+def become_subreaper() -> bool:
+    """Linux: make this process adopt orphaned descendants (``PR_SET_CHILD_SUBREAPER``), so a
+    process a submission detached with ``setsid`` + double fork, a cleared environment and
+    another working directory still ends up as our child and is killed. False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0          # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def register(pid: int | None) -> None:
+    if pid:
+        _ACTIVE.add(pid)
+
+
+def unregister(pid: int | None) -> None:
+    _ACTIVE.discard(pid)
+
+
+def _orphans() -> set[int]:
+    """Children of this process that are not a running kernel/helper: adopted orphans (and the
+    descendants they started)."""
+    found = set()
+    try:
+        for child in psutil.Process().children():
+            if child.pid in _ACTIVE:
+                continue
+            found.add(child.pid)
+            found.update(c.pid for c in child.children(recursive=True))
+    except psutil.Error:
+        pass
+    return found
+
+
 def _environ(proc: psutil.Process) -> dict:
     try:
         return proc.environ()
@@ -204,6 +248,8 @@ def kill_submission_processes(ws: Workspace, kernel_pid: int | None = None) -> l
                 cwd = None
             if _environ(proc).get(TOKEN_VAR) == ws.token or _inside(cwd, ws.root):
                 found.add(proc.pid)
+        with START_LOCK:
+            found |= _orphans()
         found |= {p for p in victims if psutil.pid_exists(p)}
         if not found:
             break
@@ -214,4 +260,9 @@ def kill_submission_processes(ws: Workspace, kernel_pid: int | None = None) -> l
                 pass
         victims |= found
         time.sleep(0.2)
+    for pid in victims:                 # reap the ones that were (or became) our children
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except (ChildProcessError, OSError):
+            pass
     return sorted(victims)
