@@ -6,7 +6,7 @@
 For each batch size B (P×K batch with K = 4, dim 128, unit-norm float32 embeddings) and each
 strategy it prints the time per call of
 
-* ``loop``   — ``course_utils.reference`` (plain Python loops, float64): best of a few calls,
+* ``loop``   — ``course_utils.exercises.loop_references`` (plain Python loops, float64): best of a few calls,
   only one call once a call takes longer than ``--loop-budget`` seconds;
 * ``eager``  — ``course_utils.losses`` on the TensorFlow backend, eager (op by op);
 * ``tf.fn``  — the same function wrapped in ``tf.function`` (traced once, shapes fixed),
@@ -172,7 +172,8 @@ def memory_worker(args):
     import numpy as np
 
     tf = import_tensorflow(args.threads)
-    from course_utils import losses, reference
+    from course_utils import losses
+    from course_utils.exercises import loop_references as reference
 
     fast, _ = cases(losses, reference)[args.memory_worker]
     rng = np.random.default_rng(0)
@@ -208,7 +209,8 @@ def main(argv=None):
     import numpy as np
 
     tf = import_tensorflow(args.threads)
-    from course_utils import losses, reference
+    from course_utils import losses
+    from course_utils.exercises import loop_references as reference
 
     names = list(cases(losses, reference))
     tf_mib = tf_memory_by_strategy(args, names) if not args.no_memory else {}

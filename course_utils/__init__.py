@@ -15,7 +15,7 @@ Notebooks teach; this package holds the plumbing. Modules (import what you need)
 - ``database``   ``FaceDatabase``: enrol, verify, identify, save/load
 - ``clustering`` clustering faces by a distance threshold
 - ``plots`` / ``widgets``  figures and interactive explorers
-- ``checks``     exercise checks that name the likely mistake
+- ``exercises``  the exercise kit: one module of checks per lesson, solutions, loop references
 """
 from course_utils.config import quiet_tensorflow as _quiet_tensorflow
 

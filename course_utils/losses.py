@@ -2,7 +2,7 @@
 
 Everything numeric here uses ``keras.ops`` (never ``tf.``), so it runs unchanged on the
 TensorFlow, JAX and PyTorch backends. A slow, loop-by-loop version of every function lives in
-``course_utils.reference``; the tests check that both give the same numbers.
+``course_utils.exercises.loop_references``; the tests check that both give the same numbers.
 
 Conventions used throughout
 ---------------------------

@@ -1,4 +1,4 @@
-"""Tests for course_utils.losses against the loop references in course_utils.reference."""
+"""Tests for course_utils.losses against the loop references in course_utils.exercises.loop_references."""
 from __future__ import annotations
 
 import ast
@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from course_utils import losses as L
-from course_utils import reference as R
+from course_utils.exercises import loop_references as R
 
 STRATEGIES = ["batch_all", "batch_hard", "semi_hard"]
 

@@ -4,7 +4,8 @@ import warnings
 import numpy as np
 import pytest
 
-from course_utils import reference, training
+from course_utils import training
+from course_utils.exercises import loop_references as reference
 from course_utils.datasets import Benchmark, load_synthetic, make_pairs
 from course_utils.models import load_encoder
 

@@ -1,30 +1,58 @@
 """The exercise kit: one module per lesson with its checks and their catalogues of known mistakes.
 
-| file                          | checks (``check_<exercise function>``)                        |
-|-------------------------------|---------------------------------------------------------------|
-| ``lesson04_triplet_loss.py``  | ``check_triplet_loss``, ``check_pairwise_squared_distances``  |
+| file                            | checks (``check_<exercise function>``)                            |
+|---------------------------------|-------------------------------------------------------------------|
+| ``lesson01_verification.py``    | ``check_verify``, ``check_identify``                              |
+| ``lesson02_face_data.py``       | ``check_split_people``                                            |
+| ``lesson03_encoder.py``         | ``check_build_my_encoder``                                        |
+| ``lesson04_triplet_loss.py``    | ``check_triplet_loss``, ``check_pairwise_squared_distances``      |
+| ``lesson05_mining.py``          | ``check_positive_mask``, ``check_negative_mask``,                 |
+|                                 | ``check_batch_hard_triplet_loss``                                 |
+| ``lesson06_training.py``        | ``check_describe_experiment``                                     |
+| ``lesson07_embedding_space.py`` | ``check_nearest_neighbours``                                      |
+| ``lesson08_threshold.py``       | ``check_threshold_for_far``, ``check_frr_at``                     |
+| ``lesson09_database.py``        | ``check_who_is_it``                                               |
+| ``lesson10_clustering.py``      | ``check_choose_cluster_threshold``                                |
 
-Also here: ``harness.py`` (what every check shares), ``protocol.py`` (how the grader runs an
-answer in the notebook's kernel and judges it outside), ``solutions.py`` (the answers — try the
-exercise first!) and ``loop_references.py`` (slow, obviously-correct loop versions).
+Also here: ``harness.py`` (what every check shares: cases, mistakes, judging, messages),
+``protocol.py`` (how the grader runs an answer in the notebook's kernel and judges it outside),
+``solutions.py`` (the answers — try the exercise first!) and ``loop_references.py`` (slow,
+obviously-correct loop versions to compare with).
 
 ``GRADED`` maps the nbgrader id of each check cell to its :class:`~.harness.Exercise`.
-Importing this package does not import TensorFlow.
+Importing this package does not import TensorFlow (``solutions`` does: import it explicitly).
 """
 from __future__ import annotations
 
 from course_utils.exercises.harness import Exercise, grading_mode
+from course_utils.exercises.lesson01_verification import IDENTIFY, VERIFY, check_identify, check_verify
+from course_utils.exercises.lesson02_face_data import SPLIT_PEOPLE, check_split_people
+from course_utils.exercises.lesson03_encoder import BUILD_MY_ENCODER, check_build_my_encoder
 from course_utils.exercises.lesson04_triplet_loss import (PAIRWISE_SQUARED_DISTANCES, TRIPLET_LOSS,
                                                           check_pairwise_squared_distances,
                                                           check_triplet_loss)
-from course_utils.exercises.protocol import Verdict
+from course_utils.exercises.lesson05_mining import (BATCH_HARD_TRIPLET_LOSS, NEGATIVE_MASK, POSITIVE_MASK,
+                                                    check_batch_hard_triplet_loss, check_negative_mask,
+                                                    check_positive_mask)
+from course_utils.exercises.lesson06_training import DESCRIBE_EXPERIMENT, check_describe_experiment
+from course_utils.exercises.lesson07_embedding_space import NEAREST_NEIGHBOURS, check_nearest_neighbours
+from course_utils.exercises.lesson08_threshold import FRR_AT, THRESHOLD_FOR_FAR, check_frr_at, check_threshold_for_far
+from course_utils.exercises.lesson09_database import WHO_IS_IT, check_who_is_it
+from course_utils.exercises.lesson10_clustering import CHOOSE_CLUSTER_THRESHOLD, check_choose_cluster_threshold
+from course_utils.exercises.protocol import EncoderNeedsBatch, Verdict
 
 EXERCISES: tuple[Exercise, ...] = (
-    TRIPLET_LOSS, PAIRWISE_SQUARED_DISTANCES,
+    VERIFY, IDENTIFY, SPLIT_PEOPLE, BUILD_MY_ENCODER, TRIPLET_LOSS, PAIRWISE_SQUARED_DISTANCES,
+    POSITIVE_MASK, NEGATIVE_MASK, BATCH_HARD_TRIPLET_LOSS, DESCRIBE_EXPERIMENT, NEAREST_NEIGHBOURS,
+    THRESHOLD_FOR_FAR, FRR_AT, WHO_IS_IT, CHOOSE_CLUSTER_THRESHOLD,
 )
 GRADED: dict[str, Exercise] = {ex.grade_id: ex for ex in EXERCISES}
 
 __all__ = [
-    "GRADED", "EXERCISES", "Exercise", "Verdict", "grading_mode",
-    "check_triplet_loss", "check_pairwise_squared_distances",
+    "GRADED", "EXERCISES", "Exercise", "Verdict", "EncoderNeedsBatch", "grading_mode",
+    "check_verify", "check_identify", "check_split_people", "check_build_my_encoder",
+    "check_triplet_loss", "check_pairwise_squared_distances", "check_positive_mask",
+    "check_negative_mask", "check_batch_hard_triplet_loss", "check_describe_experiment",
+    "check_nearest_neighbours", "check_threshold_for_far", "check_frr_at", "check_who_is_it",
+    "check_choose_cluster_threshold",
 ]

@@ -41,6 +41,9 @@ from course_utils.exercises.protocol import (AsTensor, FakeEncoder, Verdict, cou
                                              run_in_process)
 
 MAX_MESSAGE = 300          # characters kept from an exception message
+NAMES = (  # people of the small random worlds of lessons 1 and 9
+    "Ada", "Alan", "Barbara", "Claude", "Edsger", "Grace", "Katherine", "Linus", "Margaret",
+    "Niklaus", "Radia", "Tim")
 
 
 def grading_mode() -> bool:
@@ -68,6 +71,7 @@ class Case:
     size: int = 0                    # used to pick the smallest failing example
     tol: float = 1e-5                # absolute tolerance for float comparisons
     diagnose: bool = True            # use this case when matching known mistakes
+    probe_inputs: dict = field(default_factory=dict)   # data the probe needs besides the arguments
 
 
 @dataclass
@@ -295,6 +299,16 @@ def float_scalar(raw, what: str = "result", allow_inf: bool = False) -> float:
     return value
 
 
+def pair(raw, what: str) -> tuple:
+    """A 2-tuple/list → its two items; ``Bad`` saying what came back otherwise."""
+    if raw is None:
+        raise Bad(f"Expected a pair {what}, got None. Did you forget `return`?")
+    if not isinstance(raw, (tuple, list)) or len(raw) != 2:
+        got = f"{kind(raw)} of length {len(raw)}" if isinstance(raw, (tuple, list)) else f"{kind(raw)} {fmt(raw)}"
+        raise Bad(f"Expected a pair {what} (return a, b), got {got}.")
+    return raw[0], raw[1]
+
+
 def tensor_or_array(x: np.ndarray, as_tensor: bool):
     """Case data: ``AsTensor(x)`` (the kernel passes a ``tf.Tensor``) or the NumPy array itself."""
     return AsTensor(x) if as_tensor else x
@@ -495,3 +509,9 @@ def check(ex: Exercise, fn, seed: int | None = None):
     if verdict.reason == "not_done":
         return not_done(ex.name, ex.todo, load_reference(ex.reference), ex.ref_path)
     raise AssertionError(verdict.message)
+
+
+def squared_distance_matrix(x: np.ndarray) -> np.ndarray:
+    """``(B, D)`` → ``(B, B)`` squared Euclidean distances, by broadcasting in float64 (the truth)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)

@@ -218,8 +218,7 @@ def _square_matrix(raw, case: h.Case) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def _pairwise_truth(x):
-    return np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
+_pairwise_truth = h.squared_distance_matrix
 
 
 def _pairwise_mistakes():

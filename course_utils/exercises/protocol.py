@@ -48,7 +48,8 @@ Outputs (what the probe writes to ``out_path``, as ``encode``\\ d data)::
      "gradient": True | False | None,                   # probes["gradient"]
      "tf_function": [record per case] | None,           # probes["tf_function"]
      "source": str | None,                              # probes["source"]
-     "models": [path of the saved .keras per case | {"raised": ...}],  # probes["model"]
+     "models": [{"path": file name of the saved .keras beside out_path | "raised": ...,
+                 "outputs": record of model(case.probe_inputs["model_inputs"])}],  # probes["model"]
      "calls": [[module, function, file], ...] | None}   # course_utils functions it called
 
 An *observation* is ``{"kind": "tf.Tensor" | "np.ndarray" | "NumPy float32" | "Python float" |
@@ -272,7 +273,8 @@ def observe(x, depth=0):
     if depth < 4 and isinstance(history, dict):
         return {"kind": "History", "history": observe(history, depth + 1)}
     return {"kind": "other", "type": type(x).__name__, "module": type(x).__module__,
-            "repr": repr(x)[:MAX_TEXT] if not callable(x) else getattr(x, "__name__", "")}
+            "mro": [f"{c.__module__}.{c.__name__}" for c in type(x).__mro__][:20],
+            "repr": repr(x)[:MAX_TEXT] if not callable(x) else str(getattr(x, "__name__", ""))}
 
 
 def summarise_exception(err):
@@ -413,11 +415,16 @@ def run_probe(namespace, spec, cases, out_dir, provenance=True):
                 out["models"].append(None)
                 continue
             path = os.path.join(out_dir, f"model_{i}.keras")
+            saved = {"path": os.path.basename(path)}
             try:
                 value.save(path)
-                out["models"].append(path)
             except Exception as err:  # noqa: BLE001
-                out["models"].append({"raised": summarise_exception(err)})
+                saved = {"raised": summarise_exception(err)}
+            inputs = cases[i].get("probe_inputs", {}).get("model_inputs")
+            if inputs is not None:
+                record, _ = _call_one(lambda x: value(x, training=False), [inputs], {})
+                saved["outputs"] = record
+            out["models"].append(saved)
     if probes.get("source"):
         out["source"] = _source_of(fn)
     if done and "gradient" in probes:
@@ -455,7 +462,8 @@ def codec_source() -> str:
 
 
 def _case_data(cases) -> list:
-    return [{"args": list(c.args), "kwargs": dict(c.kwargs)} for c in cases]
+    return [{"args": list(c.args), "kwargs": dict(c.kwargs),
+             "probe_inputs": dict(getattr(c, "probe_inputs", {}) or {})} for c in cases]
 
 
 def write_cases(cases, path) -> None:
@@ -465,8 +473,11 @@ def write_cases(cases, path) -> None:
 
 
 def read_outputs(path) -> dict:
+    """The probe's outputs, plus ``"out_dir"``: the folder of ``path`` (where saved models lie)."""
     with open(path, encoding="utf-8") as f:
-        return decode(f.read())
+        out = decode(f.read())
+    out["out_dir"] = os.path.dirname(os.path.abspath(path))
+    return out
 
 
 def _spec(exercise) -> dict:
@@ -509,8 +520,9 @@ def run_in_process(exercise, answers: dict, cases, out_dir, provenance: bool = T
     """What the probe does, in this process, for ``answers`` (a namespace dict); via the codec,
     so the outputs are exactly the data the grader would read back."""
     cases_data = decode(encode(_case_data(cases)))
-    out = run_probe(answers, _spec(exercise), cases_data, str(out_dir), provenance=provenance)
-    return decode(encode(out))
+    out = decode(encode(run_probe(answers, _spec(exercise), cases_data, str(out_dir), provenance=provenance)))
+    out["out_dir"] = str(out_dir)
+    return out
 
 
 def course_implementation(exercise, outputs: dict) -> str | None:

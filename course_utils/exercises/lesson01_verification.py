@@ -1,0 +1,281 @@
+"""Lesson 1 — verification and recognition: ``check_verify`` and ``check_identify``.
+
+Both checks build a small random "world": a few people, one photo each enrolled in a database
+(name → embedding), and a deterministic fake encoder (:class:`~course_utils.exercises.protocol.
+FakeEncoder`) whose squared distances are exact, so a test can put the threshold exactly on a
+distance. Conventions: squared Euclidean distance; same person ⇔ ``distance <= threshold``.
+
+* ``verify(image, claimed_name, database, encoder, threshold)`` → ``(accepted, distance)``.
+* ``identify(image, database, encoder, threshold)`` → ``(name or "unknown", distance)``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from course_utils.exercises import harness as h
+from course_utils.exercises.protocol import FakeEncoder
+
+
+def _face_world(rng, n_people: int, dim: int, size: int, as_tensor: bool):
+    encoder = FakeEncoder(rng.normal(size=(size * size * 3, dim)), (size, size, 3), as_tensor)
+    names = [str(n) for n in rng.choice(h.NAMES, size=n_people, replace=False)]
+    bases = rng.uniform(0, 255, size=(n_people, size, size, 3))
+    database = {name: encoder.predict(base[None])[0] for name, base in zip(names, bases)}
+    return encoder, names, bases, database
+
+
+def _photo(rng, base, noise: float, uint8: bool):
+    image = np.clip(base + rng.normal(0.0, noise, size=base.shape), 0, 255)
+    return image.round().astype(np.uint8) if uint8 else image.astype(np.float32)
+
+
+def _distances(embedding, database) -> dict:
+    e = np.asarray(embedding, dtype=np.float64)
+    return {name: float(np.sum((e - np.asarray(key, dtype=np.float64)) ** 2)) for name, key in database.items()}
+
+
+def _bool_scalar(raw, what: str) -> bool:
+    if isinstance(raw, (bool, np.bool_)):
+        return bool(raw)
+    if h.is_tensor(raw) or isinstance(raw, np.ndarray):
+        arr = h.as_array(raw)
+        if arr.dtype == bool and arr.shape == ():
+            return bool(arr)
+        raise h.Bad(f"Expected True/False for {what}, got {h.kind(raw)} of dtype {arr.dtype} and shape {arr.shape}.")
+    raise h.Bad(f"Expected True/False for {what}, got {h.kind(raw)} {h.fmt(raw)}. Compare: distance <= threshold.")
+
+
+def _is_number(x) -> bool:
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    if isinstance(x, (int, float, np.number)):
+        return True
+    if h.is_tensor(x) or isinstance(x, np.ndarray):
+        arr = h.as_array(x)
+        return arr.shape == () and arr.dtype.kind in "iuf"
+    return False
+
+
+def _is_boolish(x) -> bool:
+    if isinstance(x, (bool, np.bool_)):
+        return True
+    if h.is_tensor(x) or isinstance(x, np.ndarray):
+        arr = h.as_array(x)
+        return arr.shape == () and arr.dtype == bool
+    return False
+
+
+def _verify_result(raw, case: h.Case) -> tuple:
+    first, second = h.pair(raw, "(accepted, distance)")
+    if _is_number(first) and _is_boolish(second):
+        raise h.Bad("The two results are in the wrong order: you returned (distance, accepted); "
+                   "return (accepted, distance).")
+    return _bool_scalar(first, "accepted"), h.float_scalar(second, "distance")
+
+
+def _same_decision_and_distance(got, expected, case) -> bool:
+    return got[0] == expected[0] and math.isclose(got[1], expected[1], rel_tol=1e-5, abs_tol=case.tol)
+
+
+_VERIFY_TODO = """\
+Embed the image (the encoder takes a batch: encoder(image[None])[0]), take the squared distance to
+database[claimed_name] (sum of squared differences), and return (distance <= threshold, distance)."""
+
+
+def _verify_cases(rng) -> list[h.Case]:
+    from course_utils.exercises.solutions import verify
+    plan = [  # (people, D, image size, uint8?, encoder returns tensor?, kind)
+        (3, 8, 4, False, True, "genuine-accept"),
+        (4, 16, 6, True, False, "impostor-reject"),
+        (5, 32, 4, False, True, "equal"),
+        (3, 16, 4, True, True, "genuine-reject"),
+        (4, 8, 6, False, False, "impostor-accept"),
+        (5, 16, 4, False, True, "genuine-accept"),
+        (3, 32, 6, True, True, "impostor-reject"),
+        (4, 16, 4, False, False, "equal"),
+    ]
+    cases = []
+    for people, dim, size, uint8, as_tensor, kind in plan:
+        encoder, names, bases, database = _face_world(rng, people, dim, size, as_tensor)
+        claimed = names[int(rng.integers(people))]
+        if kind.startswith("genuine") or kind == "equal":
+            image = _photo(rng, bases[names.index(claimed)], 12.0, uint8)
+        else:                                    # someone else claims to be `claimed`
+            other = names[(names.index(claimed) + 1 + int(rng.integers(people - 1))) % people]
+            image = _photo(rng, bases[names.index(other)], 12.0, uint8)
+        embedding = encoder.predict(image[None])[0]
+        if kind == "equal":                      # the claimed key at distance exactly 0.25
+            key = embedding.copy()
+            key[int(rng.integers(dim))] += np.float32(0.5)
+            database[claimed] = key
+        dists = _distances(embedding, database)
+        d = dists[claimed]
+        if kind == "equal":
+            threshold = 0.25
+        elif kind.endswith("accept"):
+            threshold = round(d + float(rng.uniform(0.05, 0.3)), 3)
+        else:
+            threshold = round(max(d - float(rng.uniform(0.02, 0.3)), d / 2), 3)
+        args = (image, claimed, database, encoder, threshold)
+        accepted, distance = verify(*args)
+        cases.append(h.Case(args=args, names=("image", "claimed_name", "database", "encoder", "threshold"),
+                           data={"dists": dists, "claimed": claimed, "threshold": threshold},
+                           expected=(bool(accepted), float(distance)), size=size * size * 3 + people * dim,
+                           tol=1e-5))
+    return cases
+
+
+def _verify_mistakes():
+    def gt(d):
+        x = d["dists"][d["claimed"]]
+        return x > d["threshold"], x
+
+    def lt(d):
+        x = d["dists"][d["claimed"]]
+        return x < d["threshold"], x
+
+    def euclidean(d):
+        x = math.sqrt(d["dists"][d["claimed"]])
+        return x <= d["threshold"], x
+
+    def closest(d):
+        x = min(d["dists"].values())
+        return x <= d["threshold"], x
+
+    mistakes = [
+        h.Mistake("the comparison is reversed (distance > threshold): a SMALL distance means the same "
+                 "person, so accept when distance <= threshold.", gt),
+        h.Mistake("`<` instead of `<=`: a distance exactly equal to the threshold must be accepted "
+                 "(the course's convention is distance <= threshold).", lt),
+        h.Mistake("Euclidean instead of squared distance: do not take the square root (np.linalg.norm "
+                 "gives ‖a − b‖; square it, or use np.sum((a - b) ** 2)).", euclidean),
+        h.Mistake("you compared with the closest person in the database instead of the claimed one: "
+                 "verification only looks at database[claimed_name].", closest),
+    ]
+    return mistakes
+
+
+VERIFY = h.Exercise(
+    grade_id="ex_verify_check", lesson="01", name="verify", answer_names=("verify",),
+    make_cases=_verify_cases, convert=_verify_result, same=_same_decision_and_distance,
+    mistakes=_verify_mistakes,
+    advice="Check the distance first (squared, to the claimed person), then the decision.",
+    todo=_VERIFY_TODO, reference="course_utils.exercises.solutions:verify",
+    forbidden=("course_utils.exercises.solutions:verify", "course_utils.database:verify"))
+
+
+def check_verify(fn):
+    """Check ``verify(image, claimed_name, database, encoder, threshold)`` → ``(accepted, distance)``."""
+    return h.check(VERIFY, fn)
+
+
+_IDENTIFY_TODO = """\
+Embed the image (encoder(image[None])[0]), compute the squared distance to every person in the
+database, keep the smallest; return ("unknown", d) if that distance > threshold, else (name, d)."""
+
+
+def _identify_cases(rng) -> list[h.Case]:
+    from course_utils.exercises.solutions import identify
+    plan = [  # (people, D, image size, uint8?, tensor?, known probe?)
+        (3, 8, 4, False, True, True),
+        (4, 16, 6, True, False, False),
+        (5, 32, 4, False, True, True),
+        (6, 16, 4, True, True, False),
+        (4, 8, 6, False, False, True),
+        (5, 16, 4, False, True, True),
+        (3, 32, 6, True, True, False),
+        (6, 16, 4, False, False, True),
+    ]
+    cases = []
+    for people, dim, size, uint8, as_tensor, known in plan:
+        values = [0.0, 0.0]
+        while min(np.diff(values)) < 1e-3:           # no (near) ties between people
+            encoder, names, bases, database = _face_world(rng, people, dim, size, as_tensor)
+            if known:
+                image = _photo(rng, bases[int(rng.integers(people))], 12.0, uint8)
+            else:
+                image = _photo(rng, rng.uniform(0, 255, size=bases[0].shape), 0.0, uint8)
+            dists = _distances(encoder.predict(image[None])[0], database)
+            values = sorted(dists.values())
+        if known:
+            threshold = round(values[0] + float(rng.uniform(0.05, min(0.3, (values[1] - values[0]) / 2))), 3)
+        else:
+            threshold = round(values[0] * float(rng.uniform(0.5, 0.9)), 3)
+        args = (image, database, encoder, threshold)
+        name, distance = identify(*args)
+        cases.append(h.Case(args=args, names=("image", "database", "encoder", "threshold"),
+                           data={"dists": dists, "threshold": threshold},
+                           expected=(str(name), float(distance)), size=size * size * 3 + people * dim, tol=1e-5))
+    return cases
+
+
+def _identify_result(raw, case: h.Case) -> tuple:
+    first, second = h.pair(raw, "(name, distance)")
+    if first is None:
+        raise h.Bad('For a face that matches nobody, return the string "unknown" as the name, not None.')
+    if _is_number(first) and not isinstance(first, float):
+        raise h.Bad(f"You returned a number ({h.fmt(first)}) instead of a name: return the person's name "
+                   "(the database key), not its position in the database.")
+    if not isinstance(first, (str, np.str_)):
+        raise h.Bad(f"Expected a name (a string) first, got {h.kind(first)} {h.fmt(first)}.")
+    first = str(first)
+    if first != "unknown" and first.strip().lower() == "unknown":
+        raise h.Bad(f'Spell it exactly "unknown" (all lower case), not {first!r}.')
+    return first, h.float_scalar(second, "distance")
+
+
+def _same_name_and_distance(got, expected, case) -> bool:
+    return got[0] == expected[0] and math.isclose(got[1], expected[1], rel_tol=1e-5, abs_tol=case.tol)
+
+
+def _identify_mistakes():
+    def decide(name, distance, threshold):
+        return (name if distance <= threshold else "unknown"), distance
+
+    def closest(d):
+        return min(d["dists"].items(), key=lambda item: item[1])
+
+    def farthest(d):
+        name, x = max(d["dists"].items(), key=lambda item: item[1])
+        return decide(name, x, d["threshold"])
+
+    def never_unknown(d):
+        return closest(d)
+
+    def inverted(d):
+        name, x = closest(d)
+        return ("unknown" if x <= d["threshold"] else name), x
+
+    def other_distance(d):
+        name, _ = decide(*closest(d), d["threshold"])
+        values = list(d["dists"].values())
+        return h.AnyOf(((name, values[-1]), (name, max(values)), (name, values[0])))
+
+    mistakes = [
+        h.Mistake("you picked the FARTHEST person: the answer is the person with the smallest distance "
+                 "(np.argmin / min, not max).", farthest),
+        h.Mistake('the answer is never "unknown": when even the closest person is farther than the '
+                 'threshold (distance > threshold), return ("unknown", distance).', never_unknown),
+        h.Mistake('the threshold test is inverted: return the name when distance <= threshold and '
+                 '"unknown" when distance > threshold.', inverted),
+        h.Mistake("the name is right but the distance belongs to someone else (e.g. the last person "
+                 "compared in the loop): return the distance of the closest person, kept together with "
+                 "their name.", other_distance),
+    ]
+    return mistakes
+
+
+IDENTIFY = h.Exercise(
+    grade_id="ex_identify_check", lesson="01", name="identify", answer_names=("identify",),
+    make_cases=_identify_cases, convert=_identify_result, same=_same_name_and_distance,
+    mistakes=_identify_mistakes,
+    advice="Print the squared distance to every person for this example and check which is smallest.",
+    todo=_IDENTIFY_TODO, reference="course_utils.exercises.solutions:identify",
+    forbidden=("course_utils.exercises.solutions:identify", "course_utils.database:identify"))
+
+
+def check_identify(fn):
+    """Check ``identify(image, database, encoder, threshold)`` → ``(name or "unknown", distance)``."""
+    return h.check(IDENTIFY, fn)

@@ -1,0 +1,216 @@
+"""Lesson 3 — a Keras encoder: ``check_build_my_encoder``.
+
+``build_my_encoder(input_shape=(64, 64, 3), embedding_dim=128)`` → ``keras.Model``. The model your
+function returns is saved to a ``.keras`` file and judged after ``load_model(safe_mode=True)``:
+output shape ``(None, embedding_dim)``; unit-length outputs; parameter count equal to
+``models.build_encoder(input_shape, embedding_dim, widths=(32, 64, 128), stem=None)``; no
+``Lambda`` layer; the loaded model gives the same outputs as yours; the input shape is the one
+asked for (not hard-coded). Mistakes named: ``Flatten`` instead of ``GlobalAveragePooling2D``;
+convolutions with a bias; BatchNormalization missing; wrong embedding size; L2 normalisation
+missing; ``Rescaling`` missing; ``Lambda`` layers.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+
+import numpy as np
+
+from course_utils.exercises import harness as h
+from course_utils.exercises.protocol import summarise_exception
+
+_ENCODER_TODO = """\
+keras.Input(shape=input_shape) → layers.Rescaling(1/255) → for width in (32, 64, 128):
+Conv2D(width, 3, padding="same", use_bias=False) → BatchNormalization() → ReLU() → MaxPooling2D(2);
+then GlobalAveragePooling2D() → Dense(embedding_dim) → L2Normalize() (from course_utils.models)."""
+
+_ENCODER_WIDTHS = (32, 64, 128)
+_EXPECTED_PARAMS: dict = {}
+
+
+def _expected_params(input_shape, embedding_dim) -> int:
+    key = (tuple(input_shape), int(embedding_dim))
+    if key not in _EXPECTED_PARAMS:
+        from course_utils.models import build_encoder
+        _EXPECTED_PARAMS[key] = build_encoder(input_shape, embedding_dim, widths=_ENCODER_WIDTHS, stem=None).count_params()
+    return _EXPECTED_PARAMS[key]
+
+
+def _all_layers(model) -> list:
+    found = []
+    for layer in getattr(model, "layers", []):
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found += _all_layers(layer)
+    return found
+
+
+def _encoder_problem(model, input_shape, embedding_dim, x) -> str | None:
+    from keras import layers
+
+    all_layers = _all_layers(model)
+    kinds = [type(layer).__name__ for layer in all_layers]
+    declared = getattr(model, "input_shape", None) if getattr(model, "inputs", None) else None
+    if declared is not None and tuple(declared)[1:] != tuple(input_shape):
+        return (f"the model's input shape is {tuple(declared)}, but input_shape={input_shape} was asked for: "
+                "use keras.Input(shape=input_shape) rather than a fixed shape.")
+    try:
+        y = h.as_array(model(x, training=False))
+    except Exception as err:  # noqa: BLE001
+        return (f"calling the model on a batch of shape {x.shape} raised {summarise_exception(err)['summary']}. "
+                "Did you use the input_shape argument in keras.Input(shape=input_shape)?")
+    if y.ndim != 2 or y.shape[0] != len(x):
+        return f"for a batch of {len(x)} images the output should have shape ({len(x)}, {embedding_dim}); got {y.shape}."
+    if y.shape[1] != embedding_dim:
+        return (f"wrong embedding size: the output has {y.shape[1]} numbers per image, expected "
+                f"embedding_dim = {embedding_dim}. Use Dense(embedding_dim) (not a fixed number).")
+    expected = _expected_params(input_shape, embedding_dim)
+    got = model.count_params()
+    convs = [layer for layer in all_layers if isinstance(layer, layers.Conv2D)]
+    if any(isinstance(layer, layers.Flatten) for layer in all_layers):
+        return (f"it uses Flatten before the Dense layer ({got:,} parameters instead of {expected:,}): use "
+                "GlobalAveragePooling2D(), which averages each feature map to one number — far fewer "
+                "parameters, and the same model works for any image size.")
+    rescaling = [layer for layer in all_layers if isinstance(layer, layers.Rescaling)]
+    if not rescaling:
+        return ("the Rescaling layer is missing: start with layers.Rescaling(1.0 / 255) so that pixels "
+                "0…255 become 0…1 inside the model (then nobody has to remember to scale the images).")
+    scale = float(np.asarray(rescaling[0].scale).reshape(-1)[0])
+    if not math.isclose(scale, 1 / 255, rel_tol=1e-3):
+        return f"the Rescaling layer multiplies by {scale:.4g}; it should be 1/255 ≈ {1 / 255:.4g}."
+    biased = [layer for layer in convs if getattr(layer, "use_bias", False)]
+    if biased or got - expected == sum(_ENCODER_WIDTHS):
+        return (f"the convolutions have a bias ({got:,} parameters, {got - expected:,} more than expected = "
+                "one per filter): pass use_bias=False to Conv2D — the BatchNormalization right after it "
+                "adds its own offset, so the bias is wasted.")
+    n_bn = sum(isinstance(layer, layers.BatchNormalization) for layer in all_layers)
+    if n_bn < len(_ENCODER_WIDTHS):
+        return (f"BatchNormalization is missing ({n_bn} BatchNormalization layer(s) for {len(convs)} "
+                "convolutions): put one after each Conv2D, before the ReLU.")
+    norms = np.linalg.norm(y.astype(np.float64), axis=1)
+    if not np.allclose(norms, 1.0, atol=1e-3):
+        return (f"the embeddings are not unit length (norms {np.round(norms, 3).tolist()}): end the model with "
+                "L2Normalize() from course_utils.models (not a Lambda).")
+    if got != expected:
+        return (f"the model has {got:,} parameters; the architecture of the exercise has {expected:,} "
+                f"(difference {got - expected:+,}). Layers found: {', '.join(kinds)}. "
+                "Compare with model.summary() and the list in the exercise (3 blocks of widths 32, 64, 128).")
+    return None
+
+
+_LAMBDA = ("it uses a keras.layers.Lambda layer. A Lambda cannot be saved and loaded safely in Keras 3 "
+           "(load_model(..., safe_mode=True) refuses it, because it would run arbitrary code). "
+           "Use the L2Normalize layer from course_utils.models for the normalisation.")
+
+
+def _has_lambda(path: str) -> bool:
+    """Read the saved model's config (no code runs) and look for a Lambda layer."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except Exception:  # noqa: BLE001
+        return False
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "Lambda":
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(config)
+    return bool(found)
+
+
+def _encoder_cases(rng) -> list[h.Case]:
+    cases = []
+    for input_shape, dim in [((64, 64, 3), 128), ((32, 32, 3), 16)]:
+        cases.append(h.Case(args=(input_shape, dim), names=("input_shape", "embedding_dim"),
+                            data={"input_shape": input_shape, "dim": dim,
+                                  "check_inputs": rng.uniform(0, 255, size=(3, *input_shape)).astype(np.float32)},
+                            probe_inputs={"model_inputs": rng.uniform(0, 255, size=(2, *input_shape)).astype(np.float32)}))
+    return cases
+
+
+def _is_keras_model(obs: dict) -> bool:
+    return any(name.endswith(".Model") and "keras" in name for name in obs.get("mro", ()))
+
+
+def _judge_encoder(ex, cases, outputs) -> h.Verdict:
+    import keras
+
+    records, models = outputs.get("records", []), outputs.get("models") or []
+    total = len(cases)
+    for i, record in enumerate(records):
+        case = cases[i]
+        input_shape, dim = case.data["input_shape"], case.data["dim"]
+        if "raised" in record:
+            raised = record["raised"]
+            if raised.get("not_implemented"):
+                return h.Verdict(False, "build_my_encoder is not implemented yet", "not_done")
+            lines = [f"build_my_encoder raised {raised['summary']}", f"Inputs (test {i + 1} of {total}):",
+                     h.show_inputs(case)]
+            return h.Verdict(False, "\n".join(lines), "raised")
+        prefix = f"build_my_encoder{input_shape, dim} is not right yet: "
+        call = f"build_my_encoder({input_shape}, {dim})"
+        obs = record["result"]
+        if obs.get("kind") == "None":
+            return h.Verdict(False, prefix + f"{call} returned None. Did you forget `return keras.Model(inputs, "
+                                             "outputs)`?", "wrong_kind")
+        if not _is_keras_model(obs):
+            got = h.revive(obs)
+            return h.Verdict(False, prefix + f"{call} should return a keras.Model, got {h.kind(got)}.", "wrong_kind")
+        saved = models[i] if i < len(models) else None
+        if not saved or "raised" in saved:
+            why = saved["raised"]["summary"] if saved else "the probe saved nothing"
+            return h.Verdict(False, prefix + f"model.save('my_encoder.keras') failed: {why}", "requirement")
+        path = os.path.join(outputs.get("out_dir", "."), saved["path"])
+        if _has_lambda(path):
+            return h.Verdict(False, prefix + _LAMBDA, "requirement")
+        try:
+            model = keras.models.load_model(path, safe_mode=True)
+        except Exception as err:  # noqa: BLE001
+            return h.Verdict(False, prefix + "the saved model could not be loaded with keras.models.load_model(..., "
+                             f"safe_mode=True): {summarise_exception(err)['summary']}. Custom layers must be "
+                             "registered with @keras.saving.register_keras_serializable(); use "
+                             "course_utils.models.L2Normalize.", "requirement")
+        problem = _encoder_problem(model, input_shape, dim, case.data["check_inputs"])
+        if problem is None and i == total - 1:
+            problem = _reload_problem(model, case, saved)
+        if problem:
+            return h.Verdict(False, prefix + problem, "wrong_value")
+    if len(records) != total:
+        return h.Verdict(False, f"the grading probe returned {len(records)} results for {total} tests.", "probe_failed")
+    return h.Verdict(True, f"✓ build_my_encoder: correct on {total} randomized tests "
+                           "(output shape, unit length, parameter count, save and reload).", "correct")
+
+
+def _reload_problem(loaded, case, saved) -> str | None:
+    record = saved.get("outputs") or {}
+    if "result" not in record:
+        return None
+    x = case.probe_inputs["model_inputs"]
+    before = h.as_array(h.revive(record["result"]))
+    after = h.as_array(loaded(x, training=False))
+    if before.shape != after.shape or not np.allclose(before, after, atol=1e-5):
+        return ("after saving and loading, the model gives different embeddings: a layer does not save "
+                "all its settings (get_config) or weights.")
+    return None
+
+
+BUILD_MY_ENCODER = h.Exercise(
+    grade_id="ex_build_my_encoder_check", lesson="03", name="build_my_encoder",
+    answer_names=("build_my_encoder",), make_cases=_encoder_cases, custom_judge=_judge_encoder,
+    todo=_ENCODER_TODO, reference="course_utils.exercises.solutions:build_my_encoder",
+    forbidden=("course_utils.exercises.solutions:build_my_encoder", "course_utils.models:build_encoder"),
+    probes={"model": True})
+
+
+def check_build_my_encoder(fn):
+    """Check ``build_my_encoder(input_shape=(64, 64, 3), embedding_dim=128)`` → ``keras.Model``."""
+    return h.check(BUILD_MY_ENCODER, fn)

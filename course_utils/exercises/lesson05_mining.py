@@ -1,0 +1,278 @@
+"""Lesson 5 — mining triplets: ``check_positive_mask``, ``check_negative_mask`` and
+``check_batch_hard_triplet_loss``, with their catalogues of known mistakes.
+
+* ``positive_mask(labels)`` / ``negative_mask(labels)`` → ``(B, B)`` boolean masks. The checks feed
+  labels of shape ``(B,)`` (as the docstrings say) and also ``(B, 1)`` columns and float labels, as
+  a Keras loss receives ``y_true``: flatten them first, ``ops.reshape(labels, (-1,))``.
+* ``batch_hard_triplet_loss(labels, embeddings, margin=0.2)`` → a scalar tensor (a ``(loss, stats)``
+  tuple is accepted); gradients must flow back to ``embeddings``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_utils.exercises import harness as h
+
+_POSITIVE_TODO = """\
+Flatten the labels (ops.reshape(labels, (-1,))), compare every pair with broadcasting
+(labels[:, None] == labels[None, :]) and remove the diagonal (ops.logical_not(ops.eye(B, dtype="bool")))."""
+
+_NEGATIVE_TODO = """\
+Flatten the labels (ops.reshape(labels, (-1,))) and compare every pair with broadcasting:
+labels[:, None] != labels[None, :] (a boolean (B, B) mask)."""
+
+
+def _mask_cases(rng, which: str) -> list[h.Case]:
+    plan = [  # (B, labels shape "(B,)" or "(B,1)", dtype, tensor?, structure)
+        (1, "flat", np.int32, False, "random"),
+        (2, "column", np.int64, True, "distinct"),
+        (5, "flat", np.float32, True, "random"),
+        (8, "column", np.float32, False, "random"),
+        (12, "flat", np.int64, False, "random"),
+        (20, "column", np.int32, True, "random"),
+        (6, "flat", np.int32, False, "same"),
+        (9, "column", np.float32, True, "random"),
+    ]
+    cases = []
+    for b, layout, dtype, tensor, structure in plan:
+        if structure == "distinct":
+            labels = rng.permutation(100)[:b]
+        elif structure == "same":
+            labels = np.full(b, rng.integers(100))
+        else:
+            ids = rng.permutation(100)[:max(2, b // 3)]
+            labels = ids[rng.integers(len(ids), size=b)]
+            labels[: min(b, 2)] = ids[0]          # at least one repeated label
+        flat = labels.astype(np.int64)
+        shaped = labels.astype(dtype).reshape((b, 1) if layout == "column" else (b,))
+        same = flat[:, None] == flat[None, :]
+        eye = np.eye(b, dtype=bool)
+        positive = same & ~eye
+        cases.append(h.Case(args=(h.tensor_or_array(shaped, tensor),), names=("labels",),
+                           data={"B": b, "same": same, "eye": eye, "positive": positive, "negative": ~same},
+                           expected=positive if which == "positive" else ~same, size=b))
+    return cases
+
+
+def _bool_mask(raw, case: h.Case) -> np.ndarray:
+    b = case.data["B"]
+    if raw is None:
+        raise h.Bad(f"Expected a ({b}, {b}) boolean mask, got None. Did you forget `return`?")
+    try:
+        arr = h.as_array(raw)
+    except Exception:  # noqa: BLE001
+        raise h.Bad(f"Expected a ({b}, {b}) boolean tensor or array, got {h.kind(raw)}.") from None
+    if arr.shape == (b, b, 1):
+        raise h.Bad(f"You returned shape {arr.shape} instead of ({b}, {b}): labels of shape ({b}, 1) must be "
+                   "flattened first, ops.reshape(labels, (-1,)), before comparing every pair.")
+    if arr.shape != (b, b):
+        raise h.Bad(f"Expected shape ({b}, {b}) (one entry per pair), got shape {arr.shape}.")
+    if arr.dtype != bool:
+        if arr.dtype.kind in "iuf" and np.all(np.isin(arr, (0, 1))):
+            raise h.Bad(f"You returned 0/1 numbers (dtype {arr.dtype}) instead of booleans: the mask must "
+                       "have dtype bool. Build it from comparisons with ops.logical_and / ops.logical_not "
+                       "(not by multiplying), or finish with ops.cast(mask, 'bool').")
+        raise h.Bad(f"Expected a boolean mask, got dtype {arr.dtype}: {h.fmt(raw)}.")
+    return arr
+
+
+def _same_mask(got, expected, case) -> bool:
+    return got.shape == expected.shape and bool(np.array_equal(got, expected))
+
+
+def _show_mask(mask) -> str:
+    mask = np.asarray(mask)
+    if mask.ndim == 2 and mask.shape[0] <= 12:
+        rows = ["".join("1" if v else "." for v in row) for row in mask]
+        return "(1 = True)\n      " + "\n      ".join(rows)
+    return h.fmt(mask)
+
+
+def _positive_mistakes():
+    return [
+        h.Mistake("the diagonal is included: an image is not its own positive (i == j must be False). "
+                  "Combine with ops.logical_not(ops.eye(B, dtype='bool')).", lambda d: d["same"]),
+        h.Mistake("this is the negative mask (different labels): a positive pair has the SAME label "
+                  "(labels[:, None] == labels[None, :]), without the diagonal.",
+                  lambda d: h.AnyOf((d["negative"], d["negative"] | d["eye"]))),
+    ]
+
+
+def _negative_mistakes():
+    return [
+        h.Mistake("the diagonal is marked as a negative: ops.logical_not(positive_mask) also flips i == j. "
+                  "Negatives are simply labels[:, None] != labels[None, :] (the diagonal is then False).",
+                  lambda d: d["negative"] | d["eye"]),
+        h.Mistake("this is the positive mask (same labels): a negative pair has DIFFERENT labels "
+                  "(labels[:, None] != labels[None, :]).",
+                  lambda d: h.AnyOf((d["positive"], d["same"]))),
+    ]
+
+
+POSITIVE_MASK = h.Exercise(
+    grade_id="ex_positive_mask_check", lesson="05", name="positive_mask", answer_names=("positive_mask",),
+    make_cases=lambda rng: _mask_cases(rng, "positive"), convert=_bool_mask, same=_same_mask,
+    mistakes=_positive_mistakes, show=_show_mask, advice="Positive pairs: same label and i != j.",
+    todo=_POSITIVE_TODO, reference="course_utils.losses:positive_mask",
+    forbidden=("course_utils.losses:positive_mask", "course_utils.losses:_pair_masks",
+               "course_utils.losses:triplet_mask",
+               "course_utils.exercises.loop_references:positive_mask_loop"))
+
+NEGATIVE_MASK = h.Exercise(
+    grade_id="ex_negative_mask_check", lesson="05", name="negative_mask", answer_names=("negative_mask",),
+    make_cases=lambda rng: _mask_cases(rng, "negative"), convert=_bool_mask, same=_same_mask,
+    mistakes=_negative_mistakes, show=_show_mask, advice="Negative pairs: different labels.",
+    todo=_NEGATIVE_TODO, reference="course_utils.losses:negative_mask",
+    forbidden=("course_utils.losses:negative_mask", "course_utils.losses:_pair_masks",
+               "course_utils.exercises.loop_references:negative_mask_loop"))
+
+
+def check_positive_mask(fn):
+    """Check ``positive_mask(labels)`` → ``(B, B)`` bool, True where same label and i != j."""
+    return h.check(POSITIVE_MASK, fn)
+
+
+def check_negative_mask(fn):
+    """Check ``negative_mask(labels)`` → ``(B, B)`` bool, True where the labels differ."""
+    return h.check(NEGATIVE_MASK, fn)
+
+
+
+
+_BATCH_HARD_TODO = """\
+d = pairwise squared distances (B, B); per anchor: hardest positive = max of d over the positive mask,
+hardest negative = min of d over the negative mask; loss = mean over anchors that have a positive
+of max(hardest_pos − hardest_neg + margin, 0)."""
+
+
+def _batch_hard_parts(data):
+    x, labels = data["x"], data["labels"]
+    d = h.squared_distance_matrix(x)
+    same = labels[:, None] == labels[None, :]
+    eye = np.eye(len(labels), dtype=bool)
+    return d, same & ~eye, ~same, eye, data["margin"]
+
+
+def _masked_max(d, mask, fill=0.0):
+    return np.where(mask, d, fill).max(axis=1)
+
+
+def _masked_min(d, mask):
+    return np.where(mask, d, np.inf).min(axis=1)
+
+
+def _batch_hard_mistakes():
+    def mean_valid(per_anchor, valid):
+        return float(per_anchor[valid].sum() / max(valid.sum(), 1))
+
+    def min_positive(data):
+        d, pos, neg, _, m = _batch_hard_parts(data)
+        valid = pos.any(axis=1)
+        hp = np.where(pos, d, np.inf).min(axis=1)
+        return mean_valid(np.maximum(np.where(valid, hp, 0.0) - _masked_min(d, neg) + m, 0.0), valid)
+
+    def max_negative(data):
+        d, pos, neg, _, m = _batch_hard_parts(data)
+        valid = pos.any(axis=1)
+        return mean_valid(np.maximum(_masked_max(d, pos) - _masked_max(d, neg) + m, 0.0), valid)
+
+    def diagonal_positive(data):
+        d, pos, neg, eye, m = _batch_hard_parts(data)
+        return float(np.mean(np.maximum(_masked_max(d, pos | eye) - _masked_min(d, neg) + m, 0.0)))
+
+    def negatives_unmasked(data):
+        d, pos, neg, eye, m = _batch_hard_parts(data)
+        valid = pos.any(axis=1)
+        hp = _masked_max(d, pos)
+        return h.AnyOf((mean_valid(np.maximum(hp - d.min(axis=1) + m, 0.0), valid),
+                       mean_valid(np.maximum(hp - _masked_min(d, ~eye) + m, 0.0), valid)))
+
+    def no_relu(data):
+        d, pos, neg, _, m = _batch_hard_parts(data)
+        valid = pos.any(axis=1)
+        return mean_valid(_masked_max(d, pos) - _masked_min(d, neg) + m, valid)
+
+    def mean_over_all(data):
+        d, pos, neg, _, m = _batch_hard_parts(data)
+        valid = pos.any(axis=1)
+        per_anchor = np.where(valid, np.maximum(_masked_max(d, pos) - _masked_min(d, neg) + m, 0.0), 0.0)
+        return float(per_anchor.mean())
+
+    return [
+        h.Mistake("the hardest positive is the FARTHEST one: take the max (not the min) of the distances "
+                 "over the positive mask.", min_positive),
+        h.Mistake("the hardest negative is the CLOSEST one: take the min (not the max) of the distances "
+                 "over the negative mask (fill the non-negatives with a large value before the min).",
+                 max_negative),
+        h.Mistake("anchors without any positive in the batch (a person with one image) still get a loss: "
+                 "the diagonal (an anchor with itself, distance 0) counts as a positive, or those anchors "
+                 "are not excluded. Use the positive mask without the diagonal and average only over "
+                 "anchors that have a positive.", diagonal_positive),
+        h.Mistake("the negatives are not masked: the minimum is taken over the whole row (the anchor "
+                 "itself, at distance 0, or its positives win). Take the min only where the negative "
+                 "mask is True, e.g. ops.where(neg_mask, d, large) before ops.min.", negatives_unmasked),
+        h.Mistake("the relu (max(·, 0)) is missing: an anchor whose hardest negative is already far enough "
+                 "must contribute 0, not a negative number.", no_relu),
+        h.Mistake("you divided by ALL anchors: anchors without a positive have no triplet and must not count. "
+                 "Divide the sum by the number of anchors that have at least one positive.", mean_over_all),
+    ]
+
+
+def _batch_hard_cases(rng) -> list[h.Case]:
+    from course_utils.losses import batch_hard_triplet_loss
+    plan = [  # (labels pattern, D, noise, margin or None, dtype, tensor?, labels as (B, 1)?)
+        ((3, 2), 8, 0.4, 0.2, np.float32, True, False),
+        ((4, 3), 16, 0.8, 0.5, np.float64, False, True),
+        ("single", 8, 0.4, 0.2, np.float32, False, False),
+        ((2, 4), 32, 0.3, 0.2, np.float64, True, False),
+        ((5, 2), 4, 1.0, None, np.float32, True, True),
+        ("single", 16, 0.6, 0.5, np.float64, True, True),
+        ((3, 4), 8, 0.6, 1.0, np.float32, False, False),
+        ("single", 4, 0.3, None, np.float32, True, False),
+    ]
+    cases = []
+    for pattern, dim, noise, margin, dtype, tensor, column in plan:
+        if pattern == "single":               # some people with one image only (no positive)
+            counts = [3, 1, 2, 1, 4]
+        else:
+            counts = [pattern[1]] * pattern[0]
+        ids = rng.permutation(1000)[:len(counts)]
+        labels = np.repeat(ids, counts)
+        centres = h.unit_rows(rng.normal(size=(len(counts), dim)))
+        x = h.unit_rows(np.repeat(centres, counts, axis=0) + noise * rng.normal(size=(len(labels), dim)))
+        if pattern == "single":               # a lonely image right next to someone else (d < margin)
+            lonely = int(np.flatnonzero(np.repeat(counts, counts) == 1)[0])
+            x[lonely] = h.unit_rows(x[0] + 0.01 * rng.normal(size=dim))
+        order = rng.permutation(len(labels))
+        labels, x = labels[order], x[order].astype(dtype)
+        m = 0.2 if margin is None else margin
+        shaped = labels.astype(np.float32 if column else np.int64).reshape((-1, 1) if column else (-1,))
+        data = {"x": x.astype(np.float64), "labels": labels, "margin": m}
+        args = (h.tensor_or_array(shaped, tensor), h.tensor_or_array(x, tensor))
+        if margin is not None:
+            args += (margin,)
+        expected = float(h.as_array(batch_hard_triplet_loss(labels, data["x"], m)[0]))
+        cases.append(h.Case(args=args, data=data, expected=expected, names=("labels", "embeddings", "margin"),
+                           size=x.size, tol=1e-4))
+    return cases
+
+
+BATCH_HARD_TRIPLET_LOSS = h.Exercise(
+    grade_id="ex_batch_hard_check", lesson="05", name="batch_hard_triplet_loss",
+    answer_names=("batch_hard_triplet_loss",), make_cases=_batch_hard_cases,
+    convert=lambda raw, case: h.scalar_tensor(raw, batch=len(case.data["labels"]), allow_tuple=True),
+    same=h.close, mistakes=_batch_hard_mistakes,
+    requirements=(h.gradient_requirement("loss", "embeddings"),),
+    advice="For the example, print the (B, B) distances, the hardest positive and hardest negative "
+           "of each anchor, and which anchors have a positive.",
+    todo=_BATCH_HARD_TODO, reference="course_utils.exercises.solutions:batch_hard_triplet_loss",
+    forbidden=("course_utils.losses:batch_hard_triplet_loss", "course_utils.losses:semi_hard_triplet_loss",
+               "course_utils.losses:triplet_loss_from_batch",
+               "course_utils.exercises.solutions:batch_hard_triplet_loss",
+               "course_utils.exercises.loop_references:batch_hard_loop"),
+    probes={"gradient": 1})
+
+
+def check_batch_hard_triplet_loss(fn):
+    """Check ``batch_hard_triplet_loss(labels, embeddings, margin=0.2)`` → scalar tensor."""
+    return h.check(BATCH_HARD_TRIPLET_LOSS, fn)

@@ -1,0 +1,137 @@
+"""Lesson 6 — training: ``check_describe_experiment``.
+
+``describe_experiment(before, after)`` returns the experiment record, a dict with ``change`` and
+``prediction`` (sentences) and ``val_auc_before`` / ``val_auc_after`` (AUCs in [0, 1] equal to the
+best — or last — ``val_auc`` of each run's history; before/after swapped is named). The check
+prints a short reflection on it.
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+
+from course_utils.exercises import harness as h
+from course_utils.exercises.protocol import Verdict, run_in_process
+
+_EXPERIMENT_KEYS = ("change", "prediction", "val_auc_before", "val_auc_after")
+_PLACEHOLDERS = {"", "...", "…", "todo", "tbd", "your answer here", "?"}
+
+
+def not_done_value(name: str, todo: str, fallback_text: str, fallback=None):
+    """Like ``harness.not_done`` for a value (not a function) the student has to fill in."""
+    if h.grading_mode():
+        raise AssertionError(f"{name} is not implemented yet")
+    lines = [f"⏳ {name} is not done yet."]
+    lines += ["   " + line for line in textwrap.dedent(todo).strip().splitlines()]
+    lines.append(fallback_text)
+    print("\n".join(lines))
+    return fallback
+
+
+def _val_auc_list(history, which: str) -> list[float]:
+    values = getattr(history, "history", history)
+    if not isinstance(values, dict):
+        raise AssertionError(f"{which} should be a training history (a dict of lists, e.g. result.history); "
+                             f"got {h.kind(history)}.")
+    if "val_auc" not in values or not len(values["val_auc"]):
+        raise AssertionError(f"{which} has no 'val_auc' values (keys: {sorted(values)}). Pass result.history of "
+                             "a run trained with validation pairs (course_utils.training.train_encoder).")
+    return [float(v) for v in values["val_auc"]]
+
+
+def _auc_matches(value: float, aucs: list[float]) -> bool:
+    return any(math.isclose(value, ref, abs_tol=1e-6) for ref in (aucs[-1], max(aucs)))
+
+
+_EXPERIMENT_TODO = """\
+Fill in the dict: {"change": what you changed, "prediction": what you expected to happen,
+"val_auc_before": the best val_auc of the first run, "val_auc_after": the same for the second}."""
+
+
+def _experiment_message(experiment, history_before, history_after) -> str:
+    """The reflection printed for a right record; AssertionError naming what is wrong otherwise."""
+    if not isinstance(experiment, dict):
+        raise AssertionError(f"experiment should be a dict with the keys {list(_EXPERIMENT_KEYS)}; got {h.kind(experiment)}.")
+    missing = [k for k in _EXPERIMENT_KEYS if k not in experiment]
+    if missing:
+        raise AssertionError(f"experiment is missing the key(s) {missing}; it needs {list(_EXPERIMENT_KEYS)}.")
+    for key in ("change", "prediction"):
+        text = experiment[key]
+        if not isinstance(text, str):
+            raise AssertionError(f'experiment["{key}"] should be a sentence (a string); got {h.kind(text)} {h.fmt(text)}.')
+        if text.strip().lower() in _PLACEHOLDERS:
+            raise AssertionError(f'experiment["{key}"] is empty: write a sentence '
+                                 + ("saying what you changed." if key == "change"
+                                    else "saying what you expected to happen, and why."))
+    aucs = {"before": _val_auc_list(history_before, "history_before"),
+            "after": _val_auc_list(history_after, "history_after")}
+    values = {}
+    for side in ("before", "after"):
+        key = f"val_auc_{side}"
+        raw = experiment[key]
+        if isinstance(raw, (bool, np.bool_)) or not isinstance(raw, (int, float, np.integer, np.floating)):
+            raise AssertionError(f'experiment["{key}"] should be a number (an AUC); got {h.kind(raw)} {h.fmt(raw)}.')
+        value = float(raw)
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            hint = " (an AUC is between 0 and 1 — did you give a percentage?)" if 1 < value <= 100 else ""
+            raise AssertionError(f'experiment["{key}"] = {value} is not an AUC between 0 and 1{hint}.')
+        values[side] = value
+    if (not _auc_matches(values["before"], aucs["before"]) and not _auc_matches(values["after"], aucs["after"])
+            and _auc_matches(values["before"], aucs["after"]) and _auc_matches(values["after"], aucs["before"])):
+        raise AssertionError("val_auc_before and val_auc_after are swapped: 'before' comes from history_before "
+                             "(the first run), 'after' from history_after (the run with your change).")
+    for side in ("before", "after"):
+        if not _auc_matches(values[side], aucs[side]):
+            raise AssertionError(
+                f"val_auc_{side} = {values[side]:.6g} does not match history_{side}['val_auc']: its last value is "
+                f"{aucs[side][-1]:.6g} and its best is {max(aucs[side]):.6g}. Copy the number from the history, "
+                f"e.g. history_{side}['val_auc'][-1], rather than typing it.")
+    delta = values["after"] - values["before"]
+    if abs(delta) < 0.005:
+        verdict = "about the same (a change smaller than 0.005 is within run-to-run noise)"
+    elif delta > 0:
+        verdict = "it improved"
+    else:
+        verdict = "it got worse"
+    return ("✓ experiment: recorded.\n"
+          f"  Change:         {experiment['change'].strip()}\n"
+          f"  Prediction:     {experiment['prediction'].strip()}\n"
+          f"  Validation AUC: {values['before']:.4f} → {values['after']:.4f} ({delta:+.4f}): {verdict}.\n"
+          "  Does this match your prediction? One run is one sample: a second run with another seed "
+          "tells you how much of the difference is noise.")
+
+
+def _judge_experiment(ex, cases, outputs) -> Verdict:
+    values = {name: h.revive(obs) for name, obs in outputs["values"].items()}
+    experiment, before, after = (values[n] for n in ex.answer_names)
+    if experiment is None:
+        return Verdict(False, "experiment is not implemented yet", "not_done")
+    try:
+        return Verdict(True, _experiment_message(experiment, before, after), "correct")
+    except AssertionError as err:
+        return Verdict(False, str(err), "wrong_value")
+
+
+DESCRIBE_EXPERIMENT = h.Exercise(
+    grade_id="ex_experiment_check", lesson="06", name="describe_experiment",
+    answer_names=("experiment", "before", "after"), mode="values", custom_judge=_judge_experiment,
+    todo=_EXPERIMENT_TODO)
+
+
+def check_describe_experiment(experiment, history_before, history_after):
+    """Check the lesson-6 experiment record and print a short reflection on it."""
+    if experiment is None:
+        return not_done_value("experiment", _EXPERIMENT_TODO,
+                              "The lesson continues; come back to it once both runs are trained.")
+    answers = dict(zip(DESCRIBE_EXPERIMENT.answer_names, (experiment, history_before, history_after)))
+    try:
+        outputs = run_in_process(DESCRIBE_EXPERIMENT, answers, [], ".", provenance=False)
+    except TypeError as err:                       # something that is not data (e.g. a function)
+        raise AssertionError(f"experiment should be a dict of strings and numbers: {err}.") from None
+    verdict = DESCRIBE_EXPERIMENT.judge([], outputs)
+    if not verdict.passed:
+        raise AssertionError(verdict.message)
+    print(verdict.message)
+    return experiment

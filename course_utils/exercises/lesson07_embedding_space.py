@@ -1,0 +1,103 @@
+"""Lesson 7 — the embedding space: ``check_nearest_neighbours``.
+
+``nearest_neighbours(query, gallery, k=5)`` → ``(k,)`` int indices, closest first. Mistakes named:
+farthest first; k ± 1 items; distances instead of indices; the right top-k but unsorted; shape
+``(1, k)``. Cosine similarity (descending) is correct for the unit-length test inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_utils.exercises import harness as h
+
+_NEIGHBOURS_TODO = """\
+Squared distances from the query to every gallery row: ops.sum(ops.square(gallery - query), axis=1)
+(or np.sum); then the indices of the k smallest, closest first: np.argsort(distances)[:k]."""
+
+
+def _neighbour_cases(rng) -> list[h.Case]:
+    plan = [  # (M, D, k or None = default 5, dtype, tensor?)
+        (5, 3, None, np.float32, False),
+        (12, 16, 3, np.float64, True),
+        (40, 64, 5, np.float32, True),
+        (8, 3, 1, np.float64, False),
+        (20, 16, 7, np.float32, False),
+        (30, 8, None, np.float64, True),
+        (6, 64, 2, np.float32, True),
+        (15, 4, 4, np.float64, False),
+    ]
+    cases = []
+    for m, dim, k, dtype, tensor in plan:
+        gap = 0.0
+        while gap < 1e-3:                    # no near-ties in the order
+            query = h.unit_rows(rng.normal(size=dim)).astype(dtype)
+            gallery = h.unit_rows(rng.normal(size=(m, dim))).astype(dtype)
+            dist = np.sum((gallery.astype(np.float64) - query.astype(np.float64)) ** 2, axis=1)
+            gap = float(np.min(np.diff(np.sort(dist))))
+        kk = 5 if k is None else k
+        args = (h.tensor_or_array(query, tensor), h.tensor_or_array(gallery, tensor))
+        if k is not None:
+            args += (k,)
+        cases.append(h.Case(args=args, names=("query", "gallery", "k"), size=m * dim,
+                           data={"dist": dist, "k": kk}, expected=np.argsort(dist, kind="stable")[:kk]))
+    return cases
+
+
+def _neighbour_result(raw, case: h.Case) -> np.ndarray:
+    k, dist = case.data["k"], case.data["dist"]
+    if raw is None:
+        raise h.Bad(f"Expected an array of k={k} indices, got None. Did you forget `return`?")
+    try:
+        arr = h.as_array(raw)
+    except Exception:  # noqa: BLE001
+        raise h.Bad(f"Expected an array of k={k} indices, got {h.kind(raw)}.") from None
+    if arr.ndim == 2 and arr.shape[0] == 1:
+        raise h.Bad(f"You returned shape {arr.shape}; expected a 1-D array of shape ({k},): take row [0] "
+                   "(or reshape(-1)) — the query is one vector, so there is one list of neighbours.")
+    if arr.ndim != 1:
+        raise h.Bad(f"Expected a 1-D array of shape ({k},), got shape {arr.shape}.")
+    if arr.dtype.kind == "f":
+        if len(arr) == k and np.allclose(np.sort(arr), np.sort(dist)[:k], atol=1e-4):
+            raise h.Bad("You returned the distances instead of the indices: np.argsort(distances)[:k] gives "
+                       "the positions of the closest rows (np.sort gives the distances themselves).")
+        if not np.all(arr == np.round(arr)):
+            raise h.Bad(f"Expected integer indices (positions in the gallery), got floats: {h.fmt(arr)}.")
+    elif arr.dtype.kind not in "iu":
+        raise h.Bad(f"Expected integer indices, got dtype {arr.dtype}.")
+    if len(arr) != k:
+        if abs(len(arr) - k) == 1:
+            raise h.Bad(f"You returned {len(arr)} indices; expected exactly k={k}. Slice with [:k] — a Python "
+                       "slice excludes its end, so [:k] has k items.")
+        raise h.Bad(f"Expected exactly k={k} indices, got {len(arr)}.")
+    return arr.astype(np.int64)
+
+
+def _same_order(got, expected, case):
+    return np.array_equal(got, expected)
+
+
+def _neighbour_mistakes():
+    mistakes = [
+        h.Mistake("these are the FARTHEST rows: sort by increasing distance (np.argsort(distances)[:k]); "
+                 "if you sort similarities instead, reverse them (np.argsort(-similarities)[:k]).",
+                 lambda d: np.argsort(-d["dist"], kind="stable")[:d["k"]]),
+        h.Mistake("the right k neighbours but not in order: list them closest first. np.argpartition does "
+                 "not sort; use np.argsort(distances)[:k].", lambda d: np.argsort(d["dist"])[:d["k"]],
+                 same=lambda got, exp, case: set(got.tolist()) == set(exp.tolist())),
+    ]
+    return mistakes
+
+
+NEAREST_NEIGHBOURS = h.Exercise(
+    grade_id="ex_nearest_neighbours_check", lesson="07", name="nearest_neighbours",
+    answer_names=("nearest_neighbours",), make_cases=_neighbour_cases, convert=_neighbour_result,
+    same=_same_order, mistakes=_neighbour_mistakes,
+    advice="Print the distances for the example and check the order of the indices you return.",
+    todo=_NEIGHBOURS_TODO, reference="course_utils.exercises.solutions:nearest_neighbours",
+    forbidden=("course_utils.exercises.solutions:nearest_neighbours", "course_utils.index:search",
+               "course_utils.metrics:_identity_distances"))
+
+
+def check_nearest_neighbours(fn):
+    """Check ``nearest_neighbours(query, gallery, k=5)`` → ``(k,)`` int indices, closest first."""
+    return h.check(NEAREST_NEIGHBOURS, fn)

@@ -1,0 +1,149 @@
+"""The grading protocol: data codec, the probe run in a fresh namespace, judging from data alone."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils.exercises import GRADED, harness, protocol
+from course_utils.exercises.protocol import AsTensor, FakeEncoder, decode, encode
+
+
+# --- codec ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.int32, np.int64, np.uint8, bool,
+                                   np.complex64, "U5"])
+def test_arrays_round_trip_with_dtype_and_shape(dtype):
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(3, 4)) * 50).astype(dtype) if dtype != "U5" else np.array([["ab", "cdefg"]])
+    y = decode(encode(x))
+    assert isinstance(y, np.ndarray) and y.dtype == x.dtype and y.shape == x.shape
+    assert np.array_equal(x, y)
+
+
+def test_nested_data_round_trips():
+    rng = np.random.default_rng(1)
+    data = {"a": [1, 2.5, "three", None, True], "t": (np.float32(1.5), np.int64(7), (1, 2)),
+            "nan": float("nan"), "inf": -float("inf"), "x": rng.normal(size=(2, 0)),
+            "scalar": np.array(3.0), 3: "int key", "__tricky": "key", "s": "ünïcode α"}
+    back = decode(encode(data))
+    assert back["a"] == [1, 2.5, "three", None, True]
+    assert isinstance(back["t"], tuple) and isinstance(back["t"][0], np.float32) and back["t"][0] == 1.5
+    assert isinstance(back["t"][1], np.int64) and back["t"][2] == (1, 2)
+    assert np.isnan(back["nan"]) and back["inf"] == -float("inf")
+    assert back["x"].shape == (2, 0) and back["scalar"].shape == ()
+    assert back[3] == "int key" and back["__tricky"] == "key" and back["s"] == "ünïcode α"
+
+
+def test_tensors_and_fake_encoders_are_data():
+    w = np.random.default_rng(2).normal(size=(4 * 4 * 3, 5))
+    enc = FakeEncoder(w, (4, 4, 3), as_tensor=False)
+    back = decode(encode([AsTensor(np.ones((2, 3), np.float32)), enc]))
+    assert isinstance(back[0], AsTensor) and back[0].array.dtype == np.float32
+    images = np.random.default_rng(3).uniform(0, 255, size=(2, 4, 4, 3))
+    assert np.array_equal(back[1].predict(images), enc.predict(images))
+
+
+def test_no_pickle_and_no_code():
+    with pytest.raises(TypeError):
+        encode(lambda x: x)
+    with pytest.raises(TypeError):
+        encode(np.array([object()], dtype=object))
+    source = protocol.codec_source()
+    assert "import pickle" not in source and "pickle." not in source and "allow_pickle=True" not in source
+
+
+def test_every_graded_id_is_a_check_cell_of_the_solutions():
+    import json
+    import pathlib
+    ids = set()
+    for path in pathlib.Path(__file__).resolve().parents[2].joinpath("solutions").glob("*.ipynb"):
+        for cell in json.loads(path.read_text())["cells"]:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+            if grade_id.endswith("_check"):
+                ids.add(grade_id)
+    assert set(GRADED) == ids
+
+
+def test_cases_are_deterministic_given_the_seed():
+    for exercise in GRADED.values():
+        assert encode(protocol._case_data(exercise.cases(5))) == encode(protocol._case_data(exercise.cases(5)))
+        if exercise.mode == "function":
+            assert encode(protocol._case_data(exercise.cases(5))) != encode(protocol._case_data(exercise.cases(6)))
+
+
+# --- the probe, run in a fresh namespace as the grader runs it in the kernel ---------------------------
+
+def _probe(exercise, namespace: dict, tmp_path, seed=11):
+    cases = exercise.cases(seed)
+    cases_path, out_path = tmp_path / "cases.json", tmp_path / "out.json"
+    protocol.write_cases(cases, cases_path)
+    exec(protocol.probe_source(exercise, cases_path, out_path), namespace)
+    assert not [k for k in namespace if "course_probe" in k]          # nothing left behind
+    return exercise.judge(cases, protocol.read_outputs(out_path))
+
+
+TRIPLET = GRADED["ex_triplet_loss_check"]
+PAIRWISE = GRADED["ex_pairwise_distances_check"]
+
+CORRECT_TRIPLET = """
+from keras import ops
+def triplet_loss(anchor, positive, negative, alpha=0.2):
+    d_pos = ops.sum(ops.square(anchor - positive), axis=1)
+    d_neg = ops.sum(ops.square(anchor - negative), axis=1)
+    return ops.mean(ops.maximum(d_pos - d_neg + alpha, 0.0))
+"""
+
+
+def _namespace(source: str) -> dict:
+    namespace = {"__name__": "__main__"}
+    exec(source, namespace)
+    return namespace
+
+
+def test_probe_accepts_a_correct_answer(tmp_path):
+    verdict = _probe(TRIPLET, _namespace(CORRECT_TRIPLET), tmp_path)
+    assert verdict.passed and verdict.reason == "correct", verdict.message
+
+
+def test_probe_names_a_wrong_answer(tmp_path):
+    verdict = _probe(TRIPLET, _namespace(CORRECT_TRIPLET.replace("+ alpha", "- alpha")), tmp_path)
+    assert not verdict.passed and verdict.reason == "wrong_value"
+    assert "the margin is subtracted" in verdict.message
+
+
+def test_probe_rejects_a_numpy_loss(tmp_path):
+    source = ("import numpy as np\ndef triplet_loss(a, p, n, alpha=0.2):\n"
+              "    a, p, n = (np.asarray(x) for x in (a, p, n))\n"
+              "    return np.mean(np.maximum(((a - p) ** 2).sum(1) - ((a - n) ** 2).sum(1) + alpha, 0))\n")
+    verdict = _probe(TRIPLET, _namespace(source), tmp_path)
+    assert not verdict.passed and verdict.reason == "wrong_kind"
+    assert "your result is a NumPy value; use keras.ops" in verdict.message
+
+
+def test_probe_rejects_numpy_pairwise_distances_under_tf_function(tmp_path):
+    source = ("import numpy as np\ndef pairwise_squared_distances(e):\n"
+              "    e = np.asarray(e, dtype=np.float64)\n"
+              "    return np.sum((e[:, None, :] - e[None, :, :]) ** 2, axis=-1)\n")
+    verdict = _probe(PAIRWISE, _namespace(source), tmp_path)
+    assert not verdict.passed and verdict.reason == "requirement"
+    assert "tf.function" in verdict.message and "symbolic" in verdict.message
+
+
+@pytest.mark.parametrize("source", [
+    "from course_utils.losses import triplet_loss\n",
+    "from course_utils.exercises.solutions import triplet_loss\n",
+    "from course_utils import losses\ndef triplet_loss(a, p, n, alpha=0.2):\n"
+    "    return losses.triplet_loss(a, p, n, alpha) + 0.0\n",
+    "from course_utils.losses import triplet_loss as _t\ntriplet_loss = lambda a, p, n, alpha=0.2: _t(a, p, n, alpha)\n",
+])
+def test_probe_scores_the_course_implementation_zero(source, tmp_path):
+    verdict = _probe(TRIPLET, _namespace(source), tmp_path)
+    assert not verdict.passed and verdict.reason == "course_implementation", verdict.message
+    assert "course" in verdict.message and "triplet_loss" in verdict.message
+
+
+def test_probe_reports_an_unsolved_exercise_and_a_missing_name(tmp_path):
+    stub = "def triplet_loss(a, p, n, alpha=0.2):\n    raise NotImplementedError()\n"
+    assert _probe(TRIPLET, _namespace(stub), tmp_path).reason == "not_done"
+    assert _probe(TRIPLET, _namespace("x = 1\n"), tmp_path).reason == "missing"
+    assert _probe(TRIPLET, _namespace("triplet_loss = 0.5\n"), tmp_path).reason == "not_callable"
