@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import secrets
 import sys
 import threading
