@@ -424,6 +424,8 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
         with lock:
             print(f"{student:>16}  {lesson.name:<28} {row['total']:g}/{row['max']:g}  "
                   f"({row['seconds']:.0f} s; {result['status']})", flush=True)
+            for change in result["course_changed"]:
+                print(f"{'':>16}  restored course file: {change}", flush=True)
         return row, result
 
     if jobs > 1:

@@ -73,6 +73,8 @@ class _Visitor(ast.NodeVisitor):
                             "course_utils.reference", "course_utils.solutions")) or name in (
                 "course_utils.exercises", "course_utils.losses"):
             self.add(f"course internals ({name})")
+        if name.split(".")[0] in ("threading", "_thread", "concurrent", "asyncio", "signal"):
+            self.add(f"background threads/signals ({name.split('.')[0]})")
         if name in ("importlib", "builtins", "gc", "inspect") or name.startswith("importlib."):
             self.add(f"introspection ({name})")
 

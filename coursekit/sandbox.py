@@ -91,6 +91,25 @@ class CourseSnapshot:
             path.write_bytes(data)
         return target
 
+    def _set_aside(self, path: Path) -> str:
+        """Keep the changed version of ``path`` (nothing anyone wrote is lost: it may be the
+        instructor's own edit made while grading ran); returns " (kept in ...)" or ""."""
+        try:
+            if not path.is_file():
+                return ""
+            if getattr(self, "_aside", None) is None:
+                self._aside = Path(tempfile.mkdtemp(prefix="course-grading-changed-"))
+            try:
+                rel = path.relative_to(self.root)
+            except ValueError:
+                rel = Path(path.name)
+            target = self._aside / f"{time.strftime('%H%M%S')}-{secrets.token_hex(2)}" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            return f" (changed version kept in {target})"
+        except OSError:
+            return ""
+
     def verify_and_restore(self) -> list[str]:
         """Real course files that changed since the snapshot (restored now), plus new files
         written into the guarded folders (deleted now). Empty when nothing was touched."""
@@ -102,7 +121,7 @@ class CourseSnapshot:
             except OSError:
                 same = False
             if not same:
-                changed.append(name)
+                changed.append(name + self._set_aside(path))
                 try:
                     if path.is_symlink() or path.is_dir():
                         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
@@ -114,7 +133,7 @@ class CourseSnapshot:
             for path in folder.rglob("*"):
                 if (path.is_file() and str(path) not in self.guarded and "__pycache__" not in path.parts
                         and ".ipynb_checkpoints" not in path.parts):
-                    changed.append(f"{path} (new file, removed)")
+                    changed.append(f"{path} (new file, removed{self._set_aside(path)})")
                     try:
                         path.unlink()
                     except OSError:

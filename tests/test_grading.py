@@ -78,6 +78,7 @@ def test_review_flags_name_what_to_look_at():
         "import sys\nsys.setprofile(None)": "tracing hook",
         "import subprocess\nsubprocess.Popen(['sleep', '9'])": "subprocess",
         "!sleep 100 &": "subprocess",
+        "import threading\nthreading.Thread(target=forge).start()": "background threads",
         "class checks:\n    pass": "course name shadowed",
     }
     for source, expected in cases.items():
