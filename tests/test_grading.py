@@ -4,7 +4,7 @@ import csv
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_utils import grading
+from coursekit import grading
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 
@@ -39,19 +39,82 @@ def test_grade_folder(tmp_path):
         nbformat.write(nb, subs / name / "01_demo.ipynb")
     (subs / "fay").mkdir()
     (subs / "fay" / "01_demo.ipynb").write_text("{not json")                     # unreadable
-    rows = grading.grade_folder(subs, tmp_path / "grades.csv", cell_timeout=5, solutions=solutions)
+    rows = grading.grade_folder(subs, tmp_path / "grades.csv", cell_timeout=5, solutions=solutions,
+                               seed_data=False)
     by = {r["student"]: r for r in rows}
     assert by["ana"]["total"] == 3 and by["ana"]["max"] == 3
     assert by["ben"]["ex_add_check"] == 0 and by["ben"]["free_point"] == 1
     assert by["cy"]["ex_add_check"] == 0
     assert by["dee"]["ex_add_check"] == 0          # the original check was restored and failed
-    assert by["eve"]["total"] == 0 and "longer than 5 s" in by["eve"]["status"]
+    # the loop is interrupted and grading goes on: the later free point still counts
+    assert by["eve"]["ex_add_check"] == 0 and by["eve"]["free_point"] == 1
+    assert "interrupted" in by["eve"]["status"]
     assert by["fay"]["total"] == 0 and "unreadable" in by["fay"]["status"]
     with open(tmp_path / "grades.csv") as f:
         table = list(csv.DictReader(f))
     assert {r["student"] for r in table} == set(by) and float(table[0]["max"]) == 3
+    feedback = (tmp_path / "feedback" / "cy" / "01_demo.md").read_text()
+    assert "0/2" in feedback and "add_one is wrong" not in feedback or "raised" in feedback
 
 
 def test_flat_layout_is_found(tmp_path):
     nbformat.write(lesson("x = 1"), tmp_path / "zoe__01_demo.ipynb")
     assert grading.find_submissions(tmp_path) == [("zoe", tmp_path / "zoe__01_demo.ipynb")]
+
+
+def test_review_flags_name_what_to_look_at():
+    from coursekit.review import review_flags
+    cases = {
+        "import os\nos._exit(0)": "process exit",
+        "import sys\nsys.exit()": "process exit",
+        "import os\nos.environ['COURSE_GRADING'] = '0'": "environment change",
+        "%env COURSE_GRADING=0": "environment change",
+        "get_ipython().set_custom_exc((Exception,), h)": "IPython",
+        "ip = get_ipython()\nip.showtraceback = lambda *a: None": "IPython",
+        "from course_utils.exercises.solutions import triplet_loss": "course internals",
+        "x = losses.triplet_loss": "course internals",
+        "checks.check_triplet_loss = lambda f: f": "module attribute assignment",
+        "open('/work/solutions/04.ipynb', 'w').write('')": "file write outside",
+        "import sys\nsys.setprofile(None)": "tracing hook",
+        "import subprocess\nsubprocess.Popen(['sleep', '9'])": "subprocess",
+        "!sleep 100 &": "subprocess",
+        "import threading\nthreading.Thread(target=forge).start()": "background threads",
+        "class checks:\n    pass": "course name shadowed",
+    }
+    for source, expected in cases.items():
+        flags = "; ".join(review_flags([source]))
+        assert expected in flags, (source, flags)
+    honest = ("def triplet_loss(a, p, n, alpha=0.2):\n    d = ops.sum(ops.square(a - p), axis=-1)\n"
+              "    with open('notes.txt', 'w') as f:\n        f.write('x')\n    return ops.mean(d)")
+    assert review_flags([honest]) == []
+
+
+def test_escaped_processes_are_killed(tmp_path):
+    """A process that left the kernel's process group, cleared its environment and changed
+    directory is still found (as an adopted orphan) and killed."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from coursekit import sandbox
+    assert sandbox.become_subreaper()
+    snap = sandbox.CourseSnapshot(tmp_path, {}, {})
+    ws = sandbox.Workspace.create(snap)
+    pidfile = tmp_path / "pid"
+    code = ("import os, time\nif os.fork(): os._exit(0)\nos.setsid()\n"
+            f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)")
+    parent = subprocess.Popen([sys.executable, "-c", code], env={}, cwd="/", start_new_session=True)
+    parent.wait(timeout=30)
+    deadline = time.time() + 30
+    while not pidfile.exists() or not pidfile.read_text():
+        assert time.time() < deadline
+        time.sleep(0.1)
+    pid = int(pidfile.read_text())
+    assert psutil.pid_exists(pid)
+    killed = sandbox.kill_submission_processes(ws)
+    ws.remove()
+    assert pid in killed
+    time.sleep(0.5)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

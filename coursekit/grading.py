@@ -1,0 +1,486 @@
+"""Autograde a folder of submitted student notebooks into a CSV of points, plus feedback files.
+
+    python3 course.py grade submissions/ --out grades.csv [--jobs 2] [--timeout 300] [--cap 1200]
+
+Layout of ``submissions/``: one folder per student holding their lesson notebooks
+(``submissions/alice/04_triplet_loss.ipynb``), or flat files named ``<student>__<lesson>.ipynb``.
+
+How a check is scored (issue 10; the README's "Grading" section says what this does not protect):
+
+1. Before any student code runs, the grader reads the instructor's ``solutions/*.ipynb`` and the
+   whole ``course_utils`` package (the exercise kit included) into memory and imports the kit.
+2. Each submission runs in its own temporary folders (working dir, ``COURSE_DATA_DIR``, ``HOME``)
+   with a private copy of ``course_utils`` first on ``PYTHONPATH``, in a kernel whose whole
+   environment the grader builds (grading mode, quick mode and synthetic data are the grader's
+   decision, not environment variables inherited or read back from the notebook).
+3. Execution counts and outputs are cleared. Every check cell (nbgrader ``grade: true``, matched
+   by ``grade_id``) is replaced by a **probe**: code that calls the student's functions on inputs
+   the grader drew with a fresh random seed and writes what came back as plain data (JSON + .npy,
+   no pickle) to a file with a random name. Right after that cell ran, the grader reads that file
+   and the kit's ``judge`` — running here, in the grader's process — decides the verdict against
+   the reference and the catalogue of mistakes. A check counts only if its probe ran in this run
+   and the judge passed it; a function that is, or calls, the course's own implementation scores 0.
+4. Cells run one by one with a per-cell timeout (a timed-out cell is interrupted and the next
+   cells still run; a kernel that ignores the interrupt is killed), a cap on the whole notebook's
+   time and on the size of its outputs. A dead kernel scores every check that had not run 0.
+5. Afterwards every process of the submission is killed (process group, descendants, and any
+   process carrying the submission's random token or sitting in its folders), the course's real
+   files are compared with the snapshot (restored and flagged if changed) and the folders removed.
+
+Outputs: ``grades.csv`` (one row per student and lesson: points per check, total, max, status,
+``review`` = statically found things a human should look at) and ``feedback/<student>/<lesson>.md``
+next to it (each check's message, for the student).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import secrets
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell
+
+from coursekit import feedback, sandbox
+from coursekit.review import review_flags
+
+SOLUTIONS = sandbox.REPO_ROOT / "solutions"
+NEEDS_ENCODER = ("07_", "08_", "09_", "10_")      # lessons that load (or train) an encoder
+DEFAULT_CELL_TIMEOUT = 300
+DEFAULT_NOTEBOOK_CAP = 1800
+DEFAULT_OUTPUT_CAP = 5_000_000                    # bytes of outputs kept per notebook
+
+
+# ------------------------------------------------------------------------------ lesson metadata
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def is_grade_cell(cell) -> bool:
+    return bool(nbgrader_meta(cell).get("grade", False))
+
+
+def grade_cells(nb) -> dict[str, float]:
+    """``{grade_id: points}`` of the graded cells of a notebook."""
+    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))
+            for c in nb.cells if is_grade_cell(c)}
+
+
+@dataclass
+class Lesson:
+    """One instructor notebook, parsed from the in-memory snapshot."""
+    name: str
+    nb: nbformat.NotebookNode
+    possible: dict[str, float]
+    checks: dict[str, str]                 # grade_id -> the instructor's check source
+    given: set[str] = field(default_factory=set)   # sources of the cells students did not write
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> "Lesson":
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        checks = {nbgrader_meta(c)["grade_id"]: c.source for c in nb.cells if is_grade_cell(c)}
+        given = {c.source.strip() for c in nb.cells if c.cell_type == "code" and not nbgrader_meta(c).get("solution")}
+        return cls(name, nb, grade_cells(nb), checks, given)
+
+
+# ------------------------------------------------------------------------------ verdict sources
+@dataclass
+class Verdict:
+    passed: bool
+    message: str
+    reason: str
+
+
+class KitVerdicts:
+    """Verdicts from the exercise kit (``course_utils.exercises``): probe in the kernel, judge here.
+
+    The single place where the grader meets the kit; every other part of the grader only sees
+    ``prepare(grade_id, folder) -> (probe source, state)`` and ``judge(state) -> Verdict``.
+    """
+
+    def __init__(self):
+        import importlib
+        import pkgutil
+
+        import course_utils
+        import course_utils.exercises as kit
+        from course_utils.exercises import protocol
+        # Import the whole package now, before any student code runs: a judge that imported a
+        # module lazily later could read a file a submission rewrote.
+        for info in pkgutil.walk_packages(course_utils.__path__, "course_utils."):
+            try:
+                importlib.import_module(info.name)
+            except Exception:  # noqa: BLE001 — an optional module (widgets without a display)
+                pass
+        self.graded = dict(getattr(kit, "GRADED", {}))
+        self.protocol = protocol
+
+    def covers(self, grade_id: str) -> bool:
+        return grade_id in self.graded
+
+    def prepare(self, grade_id: str, folder: Path, seed: int):
+        exercise = self.graded[grade_id]
+        cases = exercise.cases(seed)
+        tag = secrets.token_hex(8)
+        cases_path, out_path = folder / f"cases-{tag}.json", folder / f"out-{tag}.json"
+        self.protocol.write_cases(cases, cases_path)
+        return self.protocol.probe_source(exercise, cases_path, out_path), (exercise, cases, cases_path, out_path)
+
+    def judge(self, state) -> Verdict:
+        exercise, cases, cases_path, out_path = state
+        try:
+            if not out_path.is_file():
+                return Verdict(False, "the check did not run to the end (no result was recorded)", "missing")
+            outputs = self.protocol.read_outputs(out_path)
+        except Exception as err:  # noqa: BLE001 — unreadable result → 0, never a crash
+            return Verdict(False, f"the check's result could not be read ({type(err).__name__})", "probe_failed")
+        finally:
+            for path in (cases_path, out_path):
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+        if not isinstance(outputs, dict):
+            return Verdict(False, "the check's result was not valid data", "probe_failed")
+        if outputs.get("probe_failed"):
+            summary = outputs["probe_failed"].get("summary", "") if isinstance(outputs["probe_failed"], dict) else ""
+            return Verdict(False, f"the check could not run: {summary}", "probe_failed")
+        try:
+            v = exercise.judge(cases, outputs)
+        except Exception as err:  # noqa: BLE001 — forged or malformed data must not crash grading
+            return Verdict(False, f"the check's result was malformed ({type(err).__name__}: {str(err)[:120]})",
+                           "probe_failed")
+        return Verdict(bool(v.passed), str(v.message), str(v.reason))
+
+
+class CellVerdicts:
+    """For a check the kit does not cover: run the instructor's check cell itself and count it
+    when it finished without an exception *in this run* (weaker: the check runs in the kernel).
+
+    The marker file is read right after the cell, so a later cell cannot forge it.
+    """
+
+    def prepare(self, grade_id: str, source: str, folder: Path):
+        marker = folder / f"done-{secrets.token_hex(8)}"
+        body = (f"import os as __course_os\n__course_os.environ['COURSE_GRADING'] = '1'\n{source}\n"
+                f"open({str(marker)!r}, 'w').close()\n")
+        return body, marker
+
+    def judge(self, marker: Path) -> Verdict:
+        ran = marker.is_file()
+        try:
+            marker.unlink()
+        except OSError:
+            pass
+        return (Verdict(True, "passed (the instructor's check ran in the kernel)", "correct") if ran else
+                Verdict(False, "the check raised an error or did not run", "raised"))
+
+
+# ------------------------------------------------------------------------------ execution
+def _client_class():
+    from nbclient import NotebookClient
+
+    class CappedClient(NotebookClient):
+        """nbclient with a cap on the bytes of output kept for the whole notebook."""
+        output_cap = DEFAULT_OUTPUT_CAP
+        output_bytes = 0
+        truncated = False
+
+        timed_out = False
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            self.timed_out = True
+            return await super()._async_handle_timeout(timeout, cell)
+
+        def output(self, outs, msg, display_id, cell_index):
+            size = len(json.dumps(msg.get("content", {}), default=str))
+            self.output_bytes += size
+            if self.output_bytes > self.output_cap:
+                if not self.truncated:
+                    self.truncated = True
+                    outs.append(nbformat.v4.new_output("stream", name="stderr",
+                                                       text="[grader: output limit reached; further output dropped]\n"))
+                return None
+            return super().output(outs, msg, display_id, cell_index)
+
+    return CappedClient
+
+
+@dataclass
+class Limits:
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT
+    notebook_cap: float = DEFAULT_NOTEBOOK_CAP
+    output_cap: int = DEFAULT_OUTPUT_CAP
+    kernel_name: str = "python3"
+
+
+def _prepared_notebook(nb, lesson: Lesson) -> tuple[list, list[str]]:
+    """Code cells to run, in order, as ``(cell, grade_id or None)``; and the student-written sources."""
+    cells, seen, written = [], set(), []
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in lesson.possible:
+            if gid in seen:            # a copied check cell runs (and counts) once
+                continue
+            seen.add(gid)
+            cells.append((new_code_cell(""), gid))
+        else:
+            src = cell.get("source", "")
+            if isinstance(src, list):
+                src = "".join(src)
+            if src.strip() not in lesson.given:
+                written.append(src)
+            cells.append((new_code_cell(src), None))
+    return cells, written
+
+
+def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot, verdicts,
+                   limits: Limits = Limits(), seed_data: Path | None = None, seed: int | None = None) -> dict:
+    """Execute one submission in a fresh workspace and score it (see the module docstring).
+
+    Returns ``{"scores", "possible", "messages", "status", "review", "course_changed", "killed"}``.
+    """
+    scores = {gid: 0.0 for gid in lesson.possible}
+    messages = {gid: "not run (the check cell is missing or was never reached)" for gid in lesson.possible}
+    result = {"scores": scores, "possible": lesson.possible, "messages": messages, "status": "ok",
+              "review": [], "course_changed": [], "killed": []}
+    try:
+        nb = nbformat.read(path, as_version=4)
+        cells, written = _prepared_notebook(nb, lesson)
+    except Exception as err:  # noqa: BLE001 — an unreadable file scores 0, it does not stop grading
+        result["status"] = f"unreadable notebook: {type(err).__name__}: {str(err)[:200]}"
+        return result
+    result["review"] = review_flags(written)
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    ws = sandbox.Workspace.create(snapshot, seed_data)
+    run_nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": limits.kernel_name, "language": "python",
+                                                               "display_name": "Python 3"}})
+    run_nb.cells = [c for c, _ in cells]
+    client = _client_class()(run_nb, timeout=limits.cell_timeout, kernel_name=limits.kernel_name,
+                             allow_errors=True, interrupt_on_timeout=True, startup_timeout=120,
+                             error_on_timeout={"ename": "CellTimeoutError", "evalue": "stopped by the grader",
+                                               "traceback": ["cell stopped: it ran past the time limit"]},
+                             resources={"metadata": {"path": str(ws.work)}}, record_timing=False)
+    client.output_cap = limits.output_cap
+    kernel_pid = None
+    problems = []
+    t0 = time.monotonic()
+    try:
+        with sandbox.START_LOCK:        # no orphan reaping between the start and the registration
+            client.km = client.create_kernel_manager()
+            client.start_new_kernel(env=ws.kernel_env(), cwd=str(ws.work))
+            kernel_pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+            sandbox.register(kernel_pid)
+        with client.setup_kernel(cleanup_kc=True):
+            for index, (cell, gid) in enumerate(cells):
+                remaining = limits.notebook_cap - (time.monotonic() - t0)
+                if remaining <= 1:
+                    problems.append(f"stopped after {limits.notebook_cap:g} s (time cap per notebook)")
+                    break
+                state, kit = None, False
+                if gid is not None:
+                    kit = hasattr(verdicts, "covers") and verdicts.covers(gid)
+                    if kit:
+                        cell.source, state = verdicts.prepare(gid, ws.work, seed + index)
+                    else:
+                        cell.source, state = CellVerdicts().prepare(gid, lesson.checks[gid], ws.work)
+                client.timeout = max(1, int(min(limits.cell_timeout, remaining)))
+                client.timed_out = False
+                from nbclient.exceptions import DeadKernelError
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    problems.append("the kernel died (the notebook ended its own process or ran out of memory)")
+                    if gid is not None:
+                        (verdicts.judge(state) if kit else CellVerdicts().judge(state))
+                    break
+                timed_out = client.timed_out
+                if gid is not None:
+                    v = verdicts.judge(state) if kit else CellVerdicts().judge(state)
+                    scores[gid] = lesson.possible[gid] if v.passed else 0.0
+                    messages[gid] = v.message if not timed_out else "the check ran past the time limit"
+                    if timed_out:
+                        scores[gid] = 0.0
+                if timed_out:
+                    problems.append(f"cell {index + 1} ran past {client.timeout} s and was interrupted")
+                    if not _responsive(client):
+                        problems.append("the kernel ignored the interrupt and was stopped")
+                        break
+    except Exception as err:  # noqa: BLE001 — a kernel that cannot start or breaks: scored, not fatal
+        problems.append(f"execution failed: {type(err).__name__}: {str(err)[:200]}")
+    finally:
+        sandbox.unregister(kernel_pid)
+        result["killed"] = sandbox.kill_submission_processes(ws, kernel_pid)
+        result["course_changed"] = snapshot.verify_and_restore()
+        ws.remove()
+    if getattr(client, "truncated", False):
+        problems.append("output limit reached")
+    if result["course_changed"]:
+        result["review"].append("changed course files (restored): " + ", ".join(
+            Path(p.split(" ")[0]).name for p in result["course_changed"][:5]))
+    result["status"] = "; ".join(problems) or "ok"
+    return result
+
+
+def _responsive(client) -> bool:
+    """After an interrupt: does the kernel answer a trivial cell within 10 s?"""
+    saved = client.timeout
+    probe = new_code_cell("pass")
+    client.timeout = 10
+    try:
+        client.nb.cells.append(probe)
+        client.timed_out = False
+        client.execute_cell(probe, len(client.nb.cells) - 1)
+        return not client.timed_out
+    except Exception:  # noqa: BLE001
+        return False
+    finally:
+        client.nb.cells.remove(probe)
+        client.timeout = saved
+
+
+# ------------------------------------------------------------------------------ a grading run
+def find_submissions(folder: Path) -> list[tuple[str, Path]]:
+    """``(student, notebook path)`` pairs from either supported layout."""
+    found = []
+    for path in sorted(folder.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        if path.parent != folder:
+            found.append((path.parent.name, path))
+        elif "__" in path.stem:
+            found.append((path.stem.split("__")[0], path))
+    return found
+
+
+def prepare_seed_data(snapshot: sandbox.CourseSnapshot, lessons: set[str]) -> Path | None:
+    """For lessons 7-10, train the quick encoder once per grading run (the course's own code, no
+    student code); every submission gets a copy in its data folder instead of training its own."""
+    import subprocess
+    if not any(name.startswith(NEEDS_ENCODER) for name in lessons):
+        return None                     # the synthetic benchmark is generated in memory: nothing to share
+    ws = sandbox.Workspace.create(snapshot)
+    steps = ["from course_utils.datasets import load_benchmark", "bench = load_benchmark()",
+             "from course_utils.training import load_or_train_encoder",
+             "load_or_train_encoder(bench, verbose=False)"]
+    env = ws.kernel_env()
+    t0 = time.time()
+    done = subprocess.run([sys.executable, "-c", "; ".join(steps)], cwd=ws.work, env=env,
+                          capture_output=True, text=True, timeout=900)
+    sandbox.kill_submission_processes(ws)
+    if done.returncode != 0:
+        print(f"(seed data could not be prepared; each submission prepares its own: "
+              f"{done.stderr.strip().splitlines()[-1:] })", flush=True)
+        ws.remove()
+        return None
+    print(f"Prepared shared data for this grading run in {time.time() - t0:.0f} s.", flush=True)
+    return ws.data
+
+
+def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeout: float = DEFAULT_CELL_TIMEOUT,
+                 solutions: str | Path = SOLUTIONS, jobs: int = 1, notebook_cap: float = DEFAULT_NOTEBOOK_CAP,
+                 output_cap: int = DEFAULT_OUTPUT_CAP, seed_data: bool = True, verdicts=None,
+                 course_root: str | Path | None = None) -> list[dict]:
+    """Grade every submission under ``folder`` against the lessons in ``solutions``; write ``out``
+    and ``feedback/`` next to it. Returns the CSV rows."""
+    folder, out = Path(folder), Path(out)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Submissions folder not found: {folder}")
+    solutions = Path(solutions)
+    if not solutions.is_dir():
+        raise FileNotFoundError(f"Instructor notebooks not found: {solutions} (give --solutions)")
+    # 1. Everything the grader relies on is read (and the kit imported) before student code runs.
+    sandbox.become_subreaper()
+    snapshot = sandbox.CourseSnapshot.take(Path(course_root) if course_root else sandbox.REPO_ROOT, solutions)
+    lessons = {Path(name).stem: Lesson.from_bytes(Path(name).stem, data) for name, data in snapshot.solutions.items()}
+    verdicts = verdicts if verdicts is not None else _default_verdicts()
+    work = []
+    for student, path in find_submissions(folder):
+        lesson = lessons.get(path.stem.split("__")[-1])
+        if lesson is None:
+            print(f"skip {path}: no lesson called {path.name.split('__')[-1]} in {solutions}")
+            continue
+        work.append((student, path, lesson))
+    seed_dir = prepare_seed_data(snapshot, {lesson.name for _, _, lesson in work}) if (seed_data and work) else None
+    limits = Limits(cell_timeout, notebook_cap, output_cap)
+    lock = threading.Lock()
+
+    def one(item):
+        student, path, lesson = item
+        t0 = time.time()
+        result = run_submission(path, lesson, snapshot, verdicts, limits, seed_dir)
+        row = {"student": student, "lesson": lesson.name, **result["scores"],
+               "total": sum(result["scores"].values()), "max": sum(result["possible"].values()),
+               "status": result["status"], "review": "; ".join(result["review"]),
+               "seconds": round(time.time() - t0, 1)}
+        with lock:
+            print(f"{student:>16}  {lesson.name:<28} {row['total']:g}/{row['max']:g}  "
+                  f"({row['seconds']:.0f} s; {result['status']})", flush=True)
+            for change in result["course_changed"]:
+                print(f"{'':>16}  restored course file: {change}", flush=True)
+        return row, result
+
+    if jobs > 1:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            done = list(pool.map(one, work))
+    else:
+        done = [one(item) for item in work]
+    if seed_dir is not None:
+        sandbox.Workspace(seed_dir.parent, "").remove()
+    rows = [row for row, _ in done]
+    columns = ["student", "lesson"]
+    for row in rows:
+        columns += [k for k in row if k not in columns and k not in ("total", "max", "status", "review", "seconds")]
+    columns += ["total", "max", "status", "review", "seconds"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    written = feedback.write_all(out.parent / "feedback", [(row, result) for row, result in done])
+    print(f"Wrote {out} ({len(rows)} submissions) and {written} feedback files in {out.parent / 'feedback'}.")
+    return rows
+
+
+def _default_verdicts():
+    """The kit's verdicts; when the kit has no grading protocol, every check runs in the kernel."""
+    try:
+        return KitVerdicts()
+    except ImportError:
+        return CellVerdicts()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="course.py grade", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", help="folder of submissions")
+    parser.add_argument("--out", default="grades.csv", help="CSV file to write (default grades.csv); "
+                        "feedback/ is written next to it")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_CELL_TIMEOUT,
+                        help=f"seconds allowed per cell (default {DEFAULT_CELL_TIMEOUT})")
+    parser.add_argument("--cap", type=float, default=DEFAULT_NOTEBOOK_CAP,
+                        help=f"seconds allowed per notebook (default {DEFAULT_NOTEBOOK_CAP})")
+    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default 1; "
+                        "each needs about 1 GB of memory and one core)")
+    parser.add_argument("--solutions", default=str(SOLUTIONS), help="instructor notebooks (default solutions/)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be 1 or more")
+    try:
+        grade_folder(args.folder, args.out, args.timeout, args.solutions, jobs=args.jobs, notebook_cap=args.cap)
+    except FileNotFoundError as err:
+        print(f"course.py grade: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
