@@ -478,10 +478,18 @@ def find_mistake(mistakes, same, cases, results) -> str | None:
 # The student's path, inside the notebook
 # ---------------------------------------------------------------------------------------------
 
+class CheckFailed(AssertionError):
+    """A check's verdict for the student. In Jupyter (and in nbgrader's feedback) it shows as its
+    message alone — no traceback into the course's files, no internal paths."""
+
+    def _render_traceback_(self):           # IPython's hook for custom tracebacks
+        return [f"\x1b[0;31m✗ {type(self).__name__}\x1b[0m", *str(self).splitlines()]
+
+
 def not_done(name: str, todo: str, reference, ref_path: str):
     """Friendly message + the reference (normal mode), or AssertionError (grading mode)."""
     if grading_mode():
-        raise AssertionError(f"{name} is not implemented yet")
+        raise CheckFailed(f"{name} is not implemented yet")
     lines = [f"⏳ {name} is not implemented yet."]
     lines += ["   " + line for line in textwrap.dedent(todo).strip().splitlines()]
     lines.append(f"For now the lesson continues with the reference implementation ({ref_path}).")
@@ -497,7 +505,7 @@ def new_seed() -> int:
 def check(ex: Exercise, fn, seed: int | None = None):
     """Run ``fn`` on the exercise's cases in this process, judge, then print ✓ or raise."""
     if not callable(fn):
-        raise AssertionError(f"check_{ex.name} expects your function {ex.name} itself (no parentheses); "
+        raise CheckFailed(f"check_{ex.name} expects your function {ex.name} itself (no parentheses); "
                              f"got {kind(fn)} {fmt(fn)}.")
     cases = ex.cases(new_seed() if seed is None else seed)
     with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
@@ -508,7 +516,7 @@ def check(ex: Exercise, fn, seed: int | None = None):
         return fn
     if verdict.reason == "not_done":
         return not_done(ex.name, ex.todo, load_reference(ex.reference), ex.ref_path)
-    raise AssertionError(verdict.message)
+    raise CheckFailed(verdict.message)
 
 
 def squared_distance_matrix(x: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ _NO_PREDICTION = {"i don't know", "i dont know", "don't know", "dont know", "idk
 def not_done_value(name: str, todo: str, fallback_text: str, fallback=None):
     """Like ``harness.not_done`` for a value (not a function) the student has to fill in."""
     if h.grading_mode():
-        raise AssertionError(f"{name} is not implemented yet")
+        raise h.CheckFailed(f"{name} is not implemented yet")
     lines = [f"⏳ {name} is not done yet."]
     lines += ["   " + line for line in textwrap.dedent(todo).strip().splitlines()]
     lines.append(fallback_text)
@@ -35,10 +35,10 @@ def not_done_value(name: str, todo: str, fallback_text: str, fallback=None):
 def _val_auc_list(history, which: str) -> list[float]:
     values = getattr(history, "history", history)
     if not isinstance(values, dict):
-        raise AssertionError(f"{which} should be a training history (a dict of lists, e.g. result.history); "
+        raise h.CheckFailed(f"{which} should be a training history (a dict of lists, e.g. result.history); "
                              f"got {h.kind(history)}.")
     if "val_auc" not in values or not len(values["val_auc"]):
-        raise AssertionError(f"{which} has no 'val_auc' values (keys: {sorted(values)}). Pass result.history of "
+        raise h.CheckFailed(f"{which} has no 'val_auc' values (keys: {sorted(values)}). Pass result.history of "
                              "a run trained with validation pairs (course_utils.training.train_encoder).")
     return [float(v) for v in values["val_auc"]]
 
@@ -56,20 +56,20 @@ Fill in the dict: {"change": what you changed, "prediction": what you expected t
 def _experiment_message(experiment, history_before, history_after) -> str:
     """The reflection printed for a right record; AssertionError naming what is wrong otherwise."""
     if not isinstance(experiment, dict):
-        raise AssertionError(f"experiment should be a dict with the keys {list(_EXPERIMENT_KEYS)}; got {h.kind(experiment)}.")
+        raise h.CheckFailed(f"experiment should be a dict with the keys {list(_EXPERIMENT_KEYS)}; got {h.kind(experiment)}.")
     missing = [k for k in _EXPERIMENT_KEYS if k not in experiment]
     if missing:
-        raise AssertionError(f"experiment is missing the key(s) {missing}; it needs {list(_EXPERIMENT_KEYS)}.")
+        raise h.CheckFailed(f"experiment is missing the key(s) {missing}; it needs {list(_EXPERIMENT_KEYS)}.")
     for key in ("change", "prediction"):
         text = experiment[key]
         if not isinstance(text, str):
-            raise AssertionError(f'experiment["{key}"] should be a sentence (a string); got {h.kind(text)} {h.fmt(text)}.')
+            raise h.CheckFailed(f'experiment["{key}"] should be a sentence (a string); got {h.kind(text)} {h.fmt(text)}.')
         if key == "prediction" and text.strip().lower().rstrip(".!") in _NO_PREDICTION:
-            raise AssertionError(f'experiment["prediction"] = {text!r} is not a prediction: write what you '
+            raise h.CheckFailed(f'experiment["prediction"] = {text!r} is not a prediction: write what you '
                                  "expect to happen (better, worse, about the same) and why — a guess is fine; "
                                  "the point is to check it against the result.")
         if text.strip().lower().rstrip(".!") in _PLACEHOLDERS:
-            raise AssertionError(f'experiment["{key}"] is empty: write a sentence '
+            raise h.CheckFailed(f'experiment["{key}"] is empty: write a sentence '
                                  + ("saying what you changed." if key == "change"
                                     else "saying what you expected to happen, and why."))
     aucs = {"before": _val_auc_list(history_before, "history_before"),
@@ -79,24 +79,24 @@ def _experiment_message(experiment, history_before, history_after) -> str:
         key = f"val_auc_{side}"
         raw = experiment[key]
         if isinstance(raw, (bool, np.bool_)) or not isinstance(raw, (int, float, np.integer, np.floating)):
-            raise AssertionError(f'experiment["{key}"] should be a number (an AUC); got {h.kind(raw)} {h.fmt(raw)}.')
+            raise h.CheckFailed(f'experiment["{key}"] should be a number (an AUC); got {h.kind(raw)} {h.fmt(raw)}.')
         value = float(raw)
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
             hint = " (an AUC is between 0 and 1 — did you give a percentage?)" if 1 < value <= 100 else ""
-            raise AssertionError(f'experiment["{key}"] = {value} is not an AUC between 0 and 1{hint}.')
+            raise h.CheckFailed(f'experiment["{key}"] = {value} is not an AUC between 0 and 1{hint}.')
         values[side] = value
     if (not _auc_matches(values["before"], aucs["before"]) and not _auc_matches(values["after"], aucs["after"])
             and _auc_matches(values["before"], aucs["after"]) and _auc_matches(values["after"], aucs["before"])):
-        raise AssertionError("val_auc_before and val_auc_after are swapped: 'before' comes from history_before "
+        raise h.CheckFailed("val_auc_before and val_auc_after are swapped: 'before' comes from history_before "
                              "(the first run), 'after' from history_after (the run with your change).")
     for side in ("before", "after"):
         if not _auc_matches(values[side], aucs[side]):
             if math.isclose(values[side], aucs[side][-1], abs_tol=1e-6):
-                raise AssertionError(
+                raise h.CheckFailed(
                     f"val_auc_{side} = {values[side]:.6g} is the LAST val_auc of history_{side}; the record holds "
                     f"the BEST one, {max(aucs[side]):.6g}: max(history_{side}['val_auc']). The last epoch is not "
                     "always the best, and we compare the runs at their best.")
-            raise AssertionError(
+            raise h.CheckFailed(
                 f"val_auc_{side} = {values[side]:.6g} does not match history_{side}['val_auc']: its best value is "
                 f"{max(aucs[side]):.6g}. Copy the number from the history, max(history_{side}['val_auc']), "
                 "rather than typing it.")
@@ -141,9 +141,9 @@ def check_describe_experiment(experiment, history_before, history_after):
     try:
         outputs = run_in_process(DESCRIBE_EXPERIMENT, answers, [], ".", provenance=False)
     except TypeError as err:                       # something that is not data (e.g. a function)
-        raise AssertionError(f"experiment should be a dict of strings and numbers: {err}.") from None
+        raise h.CheckFailed(f"experiment should be a dict of strings and numbers: {err}.") from None
     verdict = DESCRIBE_EXPERIMENT.judge([], outputs)
     if not verdict.passed:
-        raise AssertionError(verdict.message)
+        raise h.CheckFailed(verdict.message)
     print(verdict.message)
     return experiment

@@ -312,8 +312,16 @@ class _CallRecorder:
 
     def __init__(self):
         self.calls = set()
+        self.tampered = None          # what the answer did to the recorder, if anything
+        self._leaving = False
 
     def __call__(self, frame, event, arg):
+        if event == "c_call" and self.tampered is None and not self._leaving:
+            import threading as _threading
+            hooks = (sys.setprofile, sys.settrace, _threading.setprofile, _threading.settrace)
+            if any(arg is hook for hook in hooks):
+                self.tampered = f"called {getattr(arg, '__module__', None) or 'sys'}.{arg.__name__}"
+            return
         if event != "call":
             return
         module = frame.f_globals.get("__name__", "")
@@ -324,10 +332,14 @@ class _CallRecorder:
 
     def __enter__(self):
         self._previous = sys.getprofile()
+        self._leaving = False
         sys.setprofile(self)
         return self
 
     def __exit__(self, *exc):
+        self._leaving = True          # our own setprofile below is not the answer's
+        if sys.getprofile() is not self and self.tampered is None:
+            self.tampered = "replaced the call recorder"
         sys.setprofile(self._previous)
         return False
 
@@ -413,6 +425,7 @@ def run_probe(namespace, spec, cases, out_dir, provenance=True):
             break
     if recorder is not None:
         out["calls"] = sorted([list(c) for c in recorder.calls])
+        out["tampered"] = recorder.tampered
     done = all("result" in r for r in out["records"])
     if probes.get("model"):
         out["models"] = []
@@ -539,6 +552,9 @@ def course_implementation(exercise, outputs: dict) -> str | None:
     """
     if outputs.get("calls") is None:
         return None
+    if outputs.get("tampered"):
+        return (f"{exercise.name} switches off the grader's record of what it calls "
+                f"({outputs['tampered']}); an answer must not touch sys.setprofile / sys.settrace.")
     answer = outputs.get("answer") or {}
     module = answer.get("module") or ""
     where = f"{module}.{answer.get('qualname', '')}"

@@ -142,6 +142,25 @@ def test_probe_scores_the_course_implementation_zero(source, tmp_path):
     assert "course" in verdict.message and "triplet_loss" in verdict.message
 
 
+@pytest.mark.parametrize("source", [
+    # switches the recorder off around the course's function, then back on
+    "import sys\nfrom course_utils import losses\ndef triplet_loss(a, p, n, alpha=0.2):\n"
+    "    old = sys.getprofile(); sys.setprofile(None)\n"
+    "    try:\n        return losses.triplet_loss(a, p, n, alpha)\n    finally:\n        sys.setprofile(old)\n",
+    # switches it off for good
+    "import sys\nfrom course_utils import losses\ndef triplet_loss(a, p, n, alpha=0.2):\n"
+    "    sys.setprofile(None)\n    return losses.triplet_loss(a, p, n, alpha)\n",
+    # through getattr, and via settrace
+    "import sys\nfrom course_utils import losses\ndef triplet_loss(a, p, n, alpha=0.2):\n"
+    "    getattr(sys, 'settrace')(None); getattr(sys, 'setprofile')(None)\n"
+    "    return losses.triplet_loss(a, p, n, alpha)\n",
+])
+def test_probe_scores_switching_off_the_call_record_zero(source, tmp_path):
+    verdict = _probe(TRIPLET, _namespace(source), tmp_path)
+    assert not verdict.passed and verdict.reason == "course_implementation", verdict.message
+    assert "sys.setprofile" in verdict.message
+
+
 def test_probe_reports_an_unsolved_exercise_and_a_missing_name(tmp_path):
     stub = "def triplet_loss(a, p, n, alpha=0.2):\n    raise NotImplementedError()\n"
     assert _probe(TRIPLET, _namespace(stub), tmp_path).reason == "not_done"
