@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import write_image
+from tests.conftest import write_image
 
 from coursekit import prepare
 
