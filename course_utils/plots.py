@@ -119,6 +119,61 @@ def roc_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, point=No
     return fig or ax.figure
 
 
+DET_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99, 0.999)
+
+
+def det_points(distances: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The DET curve of one set of pairs in normal-deviate units (Martin et al., 1997).
+
+    distances: ``(M,)`` squared distances; same: ``(M,)`` bool, True = same person.
+    Returns ``(x, y)``, each ``(T,)``: ``x = Φ⁻¹(FAR)``, ``y = Φ⁻¹(FRR)`` for every threshold,
+    where Φ⁻¹ is the standard normal quantile (``scipy.stats.norm.ppf``). Thresholds whose FAR
+    or FRR is exactly 0 or 1 are left out: they have no finite normal deviate.
+    """
+    from scipy.stats import norm
+
+    from course_utils.metrics import roc
+
+    fpr, tpr, _ = roc(distances, same, drop_intermediate=False)
+    frr = 1.0 - tpr
+    keep = (fpr > 0) & (fpr < 1) & (frr > 0) & (frr < 1)
+    return norm.ppf(fpr[keep]), norm.ppf(frr[keep])
+
+
+def det_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None):
+    """DET curves ``{name: (distances, same)}``: FRR against FAR on normal-deviate axes.
+
+    Both axes are drawn at Φ⁻¹(rate) (Martin et al., 1997) and labelled with the rates in %;
+    if genuine and impostor distances were both normal, each curve would be a straight line.
+    The dotted diagonal is FAR = FRR: a curve crosses it at its equal error rate.
+    """
+    from scipy.stats import norm
+
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 4))
+    lo, hi = np.inf, -np.inf
+    for name, (d, s) in curves.items():
+        x, y = det_points(d, s)
+        ax.plot(x, y, label=name)
+        if len(x):
+            lo, hi = min(lo, x.min(), y.min()), max(hi, x.max(), y.max())
+    if not np.isfinite(lo):                       # nothing drawable: show 1 %–50 %
+        lo, hi = norm.ppf(0.01), 0.0
+    ticks = [t for t in DET_TICKS if lo - 0.3 <= norm.ppf(t) <= hi + 0.3]
+    limits = (lo - 0.15, hi + 0.15)
+    ax.plot(limits, limits, color="grey", linewidth=0.8, linestyle=":", label="FAR = FRR (EER)")
+    labels = [f"{100 * t:g}" for t in ticks]
+    ax.set_xticks(norm.ppf(ticks), labels)
+    ax.set_yticks(norm.ppf(ticks), labels)
+    ax.set(xlim=limits, ylim=limits)
+    ax.grid(True, linewidth=0.3)
+    ax.set_xlabel("false accept rate FAR (%), normal-deviate scale")
+    ax.set_ylabel("false reject rate FRR (%), normal-deviate scale")
+    ax.legend(fontsize=8)
+    return fig or ax.figure
+
+
 def embedding_map(points: np.ndarray, labels: np.ndarray, images: np.ndarray | None = None, ax=None,
                   title: str | None = None, zoom: float = 0.35, thumbnails: int = 200):
     """2-D points coloured by identity, with face thumbnails drawn at (up to ``thumbnails``) points."""

@@ -1,0 +1,77 @@
+"""Tests for the DET curve of course_utils.plots, against independent references: rates counted
+pair by pair and the standard library's normal quantile (statistics.NormalDist)."""
+from statistics import NormalDist
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from course_utils import plots  # noqa: E402
+
+
+def make_pairs(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    same = rng.random(n) < 0.5
+    d = np.clip(np.where(same, rng.normal(0.8, 0.3, n), rng.normal(1.5, 0.3, n)), 0.0, 4.0)
+    return d, same
+
+
+def loop_det(d, same):
+    """(Φ⁻¹(FAR), Φ⁻¹(FRR)) at every distinct distance, rates counted pair by pair."""
+    inv = NormalDist().inv_cdf
+    xs, ys = [], []
+    for t in sorted(set(d.tolist())):
+        fa = sum(1 for dist, s in zip(d, same) if not s and dist <= t) / sum(1 for s in same if not s)
+        fr = sum(1 for dist, s in zip(d, same) if s and dist > t) / sum(1 for s in same if s)
+        if 0 < fa < 1 and 0 < fr < 1:
+            xs.append(inv(fa)), ys.append(inv(fr))
+    return np.array(xs), np.array(ys)
+
+
+def test_det_points_are_normal_deviates_of_far_and_frr():
+    d, same = make_pairs()
+    x, y = plots.det_points(d, same)
+    x_ref, y_ref = loop_det(d, same)
+    np.testing.assert_allclose(x, x_ref, atol=1e-9)
+    np.testing.assert_allclose(y, y_ref, atol=1e-9)
+
+
+def test_det_of_two_equal_spread_normals_is_a_straight_line_of_slope_minus_one():
+    # Martin et al. (1997): with normal score distributions the DET curve is a straight line.
+    rng = np.random.default_rng(1)
+    n = 20000
+    same = np.arange(n) < n // 2
+    d = np.where(same, rng.normal(2.0, 0.3, n), rng.normal(2.6, 0.3, n))   # >= 0 (6σ)
+    x, y = plots.det_points(d, same)
+    inner = (np.abs(x) < 2) & (np.abs(y) < 2)          # away from the noisy extreme tails
+    slope, intercept = np.polyfit(x[inner], y[inner], 1)
+    assert abs(slope + 1) < 0.05
+    assert abs(intercept + 0.6 / 0.3) < 0.1            # separation in standard deviations: d' = 2
+
+
+def test_det_plot_draws_each_curve_and_labels_rates_in_percent():
+    d, same = make_pairs()
+    d2, same2 = make_pairs(seed=5)
+    fig, ax = plt.subplots()
+    plots.det_plot({"a": (d, same), "b": (d2, same2)}, ax=ax)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    x_ref, y_ref = loop_det(d, same)
+    np.testing.assert_allclose(lines["a"].get_xdata(), x_ref, atol=1e-9)
+    np.testing.assert_allclose(lines["a"].get_ydata(), y_ref, atol=1e-9)
+    assert "b" in lines and "FAR = FRR (EER)" in lines
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert "1" in labels and "10" in labels           # percent
+    positions = dict(zip(labels, ax.get_xticks()))
+    assert abs(positions["10"] - NormalDist().inv_cdf(0.10)) < 1e-9
+    plt.close(fig)
+
+
+def test_det_plot_survives_perfect_separation():
+    same = np.array([True] * 5 + [False] * 5)
+    d = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 1.1, 1.2, 1.3, 1.4, 1.5])
+    x, y = plots.det_points(d, same)
+    assert len(x) == 0                                  # every point has FAR or FRR at 0 or 1
+    fig = plots.det_plot({"perfect": (d, same)})
+    plt.close(fig)
