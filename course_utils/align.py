@@ -296,8 +296,8 @@ def _load(item, k: int, n: int) -> tuple[str, np.ndarray]:
 
 
 def _as_rgb(image) -> np.ndarray:
-    from course_utils.images import _as_uint8_rgb
-    arr = _as_uint8_rgb(np.asarray(image))
+    from course_utils.images import as_uint8_rgb
+    arr = as_uint8_rgb(np.asarray(image))
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=-1)
     return np.ascontiguousarray(arr[..., :3])

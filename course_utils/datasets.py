@@ -1,5 +1,9 @@
 """Face datasets: LFW, AT&T/Olivetti, any folder of photos, and the synthetic default.
 
+Why one long module: every source returns the same :class:`FaceSet` / :class:`Benchmark`, shares
+the cache keys and the ``load_faces("auto")`` order of choice; a student looking for "where do
+the faces come from" finds all of it here.
+
 Every loader returns a :class:`FaceSet` — the same three things whatever the source:
 
 - ``images``: ``(N, size, size, 3) uint8`` preprocessed faces (default size 64)

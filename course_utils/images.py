@@ -109,7 +109,7 @@ def preprocess(image: np.ndarray | Image.Image, size: int = IMAGE_SIZE,
     """
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}.")
-    im = image if isinstance(image, Image.Image) else Image.fromarray(_as_uint8_rgb(image))
+    im = image if isinstance(image, Image.Image) else Image.fromarray(as_uint8_rgb(image))
     im = im.convert("RGB")
     box = crop if crop is not None else _central_square(im.width, im.height)
     im = im.crop(box).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
@@ -152,7 +152,8 @@ def _central_square(width: int, height: int) -> tuple[int, int, int, int]:
     return left, top, left + side, top + side
 
 
-def _as_uint8_rgb(image: np.ndarray) -> np.ndarray:
+def as_uint8_rgb(image: np.ndarray) -> np.ndarray:
+    """Any image array ``(H, W)``, ``(H, W, 1|3|4)``, uint8 or float → ``(H, W, 3) uint8``."""
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]

@@ -4,6 +4,10 @@ Everything numeric here uses ``keras.ops`` (never ``tf.``), so it runs unchanged
 TensorFlow, JAX and PyTorch backends. A slow, loop-by-loop version of every function lives in
 ``course_utils.exercises.loop_references``; the tests check that both give the same numbers.
 
+Why one long module: the distance matrix, the masks and the three mining strategies share one
+numerically delicate contract (safe square root, float32 accumulation for half precision, the
+same statistics for ``compile`` metrics); kept together it is read and tested as one piece.
+
 Conventions used throughout
 ---------------------------
 * ``embeddings``: shape ``(B, D)``, float32 or float64 (NumPy array or backend tensor).
