@@ -466,3 +466,12 @@ def test_bad_uploads_leave_the_database_unchanged():
     assert "junk.bin" in ew.messages[-1]
     empty = W.EnrolWidget(FaceDatabase(), mean_colour_encoder, preprocess=preprocess16)
     assert empty.identify(upload_value(good)) == [] and "empty" in empty.messages[-1]
+
+
+def test_the_threshold_is_tau_and_alpha_stays_the_margin(explorer_data):
+    """Issue 12: α is FaceNet's margin only; the explorer names the verification threshold τ."""
+    d, s, pairs = explorer_data
+    ex = W.ThresholdExplorer(d, s, pairs, title="test")
+    texts = [ex.slider.description, ex.stats_html.value, ex.summary()]
+    assert "τ" in ex.slider.description and "τ" in ex.summary()
+    assert not any("α" in text for text in texts), texts
