@@ -431,9 +431,9 @@ def named_thresholds(distances, same, far: float = 1e-2) -> dict:
 
 
 def flipping_pairs(distances, same, threshold: float, n: int = 6) -> np.ndarray:
-    """The ``n`` pairs nearest to the threshold: those whose decision flips if α moves a little.
+    """The ``n`` pairs nearest to the threshold τ: those whose decision flips if τ moves a little.
 
-    Half (``n // 2``) are the accepted pairs just below or at α (the largest distances
+    Half (``n // 2``) are the accepted pairs just below or at τ (the largest distances
     ``<= threshold``), the rest the rejected pairs just above it (the smallest distances
     ``> threshold``); if one side runs short, the other side fills in. Returns int64 indices
     sorted by distance (left to right = the order along the distance axis). Use
@@ -446,7 +446,7 @@ def flipping_pairs(distances, same, threshold: float, n: int = 6) -> np.ndarray:
     threshold = float(threshold)
     below = np.flatnonzero(d <= threshold)
     above = np.flatnonzero(d > threshold)
-    below = below[np.argsort(-d[below], kind="stable")]      # closest to α first
+    below = below[np.argsort(-d[below], kind="stable")]      # closest to τ first
     above = above[np.argsort(d[above], kind="stable")]
     k_below = min(len(below), n // 2)
     k_above = min(len(above), n - k_below)

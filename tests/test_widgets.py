@@ -154,7 +154,7 @@ def test_flipping_pairs_are_the_nearest_on_each_side(n):
     below, above = idx[d[idx] <= t], idx[d[idx] > t]
     assert len(below) == n // 2 and len(above) == n - n // 2
     others = np.setdiff1d(np.arange(len(d)), idx)
-    # nobody left out is closer to α on its side than the chosen ones
+    # nobody left out is closer to τ on its side than the chosen ones
     if len(below):
         assert d[below].min() >= d[others][d[others] <= t].max()
     assert d[above].max() <= d[others][d[others] > t].min()
@@ -170,7 +170,7 @@ def test_flipping_pairs_are_the_nearest_on_each_side(n):
 def test_flipping_pairs_fill_from_the_other_side_and_verdicts_mark_the_wrong_ones():
     d = np.array([0.1, 0.2, 0.3, 0.9, 1.0, 1.1])
     s = np.array([True, False, True, True, False, False])
-    idx = metrics.flipping_pairs(d, s, 0.05, n=4)                     # nothing is below α
+    idx = metrics.flipping_pairs(d, s, 0.05, n=4)                     # nothing is below τ
     assert idx.tolist() == [0, 1, 2, 3]
     verdicts = metrics.pair_verdicts(d, s, 0.25, [0, 1, 2, 3])
     assert [v["accepted"] for v in verdicts] == [True, True, False, False]
@@ -496,3 +496,12 @@ def test_enrol_widget_aligns_real_photos_and_refuses_a_photo_without_a_face():
                                                ("wall.png", png_bytes(noise))))
     assert db.count("Eileen") == 1                   # all-or-nothing: the failed upload added nothing
     assert not W.EnrolWidget(db, encoder, align=False).align
+
+
+def test_the_threshold_is_tau_and_alpha_stays_the_margin(explorer_data):
+    """Issue 12: α is FaceNet's margin only; the explorer names the verification threshold τ."""
+    d, s, pairs = explorer_data
+    ex = W.ThresholdExplorer(d, s, pairs, title="test")
+    texts = [ex.slider.description, ex.stats_html.value, ex.summary()]
+    assert "τ" in ex.slider.description and "τ" in ex.summary()
+    assert not any("α" in text for text in texts), texts

@@ -12,7 +12,7 @@
 | ``lesson07_embedding_space.py`` | ``check_nearest_neighbours``                                      |
 | ``lesson08_threshold.py``       | ``check_threshold_for_far``, ``check_frr_at``                     |
 | ``lesson09_database.py``        | ``check_who_is_it``                                               |
-| ``lesson10_clustering.py``      | ``check_choose_cluster_threshold``                                |
+| ``lesson10_clustering.py``      | ``check_cluster_threshold_for_far``                               |
 
 Also here: ``harness.py`` (what every check shares: cases, mistakes, judging, messages),
 ``protocol.py`` (how the grader runs an answer in the notebook's kernel and judges it outside),
@@ -38,13 +38,13 @@ from course_utils.exercises.lesson06_training import DESCRIBE_EXPERIMENT, check_
 from course_utils.exercises.lesson07_embedding_space import NEAREST_NEIGHBOURS, check_nearest_neighbours
 from course_utils.exercises.lesson08_threshold import FRR_AT, THRESHOLD_FOR_FAR, check_frr_at, check_threshold_for_far
 from course_utils.exercises.lesson09_database import WHO_IS_IT, check_who_is_it
-from course_utils.exercises.lesson10_clustering import CHOOSE_CLUSTER_THRESHOLD, check_choose_cluster_threshold
+from course_utils.exercises.lesson10_clustering import CLUSTER_THRESHOLD_FOR_FAR, check_cluster_threshold_for_far
 from course_utils.exercises.protocol import EncoderNeedsBatch, Verdict
 
 EXERCISES: tuple[Exercise, ...] = (
     VERIFY, IDENTIFY, SPLIT_PEOPLE, BUILD_MY_ENCODER, TRIPLET_LOSS, PAIRWISE_SQUARED_DISTANCES,
     POSITIVE_MASK, NEGATIVE_MASK, BATCH_HARD_TRIPLET_LOSS, DESCRIBE_EXPERIMENT, NEAREST_NEIGHBOURS,
-    THRESHOLD_FOR_FAR, FRR_AT, WHO_IS_IT, CHOOSE_CLUSTER_THRESHOLD,
+    THRESHOLD_FOR_FAR, FRR_AT, WHO_IS_IT, CLUSTER_THRESHOLD_FOR_FAR,
 )
 GRADED: dict[str, Exercise] = {ex.grade_id: ex for ex in EXERCISES}
 
@@ -54,5 +54,5 @@ __all__ = [
     "check_triplet_loss", "check_pairwise_squared_distances", "check_positive_mask",
     "check_negative_mask", "check_batch_hard_triplet_loss", "check_describe_experiment",
     "check_nearest_neighbours", "check_threshold_for_far", "check_frr_at", "check_who_is_it",
-    "check_choose_cluster_threshold",
+    "check_cluster_threshold_for_far",
 ]

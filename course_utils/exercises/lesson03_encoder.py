@@ -6,7 +6,8 @@ output shape ``(None, embedding_dim)``; unit-length outputs; parameter count equ
 ``models.build_encoder(input_shape, embedding_dim, widths=(32, 64, 128), stem=None)``; no
 ``Lambda`` layer; the loaded model gives the same outputs as yours; the input shape is the one
 asked for (not hard-coded). Mistakes named: ``Flatten`` instead of ``GlobalAveragePooling2D``;
-convolutions with a bias; BatchNormalization missing; wrong embedding size; L2 normalisation
+convolutions with a bias; BatchNormalization missing; ReLU before BatchNorm (a separate layer or
+``Conv2D(activation="relu")``); ``padding="valid"``; wrong embedding size; L2 normalisation
 missing; ``Rescaling`` missing; ``Lambda`` layers.
 """
 from __future__ import annotations
@@ -89,6 +90,9 @@ def _encoder_problem(model, input_shape, embedding_dim, x) -> str | None:
     if n_bn < len(_ENCODER_WIDTHS):
         return (f"BatchNormalization is missing ({n_bn} BatchNormalization layer(s) for {len(convs)} "
                 "convolutions): put one after each Conv2D, before the ReLU.")
+    problem = _block_problem(all_layers)
+    if problem:
+        return problem
     norms = np.linalg.norm(y.astype(np.float64), axis=1)
     if not np.allclose(norms, 1.0, atol=1e-3):
         return (f"the embeddings are not unit length (norms {np.round(norms, 3).tolist()}): end the model with "
@@ -97,6 +101,59 @@ def _encoder_problem(model, input_shape, embedding_dim, x) -> str | None:
         return (f"the model has {got:,} parameters; the architecture of the exercise has {expected:,} "
                 f"(difference {got - expected:+,}). Layers found: {', '.join(kinds)}. "
                 "Compare with model.summary() and the list in the exercise (3 blocks of widths 32, 64, 128).")
+    return None
+
+
+_NONLINEAR = ("ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax")
+
+
+def _activation_name(layer) -> str:
+    """``"relu"``, ``"linear"``, … of a layer's ``activation`` setting (from its config)."""
+    try:
+        value = layer.get_config().get("activation", "linear")
+    except Exception:  # noqa: BLE001
+        return "linear"
+    if isinstance(value, dict):                 # a serialized activation object
+        value = value.get("config", {}).get("name") or value.get("class_name", "")
+    return str(value or "linear").lower()
+
+
+def _is_nonlinearity(layer) -> bool:
+    kind = type(layer).__name__
+    return kind in _NONLINEAR or (kind == "Activation" and _activation_name(layer) != "linear")
+
+
+def _block_problem(all_layers) -> str | None:
+    """The conv blocks as the lesson specifies them: Conv2D(padding="same") → BatchNorm → ReLU.
+
+    Same parameter count either way, so the count cannot tell; the layers (read back from the
+    saved ``.keras`` file) can. ``all_layers`` is in the model's (topological) layer order.
+    """
+    from keras import layers
+
+    seq = [layer for layer in all_layers if type(layer).__name__ != "InputLayer"]
+    for i, layer in enumerate(seq):
+        if not isinstance(layer, layers.Conv2D):
+            continue
+        if _activation_name(layer) != "linear":
+            return (f"ReLU before BatchNorm: the Conv2D has activation={_activation_name(layer)!r}, so the "
+                    "activation runs before the BatchNormalization. The block is Conv2D (no activation) → "
+                    "BatchNormalization() → ReLU(): batch norm normalises the convolution's raw output, "
+                    "then ReLU keeps the positive part.")
+        for after in seq[i + 1:]:
+            if isinstance(after, (layers.BatchNormalization, layers.Conv2D)):
+                break
+            if _is_nonlinearity(after):
+                return ("ReLU before BatchNorm: in your blocks the activation comes right after the Conv2D "
+                        "and BatchNormalization after it. The lesson's block is Conv2D → "
+                        "BatchNormalization() → ReLU() → MaxPooling2D(2): batch norm normalises the "
+                        "convolution's raw output, then ReLU keeps the positive part.")
+    valid = [layer for layer in seq if isinstance(layer, layers.Conv2D) and getattr(layer, "padding", "same") != "same"]
+    if valid:
+        return (f"padding={valid[0].padding!r}: each 3×3 convolution without padding loses a 1-pixel border "
+                "(64 → 62 → …), so the feature maps shrink and border pixels count less. The lesson's blocks "
+                "keep the size in the convolution (Conv2D(width, 3, padding=\"same\", use_bias=False)) and "
+                "only the pooling halves it.")
     return None
 
 

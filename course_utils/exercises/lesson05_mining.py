@@ -161,6 +161,9 @@ def _masked_min(d, mask):
     return np.where(mask, d, np.inf).min(axis=1)
 
 
+_ANY_VALUE = object()     # a variant's "whatever came back" (see right_on_flat_labels)
+
+
 def _batch_hard_mistakes():
     def mean_valid(per_anchor, valid):
         return float(per_anchor[valid].sum() / max(valid.sum(), 1))
@@ -198,7 +201,20 @@ def _batch_hard_mistakes():
         per_anchor = np.where(valid, np.maximum(_masked_max(d, pos) - _masked_min(d, neg) + m, 0.0), 0.0)
         return float(per_anchor.mean())
 
+    def right_on_flat_labels(data):
+        # Any value is "explained" on (B, 1) cases; (B,) cases must be right. find_mistake runs only
+        # when some case is wrong, so a match means: right for (B,) labels, wrong for (B, 1) ones.
+        return _ANY_VALUE if data["column"] else data["expected"]
+
+    def same_or_column(got, variant_out, case):
+        return variant_out is _ANY_VALUE or h.close(got, variant_out, case)
+
     return [
+        h.Mistake("the labels were not flattened: your loss is right for labels of shape (B,) and wrong "
+                  "for labels of shape (B, 1) — the shape Keras gives y_true. With a (B, 1) column, "
+                  "labels[:, None] == labels[None, :] has shape (B, B, 1), and combined with the (B, B) "
+                  "distances it broadcasts to (B, B, B). Start with labels = ops.reshape(labels, (-1,)).",
+                  right_on_flat_labels, same=same_or_column),
         h.Mistake("the hardest positive is the FARTHEST one: take the max (not the min) of the distances "
                  "over the positive mask.", min_positive),
         h.Mistake("the hardest negative is the CLOSEST one: take the min (not the max) of the distances "
@@ -248,11 +264,12 @@ def _batch_hard_cases(rng) -> list[h.Case]:
         labels, x = labels[order], x[order].astype(dtype)
         m = 0.2 if margin is None else margin
         shaped = labels.astype(np.float32 if column else np.int64).reshape((-1, 1) if column else (-1,))
-        data = {"x": x.astype(np.float64), "labels": labels, "margin": m}
+        data = {"x": x.astype(np.float64), "labels": labels, "margin": m, "column": column}
         args = (h.tensor_or_array(shaped, tensor), h.tensor_or_array(x, tensor))
         if margin is not None:
             args += (margin,)
         expected = float(h.as_array(batch_hard_triplet_loss(labels, data["x"], m)[0]))
+        data["expected"] = expected
         cases.append(h.Case(args=args, data=data, expected=expected, names=("labels", "embeddings", "margin"),
                            size=x.size, tol=1e-4))
     return cases

@@ -1,10 +1,18 @@
-"""Lesson 10 — clustering faces: ``check_choose_cluster_threshold``.
+"""Lesson 10 — clustering faces: ``check_cluster_threshold_for_far``.
 
-The clustering threshold (``choose_cluster_threshold(verification_threshold)``) must be a squared
-distance in (0, 4] whose pairwise F1 is at least 80 % of the best F1 over a sweep and within a
-factor 3 of the verification threshold. Diagnoses: plain Euclidean (≈ √ of the verification
-threshold), a similarity instead of a distance, too large (everything merges), too small
-(singletons) — with the numbers.
+``cluster_threshold_for_far(embeddings, labels, far, linkage="average")`` → float: the clustering
+cut derived from a *wrong-merge budget* on labelled validation people. Agglomerative clustering
+merges two clusters when their **linkage distance** is ``<= threshold``; for two different people
+A and B that distance is, over all cross pairs of their photos (squared distances),
+
+* ``"single"``: the smallest, ``"average"``: the mean, ``"complete"``: the largest.
+
+The answer is the LARGEST of these people-pair distances whose "merge FAR" — the share of pairs of
+different people whose linkage distance is ``<= t`` — is at most ``far`` (``-inf`` if even the
+smallest is over budget). It is compared by the decisions it makes (which people pairs it merges),
+as lesson 8's ``threshold_for_far``. Mistakes named: the budget spent on single photo pairs instead
+of groups; another linkage; same-person groups counted; ``<`` instead of ``<=``; a plain Euclidean
+distance; the smallest threshold instead of the largest; a rate returned instead of a threshold.
 """
 from __future__ import annotations
 
@@ -13,120 +21,181 @@ import math
 import numpy as np
 
 from course_utils.exercises import harness as h
-from course_utils.exercises.lesson06_training import not_done_value
-from course_utils.exercises.protocol import Verdict, run_in_process
+
+LINKAGES = {"single": np.min, "average": np.mean, "complete": np.max}
+
+_TODO = """\
+d = squared distances between all photos; for every pair of DIFFERENT people (p, q): the linkage
+distance of their photos' cross block d[labels == p][:, labels == q] (single: min, average: mean,
+complete: max). Then, as lesson 8: the LARGEST of these distances t with share(distances <= t) <= far."""
 
 
-def _clustering_f1(embeddings, true_labels, threshold) -> tuple[float, dict]:
-    from course_utils.clustering import cluster_embeddings
-    from course_utils.metrics import clustering_report
-    report = clustering_report(true_labels, cluster_embeddings(embeddings, threshold))
-    return report["f1"], report
+def people_pair_distances(x: np.ndarray, labels: np.ndarray, linkage: str,
+                          include_same: bool = False) -> np.ndarray:
+    """Linkage distance (squared) of every unordered pair of different people, ``(P (P−1) / 2,)``.
+
+    ``include_same`` also adds each person's linkage with themselves (own photo pairs, diagonal
+    excluded; a mistake the catalogue knows).
+    """
+    d = h.squared_distance_matrix(x)
+    people = np.unique(labels)
+    members = [np.flatnonzero(labels == p) for p in people]
+    reduce = LINKAGES[linkage]
+    out = [reduce(d[np.ix_(a, b)]) for i, a in enumerate(members) for b in members[i + 1:]]
+    if include_same:
+        for a in members:
+            block = d[np.ix_(a, a)][~np.eye(len(a), dtype=bool)]
+            if block.size:
+                out.append(reduce(block))
+    return np.asarray(out, dtype=np.float64)
 
 
-_CLUSTER_TODO = """\
-Pick a SQUARED distance (like the verification threshold, 0…4 for unit embeddings): faces closer than
-it are grouped together. Start from the verification threshold and look at the clusters."""
+def largest_within_budget(distances: np.ndarray, far: float, strict: bool = False) -> float:
+    """The largest observed distance ``t`` with ``mean(distances <= t) <= far`` (``-inf`` if none).
+
+    ``strict=True`` counts ``distances < t`` instead (the ``<`` mistake; then +inf may be returned).
+    """
+    candidates = np.concatenate([[-math.inf], np.unique(distances)] + ([[math.inf]] if strict else []))
+    rate = (lambda t: np.mean(distances < t)) if strict else (lambda t: np.mean(distances <= t))
+    good = [t for t in candidates if rate(t) <= far]
+    return float(max(good)) if good else -math.inf
 
 
-def _is_number(x) -> bool:
-    if isinstance(x, (bool, np.bool_)):
-        return False
-    if isinstance(x, (int, float, np.number)):
-        return True
-    if h.is_tensor(x) or isinstance(x, np.ndarray):
-        arr = h.as_array(x)
-        return arr.shape == () and arr.dtype.kind in "iuf"
-    return False
+TOL = 1e-5     # squared-distance units: float32 rounding of a distance the answer computed itself
 
 
-def _cluster_message(cluster_threshold, verification_threshold, embeddings, true_labels) -> str:
-    """The summary printed for a good threshold; AssertionError naming what is wrong otherwise."""
-    from course_utils.clustering import cluster_embeddings
-    from course_utils.metrics import pairwise_precision_recall_f1
-
-    if isinstance(cluster_threshold, (bool, np.bool_)) or not _is_number(cluster_threshold):
-        raise AssertionError(f"cluster_threshold should be a number (a squared distance); got {h.kind(cluster_threshold)} "
-                             f"{h.fmt(cluster_threshold)}.")
-    ct, vt = float(h.as_array(cluster_threshold)), float(verification_threshold)
-    x = np.asarray(h.as_array(embeddings), dtype=np.float64)
-    from course_utils.metrics import squared_distance_matrix
-    labels = np.asarray(h.as_array(true_labels)).reshape(-1)
-    similarity = 1.0 - vt / 2.0                       # cosine similarity of unit vectors at distance vt
-    if not (math.isfinite(ct) and 0.0 < ct <= 4.0):
-        hint = ""
-        if ct <= 0 or math.isclose(ct, similarity, abs_tol=0.05):
-            hint = (" A negative value or one near the cosine similarity suggests a SIMILARITY; thresholds here are "
-                    "squared distances: d = 2 − 2·similarity.")
-        raise AssertionError(f"cluster_threshold = {ct:.4g} must be a squared distance in (0, 4] (unit embeddings are "
-                             f"at most 4 apart).{hint}")
-    d_all = squared_distance_matrix(x)[np.triu_indices(len(x), 1)] if len(x) > 1 else np.array([1.0])
-    quantiles = np.quantile(d_all, np.linspace(0.02, 0.98, 12)) if len(d_all) else []
-    sweep = np.unique(np.concatenate([np.geomspace(0.02, 4.0, 28), [q for q in quantiles if q > 0],
-                                      [vt] if 0 < vt <= 4 else []]))
-    f1s = [pairwise_precision_recall_f1(labels, cluster_embeddings(x, t))[2] for t in sweep]
-    best = int(np.argmax(f1s))
-    best_f1, best_t = float(f1s[best]), float(sweep[best])
-    f1, report = _clustering_f1(x, labels, ct)
-    plural = "" if report["n_clusters"] == 1 else "s"
-    numbers = (f"At {ct:.4g}: {report['n_clusters']} cluster{plural} for {report['n_true']} people, pairwise F1 = {f1:.3f} "
-               f"(best on a sweep: F1 = {best_f1:.3f} at {best_t:.3g}; verification threshold {vt:.4g}).")
-    f1_at_vt = _clustering_f1(x, labels, vt)[0] if 0 < vt <= 4 else 0.0
-    # As good as the best of the sweep (within 20 %), or at least as good as simply reusing the
-    # verification threshold (a weak encoder can make every threshold mediocre).
-    good_f1 = f1 >= 0.8 * best_f1 or f1 >= f1_at_vt - 1e-12
-    near_verification = vt / 3.0 <= ct <= 3.0 * vt
-    if good_f1 and near_verification:
-        return f"✓ cluster_threshold: {numbers}"
-    sizes = np.bincount(cluster_embeddings(x, ct))
-    if vt > 0 and math.isclose(ct, math.sqrt(vt), rel_tol=0.05) and not math.isclose(vt, 1.0, rel_tol=0.1):
-        why = (f"{ct:.4g} ≈ √{vt:.4g}: that is a plain Euclidean distance, but the course's thresholds are SQUARED "
-               f"distances — use the same units as the verification threshold (square your value: {ct * ct:.4g}).")
-    elif math.isclose(ct, similarity, abs_tol=0.05) and not math.isclose(ct, vt, rel_tol=0.2):
-        why = (f"{ct:.4g} ≈ 1 − {vt:.4g}/2, the cosine SIMILARITY at the verification threshold: clustering uses "
-               "squared distances (d = 2 − 2·similarity).")
-    elif not good_f1 and ct > best_t and report["n_clusters"] < report["n_true"]:
-        why = ("the threshold is too large: different people merge into big clusters "
-               f"(the biggest holds {int(sizes.max())} of {len(labels)} faces). Lower it.")
-    elif not good_f1 and ct < best_t and report["n_clusters"] > report["n_true"]:
-        why = ("the threshold is too small: faces of the same person stay apart "
-               f"({int(np.sum(sizes == 1))} single-face clusters). Raise it.")
-    elif not near_verification:
-        side = "more than 3 times" if ct > 3.0 * vt else "less than a third of"
-        why = (f"it is {side} the verification threshold. Both are squared distances for the same question "
-               "(\"same person?\"), so they should be of similar size; start from the verification threshold.")
-    else:
-        why = "the F1 is below 80 % of the best one: move the threshold towards the best value of the sweep."
-    raise AssertionError(f"cluster_threshold is not right yet: {why}\n{numbers}")
+def _decisions(t: float, data) -> tuple:
+    """A threshold as the judge compares it: (t, which people pairs it merges). The cases keep
+    distinct people-pair distances more than ``100 * TOL`` apart, so rounding cannot flip a decision."""
+    return float(t), data["groups"] <= t + TOL
 
 
-def _judge_cluster(ex, cases, outputs) -> Verdict:
-    values = [h.revive(outputs["values"][n]) for n in ex.answer_names]
-    if values[0] is None:
-        return Verdict(False, "cluster_threshold is not implemented yet", "not_done")
-    try:
-        return Verdict(True, _cluster_message(*values), "correct")
-    except AssertionError as err:
-        return Verdict(False, str(err), "wrong_value")
+def _show(value) -> str:
+    t, merged = value
+    return (f"{t:.6g}  (merges {int(merged.sum())} of {len(merged)} pairs of different people: "
+            f"merge FAR = {merged.mean() if len(merged) else 0.0:.3g})")
 
 
-CHOOSE_CLUSTER_THRESHOLD = h.Exercise(
-    grade_id="ex_cluster_threshold_check", lesson="10", name="choose_cluster_threshold",
-    answer_names=("cluster_threshold", "verification_threshold", "embeddings", "true_labels"),
-    mode="values", custom_judge=_judge_cluster, todo=_CLUSTER_TODO)
+def _cases(rng) -> list[h.Case]:
+    plan = [  # (people, photos per person (min, max), D, linkage or None for the default, far, dtype, ids)
+        (6, (2, 4), 8, "average", 0.2, np.float64, "int"),
+        (8, (2, 5), 16, "single", 0.1, np.float32, "int"),
+        (5, (3, 3), 4, "complete", 0.3, np.float64, "str"),
+        (10, (2, 6), 16, None, 0.05, np.float32, "int"),
+        (7, (2, 4), 8, "single", 0.25, np.float64, "int"),
+        (9, (2, 3), 32, "complete", 0.1, np.float32, "int"),
+        (4, (2, 5), 8, "average", 0.0, np.float64, "int"),
+        (12, (2, 4), 8, "average", 0.1, np.float32, "str"),
+    ]
+    cases = []
+    for n_people, (lo, hi), dim, linkage, far, dtype, ids in plan:
+        while True:
+            case = _case(rng, n_people, lo, hi, dim, linkage, far, dtype, ids)
+            gaps = np.diff(np.unique(case.data["groups"]))
+            if not len(gaps) or gaps.min() > 100 * TOL:
+                break
+        cases.append(case)
+    return cases
 
 
-def check_choose_cluster_threshold(cluster_threshold, verification_threshold, embeddings, true_labels):
-    """Check a clustering threshold (squared distance) against an F1 sweep and the verification threshold."""
-    if cluster_threshold is None:
-        return not_done_value("cluster_threshold", _CLUSTER_TODO,
-                              f"For now the lesson continues with the verification threshold "
-                              f"({float(verification_threshold):.4g}).", fallback=float(verification_threshold))
-    answers = dict(zip(CHOOSE_CLUSTER_THRESHOLD.answer_names,
-                       (cluster_threshold, verification_threshold, embeddings, true_labels)))
-    outputs = run_in_process(CHOOSE_CLUSTER_THRESHOLD, answers, [], ".", provenance=False)
-    verdict = CHOOSE_CLUSTER_THRESHOLD.judge([], outputs)
-    if not verdict.passed:
-        raise AssertionError(verdict.message)
-    print(verdict.message)
-    return cluster_threshold
+def _case(rng, n_people, lo, hi, dim, linkage, far, dtype, ids) -> h.Case:
+    """One randomized world of people (arbitrary ids), redrawn by the caller if its people-pair
+    distances are too close to each other to judge."""
+    counts = rng.integers(lo, hi + 1, size=n_people)
+    centres = h.unit_rows(rng.normal(size=(n_people, dim)))
+    # people at different distances from each other; photos spread around their centre
+    spread = rng.uniform(0.3, 0.9, size=n_people)
+    person = np.repeat(np.arange(n_people), counts)
+    x = h.unit_rows(centres[person] + spread[person, None] * rng.normal(size=(len(person), dim)) / np.sqrt(dim) * 3)
+    order = rng.permutation(len(person))
+    x, person = x[order].astype(dtype), person[order]
+    names = rng.permutation(900)[:n_people] + 100
+    labels = np.array([f"person_{v}" for v in names])[person] if ids == "str" else names[person].astype(np.int64)
+    link = "average" if linkage is None else linkage
+    data = {"x": x.astype(np.float64), "labels": labels, "far": far, "linkage": link}
+    data["groups"] = people_pair_distances(data["x"], labels, link)
+    args = (x, labels, far) + (() if linkage is None else (linkage,))
+    t = largest_within_budget(data["groups"], far)
+    return h.Case(args=args, names=("embeddings", "labels", "far", "linkage"), data=data,
+                  expected=_decisions(t, data), size=x.size)
+
+
+def _mistakes():
+    def photo_pairs(data):
+        d = h.squared_distance_matrix(data["x"])
+        labels = data["labels"]
+        i, j = np.triu_indices(len(labels), 1)
+        impostor = d[i, j][labels[i] != labels[j]]
+        return _decisions(largest_within_budget(impostor, data["far"]), data)
+
+    def other_linkage(data):      # one linkage for every case (right where it was the one asked)
+        return h.AnyOf(tuple(
+            _decisions(largest_within_budget(people_pair_distances(data["x"], data["labels"], other), data["far"]), data)
+            for other in LINKAGES))
+
+    def same_included(data):
+        groups = people_pair_distances(data["x"], data["labels"], data["linkage"], include_same=True)
+        return _decisions(largest_within_budget(groups, data["far"]), data)
+
+    def strict(data):
+        return _decisions(largest_within_budget(data["groups"], data["far"], strict=True), data)
+
+    def euclidean(data):
+        t = largest_within_budget(data["groups"], data["far"])
+        return _decisions(math.sqrt(t) if t > 0 else t, data)
+
+    def smallest(data):
+        good = [t for t in np.unique(data["groups"]) if np.mean(data["groups"] <= t) <= data["far"]]
+        return _decisions(min(good) if good else -math.inf, data)
+
+    def rate(data):
+        t = largest_within_budget(data["groups"], data["far"])
+        rates = (float(np.mean(data["groups"] <= t)), data["far"]) + ((t,) if t == -math.inf else ())
+        return h.AnyOf(tuple(_decisions(r, data) for r in rates))
+
+    def same_value(got, expected, case):
+        return math.isclose(got[0], expected[0], rel_tol=1e-9, abs_tol=1e-12)
+
+    return [
+        h.Mistake("you spent the budget on single PHOTO pairs (lesson 8's FAR on impostor photo pairs). "
+                  "Clustering merges GROUPS: two clusters join when their linkage distance is <= t, so "
+                  "count, for every pair of different people, the linkage distance of their photos "
+                  "(single: closest cross pair, average: mean, complete: farthest).", photo_pairs),
+        h.Mistake("another linkage than the one asked: single linkage = the CLOSEST cross pair (min), "
+                  "average = the MEAN over all cross pairs, complete = the FARTHEST cross pair (max). "
+                  "Use the `linkage` argument.", other_linkage),
+        h.Mistake("pairs of the SAME person were counted in the budget: a wrong merge joins two DIFFERENT "
+                  "people, so only pairs p != q enter the merge FAR (one value per pair of people).",
+                  same_included),
+        h.Mistake("`<` instead of `<=`: clusters merge when the linkage distance is <= t, so count the "
+                  "people pairs with distance <= t (your threshold merges one pair too many).", strict),
+        h.Mistake("that is a plain Euclidean distance (the square root of the right threshold): the course's "
+                  "thresholds are SQUARED distances, as in lesson 8.", euclidean),
+        h.Mistake("this is the SMALLEST threshold within the budget; the exercise asks for the LARGEST one "
+                  "(merge as much as the budget allows, so that each person's photos come together).",
+                  smallest),
+        h.Mistake("you returned a rate (the budget or the merge FAR) instead of the threshold: return the "
+                  "distance t itself.", rate, same=same_value),
+    ]
+
+
+def _result(raw, case: h.Case) -> tuple:
+    return _decisions(h.float_scalar(raw, "threshold", allow_inf=True), case.data)
+
+
+CLUSTER_THRESHOLD_FOR_FAR = h.Exercise(
+    grade_id="ex_cluster_threshold_check", lesson="10", name="cluster_threshold_for_far",
+    answer_names=("cluster_threshold_for_far",), make_cases=_cases, convert=_result,
+    same=lambda got, exp, case: np.array_equal(got[1], exp[1]), mistakes=_mistakes, show=_show,
+    advice="Any threshold that merges exactly the same pairs of people is fine. For the example, print "
+           "the linkage distance of each pair of different people and count those <= your threshold.",
+    todo=_TODO, reference="course_utils.exercises.solutions:cluster_threshold_for_far",
+    forbidden=("course_utils.exercises.solutions:cluster_threshold_for_far",
+               "course_utils.exercises.lesson10_clustering:people_pair_distances",
+               "course_utils.exercises.lesson10_clustering:largest_within_budget"))
+
+
+def check_cluster_threshold_for_far(fn):
+    """Check ``cluster_threshold_for_far(embeddings, labels, far, linkage="average")`` → float
+    (compared by which pairs of people it merges)."""
+    return h.check(CLUSTER_THRESHOLD_FOR_FAR, fn)

@@ -23,6 +23,7 @@ length; the distance between two faces is the **squared** Euclidean distance; tw
 | 7      | ``nearest_neighbours``                           | below                              |
 | 8      | ``threshold_for_far``, ``frr_at``                | ``course_utils.metrics``           |
 | 9      | ``who_is_it``                                    | below                              |
+| 10     | ``cluster_threshold_for_far``                    | below                              |
 """
 from __future__ import annotations
 
@@ -227,3 +228,33 @@ def who_is_it(embedding, db_embeddings, db_names, threshold, k=3):
     top_k = sorted(best.items(), key=lambda item: item[1])[:k]
     name, distance = top_k[0]
     return (name if distance <= threshold else UNKNOWN), top_k
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 10: the clustering cut from a wrong-merge budget
+# ----------------------------------------------------------------------------------------------
+
+def cluster_threshold_for_far(embeddings, labels, far, linkage="average"):
+    """The largest clustering threshold whose merge FAR on labelled people is at most ``far``.
+
+    Args:
+        embeddings: ``(N, D)`` embeddings of validation photos. labels: ``N`` person ids (any
+            comparable values). far: budget in [0, 1], the share of pairs of DIFFERENT people
+            that may be merged. linkage: ``"single"`` | ``"average"`` | ``"complete"``.
+
+    Returns:
+        float squared distance ``t``: the largest linkage distance between two different people
+        such that the share of people pairs with linkage distance ``<= t`` is ``<= far``;
+        ``-inf`` when even the closest pair of people is over budget.
+    """
+    reduce = {"single": np.min, "average": np.mean, "complete": np.max}[linkage]
+    x = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    sq = np.sum(x ** 2, axis=1)
+    d = np.maximum(sq[:, None] - 2.0 * x @ x.T + sq[None, :], 0.0)
+    people = np.unique(labels)
+    groups = np.array([reduce(d[labels == p][:, labels == q])
+                       for i, p in enumerate(people) for q in people[i + 1:]])
+    merged = np.searchsorted(np.sort(groups), groups, side="right")   # people pairs with distance <= each
+    ok = merged / len(groups) <= far
+    return float(groups[ok].max()) if ok.any() else -np.inf

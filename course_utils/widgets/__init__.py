@@ -1,8 +1,8 @@
 """Interactive explorers for the lessons (ipywidgets 8 + matplotlib; no ``ipympl`` needed).
 
-* :class:`ThresholdExplorer` / :func:`threshold_explorer` (lesson 8): move the threshold α
+* :class:`ThresholdExplorer` / :func:`threshold_explorer` (lesson 8): move the threshold τ
   and watch the distance histograms, the ROC operating point, FAR / FRR / TAR / accuracy, the
-  confusion counts and the pairs whose decision flips near α.
+  confusion counts and the pairs whose decision flips near τ.
 * :class:`PairSlider` / :func:`pair_slider` (lesson 1): a few pairs, a threshold and the accuracy.
 * :class:`ClusterExplorer` (lesson 10): cluster faces at a threshold, one row of thumbnails
   per cluster, and the clustering scores when the true identities are known.

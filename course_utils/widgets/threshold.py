@@ -20,7 +20,7 @@ class ThresholdExplorer(View):
 
     distances: ``(M,)`` squared distances; same: ``(M,)`` bool (True = same person);
     pairs: optional :class:`course_utils.datasets.Pairs` for the example strip (the pairs
-    nearest to α); threshold: the starting α (default: the EER threshold); far: the FAR of the
+    nearest to τ); threshold: the starting τ (default: the EER threshold); far: the FAR of the
     "FAR = 1%" button; n_examples: how many pairs in the strip; log_far: log-scale FAR axis.
 
     Attributes for code and tests: ``slider`` (FloatSlider), ``buttons`` (dict name → Button),
@@ -30,7 +30,7 @@ class ThresholdExplorer(View):
     ``figure()`` (a fresh matplotlib Figure of the current state).
 
     Redrawing: the figure is rendered once in full; after that a slider move redraws only what
-    moves (the α line, the shaded region, the two counts, the ROC dot, the example strip and
+    moves (the τ line, the shaded region, the two counts, the ROC dot, the example strip and
     the title) over the saved picture of the rest (matplotlib "blitting"). ``blit=False``
     renders the whole figure on every move instead; ``benchmarks/widgets.py`` times both.
     """
@@ -51,12 +51,12 @@ class ThresholdExplorer(View):
         start = self.named["EER"] if threshold is None else float(threshold)
         start = grid_equivalent(float(np.clip(start, lo, hi)), d, lo, hi, step)
         self.slider = widgets.FloatSlider(
-            value=start, min=lo, max=hi, step=step, description="threshold α",
+            value=start, min=lo, max=hi, step=step, description="threshold τ",
             readout_format=".4g", continuous_update=True,
             style={"description_width": "initial"}, layout=widgets.Layout(width="min(640px, 95%)"))
         self.buttons = {}
         for name, t in self.named.items():
-            button = widgets.Button(description=name, tooltip=f"move α to {as_short_number(t)}",
+            button = widgets.Button(description=name, tooltip=f"move τ to {as_short_number(t)}",
                                     layout=widgets.Layout(width="auto"))
             button.on_click(lambda _b, t=t: self.set_threshold(t))
             self.buttons[name] = button
@@ -146,11 +146,11 @@ class ThresholdExplorer(View):
         ax_hist, ax_roc = top.subplots(1, 2, width_ratios=[1.7, 1])
         d, s = self.distances, self.same
         distance_histograms(d, s, ax=ax_hist, bins=40)
-        ax_hist.set_title("accepted as the same person: distance ≤ α", fontsize=9)
+        ax_hist.set_title("accepted as the same person: distance ≤ τ", fontsize=9)
         a = {"hist": ax_hist, "roc": ax_roc}
         ax_hist.set_xlim(self.slider.min, self.slider.max)
         a["span"] = ax_hist.axvspan(self.slider.min, self.slider.value, color=SAME_COLOR, alpha=0.08, zorder=0)
-        a["line"] = ax_hist.axvline(self.slider.value, color="k", linestyle="--", linewidth=1.5, label="threshold α")
+        a["line"] = ax_hist.axvline(self.slider.value, color="k", linestyle="--", linewidth=1.5, label="threshold τ")
         ax_hist.legend(fontsize=8, loc="upper right")
         trans = ax_hist.get_xaxis_transform()
         box = {"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8, "edgecolor": "none"}
@@ -164,12 +164,12 @@ class ThresholdExplorer(View):
             p = operating_point(d, s, t)
             ax_roc.plot([p["far"]], [p["tar"]], marker=marker, color="grey", markersize=5, linestyle="none",
                         label=name)
-        a["point"], = ax_roc.plot([], [], "o", color="k", markersize=8, label="α")
+        a["point"], = ax_roc.plot([], [], "o", color="k", markersize=8, label="τ")
         ax_roc.legend(fontsize=7, loc="lower right")
         ax_roc.set_title("ROC: TAR against FAR", fontsize=9)
         a["strip"] = PairStrip(bottom, self.pairs, self.n_examples) if with_pairs else None
         if with_pairs:
-            bottom.suptitle("pairs nearest to α (their decision flips if α moves a little)", fontsize=9)
+            bottom.suptitle("pairs nearest to τ (their decision flips if τ moves a little)", fontsize=9)
         a["title"] = fig.suptitle(" ", fontsize=10)
         a["moving"] = a["moving_above_strip"] = [a["span"], a["line"], a["fa_text"], a["fr_text"], a["point"],
                                                  a["title"]]
@@ -192,7 +192,7 @@ class ThresholdExplorer(View):
             a["strip"].update(self.examples)
         head = f"{self.title}\n" if self.title else ""
         a["title"].set_text(
-            f"{head}α = {as_short_number(t)}:  FAR {as_percent(p['far'])}   FRR {as_percent(p['frr'])}   TAR {as_percent(p['tar'])}   "
+            f"{head}τ = {as_short_number(t)}:  FAR {as_percent(p['far'])}   FRR {as_percent(p['frr'])}   TAR {as_percent(p['tar'])}   "
             f"accuracy {as_percent(p['accuracy'])}   (TP {p['tp']}, FP {p['fp']}, TN {p['tn']}, FN {p['fn']})",
         )
 
@@ -216,7 +216,7 @@ class ThresholdExplorer(View):
             f"<tr><td {td}>truly same</td><td {td}>TP <b>{p['tp']}</b></td><td {td}>FN <b>{p['fn']}</b></td></tr>"
             f"<tr><td {td}>truly different</td><td {td}>FP <b>{p['fp']}</b></td><td {td}>TN <b>{p['tn']}</b></td></tr>"
             f"</table>")
-        return (f"<div style='font-family:sans-serif'>{head}α = <b>{as_short_number(p['threshold'])}</b> "
+        return (f"<div style='font-family:sans-serif'>{head}τ = <b>{as_short_number(p['threshold'])}</b> "
                 f"(AUC {self._auc:.3f})<div style='display:flex;gap:28px;align-items:flex-start'>"
                 f"{rates}{confusion}</div></div>")
 
@@ -237,7 +237,7 @@ class ThresholdExplorer(View):
         p = self.stats
         if not p:
             return "ThresholdExplorer()"
-        return (f"ThresholdExplorer: α = {as_short_number(p['threshold'])}, FAR {as_percent(p['far'])}, FRR {as_percent(p['frr'])}, "
+        return (f"ThresholdExplorer: τ = {as_short_number(p['threshold'])}, FAR {as_percent(p['far'])}, FRR {as_percent(p['frr'])}, "
                 f"TAR {as_percent(p['tar'])}, accuracy {as_percent(p['accuracy'])} "
                 f"(TP {p['tp']}, FP {p['fp']}, TN {p['tn']}, FN {p['fn']})")
 

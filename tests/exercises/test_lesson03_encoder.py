@@ -39,12 +39,20 @@ def encoder_builtin_layers(input_shape=(64, 64, 3), embedding_dim=128):
     return keras.Model(inputs, layers.UnitNormalization()(x))
 
 
-def _encoder(flatten=False, bias=False, batch_norm=True, dim=None, l2=True, rescale=True, lambda_layer=False):
+def _encoder(flatten=False, bias=False, batch_norm=True, dim=None, l2=True, rescale=True, lambda_layer=False,
+             order="conv-bn-relu", padding="same"):
     def build_my_encoder(input_shape=(64, 64, 3), embedding_dim=128):
         inputs = keras.Input(shape=input_shape)
         x = layers.Rescaling(1.0 / 255)(inputs) if rescale else inputs
         for width in (32, 64, 128):
-            x = layers.Conv2D(width, 3, padding="same", use_bias=bias)(x)
+            if order == "conv(relu)-bn":
+                x = layers.Conv2D(width, 3, padding=padding, use_bias=bias, activation="relu")(x)
+                x = layers.MaxPooling2D(2)(layers.BatchNormalization()(x))
+                continue
+            x = layers.Conv2D(width, 3, padding=padding, use_bias=bias)(x)
+            if order == "conv-relu-bn":
+                x = layers.MaxPooling2D(2)(layers.BatchNormalization()(layers.ReLU()(x)))
+                continue
             if batch_norm:
                 x = layers.BatchNormalization()(x)
             x = layers.MaxPooling2D(2)(layers.ReLU()(x))
@@ -66,6 +74,10 @@ ENCODER_MISTAKES = {
     "not unit length": _encoder(l2=False),
     "the Rescaling layer is missing": _encoder(rescale=False),
     "keras.layers.Lambda": _encoder(lambda_layer=True),
+    # issue 12: same parameter count, so only the saved layers can tell
+    "ReLU before BatchNorm: in your blocks": _encoder(order="conv-relu-bn"),
+    "ReLU before BatchNorm: the Conv2D has activation='relu'": _encoder(order="conv(relu)-bn"),
+    "padding='valid'": _encoder(padding="valid"),
     "use keras.Input(shape=input_shape)": lambda input_shape=(64, 64, 3), embedding_dim=128: _encoder()((64, 64, 3), embedding_dim),
 }
 
@@ -145,3 +157,13 @@ def test_unwritten_exercise_fails_in_grading_mode(check, name, reference, path, 
 def test_wrong_kind_of_result_says_what_came_back(check, fn, words):
     message = failure(check, fn)
     assert words in message, message
+
+
+def test_block_order_and_padding_are_judged_by_the_grader_too(tmp_path):
+    """Issue 12: ReLU before BatchNorm and padding="valid" passed; the grader reads the saved model."""
+    from kit_helpers import probe_message
+    from course_utils.exercises.lesson03_encoder import BUILD_MY_ENCODER
+    for fn, words in [(_encoder(order="conv-relu-bn"), "ReLU before BatchNorm"),
+                      (_encoder(padding="valid"), "padding='valid'")]:
+        message, reason = probe_message(BUILD_MY_ENCODER, fn, 3, tmp_path)
+        assert reason == "wrong_value" and words in message, message

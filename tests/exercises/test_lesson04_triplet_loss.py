@@ -10,7 +10,9 @@ from keras import ops
 from course_utils import exercises as C
 from course_utils import losses
 
-from kit_helpers import assert_same_verdict, failure  # noqa: F401
+from course_utils.exercises.lesson04_triplet_loss import PAIRWISE_SQUARED_DISTANCES
+
+from kit_helpers import assert_same_verdict, failure, probe_message  # noqa: F401
 
 
 def triplet_ops(anchor, positive, negative, alpha=0.2):
@@ -91,7 +93,7 @@ PAIRWISE_MISTAKES = {
     "wrong sign of the cross term": lambda e: ops.maximum(_expanded(e, sign=+1.0), 0.0),
     "broadcast the same way twice": lambda e: ops.maximum(_expanded(e, same_way=True), 0.0),
     "Clip them with d = ops.maximum(d, 0.0)": _pairwise_no_clip,
-    "the diagonal is not zero": lambda e: ops.maximum(_expanded(e), 0.0),
+    "the diagonal is not zeroed": lambda e: ops.maximum(_expanded(e), 0.0),
     "no Python loops": _pairwise_loops,
 }
 
@@ -273,3 +275,33 @@ def test_a_numpy_loss_is_called_a_numpy_value():
         return np.mean(np.maximum(((a - p) ** 2).sum(1) - ((a - n) ** 2).sum(1) + alpha, 0))
     message = failure(C.check_triplet_loss, numpy_loss)
     assert "your result is a NumPy value; use keras.ops" in message and "drop the float" not in message, message
+
+
+def _not_zeroed_float64(e):
+    """The diagonal never set: computed in float64, its rounding error is ~1e-13, not 0."""
+    e = ops.cast(ops.convert_to_tensor(e), "float64")
+    return ops.maximum(_expanded(e), 0.0)
+
+
+def _not_zeroed_abs(e):
+    """abs() instead of clipping, diagonal never set."""
+    return ops.abs(_expanded(e))
+
+
+def _broadcast_differences(e):
+    """Right without zeroing: (a − a)² is exactly 0 on the diagonal."""
+    e = ops.convert_to_tensor(e)
+    return ops.sum(ops.square(e[:, None, :] - e[None, :, :]), axis=-1)
+
+
+@pytest.mark.parametrize("fn", [lambda e: ops.maximum(_expanded(e), 0.0), _not_zeroed_float64, _not_zeroed_abs],
+                         ids=["float32", "float64", "abs"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_diagonal_not_zeroed_is_named(fn, seed, tmp_path):
+    """Issue 12: ‖a‖² − 2a·a + ‖a‖² leaves rounding residue on the diagonal; it passed before."""
+    message, reason = probe_message(PAIRWISE_SQUARED_DISTANCES, fn, seed, tmp_path)
+    assert reason == "requirement" and "the diagonal is not zeroed" in message, message
+
+
+def test_exact_zeros_on_the_diagonal_without_zeroing_are_fine():
+    assert C.check_pairwise_squared_distances(_broadcast_differences) is _broadcast_differences

@@ -10,6 +10,7 @@ from keras import ops
 from course_utils import exercises as C
 from course_utils import losses
 from course_utils.exercises import solutions
+from course_utils.exercises.lesson05_mining import BATCH_HARD_TRIPLET_LOSS
 
 from kit_helpers import assert_same_verdict, failure  # noqa: F401
 
@@ -230,3 +231,28 @@ def test_negatives_filled_with_zero_are_named():
         return ops.sum(ops.maximum(hp - hn + margin, 0.0) * valid) / ops.maximum(ops.sum(valid), 1.0)
     message = failure(C.check_batch_hard_triplet_loss, zero_filled)
     assert "filled with 0 before the min" in message and "LARGE value" in message, message
+
+
+def _batch_hard_unflattened(labels, embeddings, margin=0.2):
+    """Right for (B,) labels; a (B, 1) column makes the masks (B, B, 1) and everything (B, B, B)."""
+    d = losses.pairwise_squared_distances(embeddings)
+    labels = ops.convert_to_tensor(labels)                  # the mistake: no ops.reshape(labels, (-1,))
+    same = ops.equal(labels[:, None], labels[None, :])
+    positives = ops.logical_and(same, ops.logical_not(ops.eye(ops.shape(labels)[0], dtype="bool")))
+    hp = ops.max(ops.where(positives, d, 0.0), axis=1)
+    hn = ops.min(ops.where(ops.logical_not(same), d, 1e9), axis=1)
+    valid = ops.cast(ops.any(positives, axis=1), d.dtype)
+    return ops.sum(ops.maximum(hp - hn + margin, 0.0) * valid) / ops.maximum(ops.sum(valid), 1.0)
+
+
+def test_batch_hard_with_labels_not_flattened_names_the_shape(tmp_path):
+    """Issue 12: this failed with a bare "expected 0.94, got 2.19"."""
+    message = failure(C.check_batch_hard_triplet_loss, _batch_hard_unflattened)
+    assert "the labels were not flattened" in message and "(B, 1)" in message, message
+    assert_same_verdict(BATCH_HARD_TRIPLET_LOSS, _batch_hard_unflattened, tmp_path)
+
+
+def test_the_flattening_hint_needs_a_wrong_column_case():
+    """A wrong answer that is also wrong for (B,) labels is not blamed on the shape."""
+    message = failure(C.check_batch_hard_triplet_loss, _batch_hard(hardest_positive="min"))
+    assert "not flattened" not in message and "FARTHEST" in message, message
