@@ -78,7 +78,7 @@ def test_env() -> dict:
 
 
 def cmd_setup(args) -> int:
-    ensure_env("test,instructor" if args.instructor else "test")
+    ensure_env(FULL if args.instructor else "test")
     print("Ready. Open the course with:  python3 course.py lab")
     return 0
 
@@ -88,8 +88,33 @@ def cmd_lab(args) -> int:
     return run([py, "-m", "jupyter", "lab", FIRST_LESSON, *args.rest])
 
 
+# Everything the test suite and the instructor tools use: the production encoder (lesson 9, its
+# tests), the classroom hub (its end-to-end test), nbgrader and the browser driver.
+FULL = "test,instructor,pretrained,classroom"
+
+
+def classroom_proxy() -> None:
+    """JupyterHub's proxy comes from npm (classroom/package.json): install it once if npm exists.
+    Without it the classroom test skips and says why; nothing else needs it."""
+    if (ROOT / "classroom" / "node_modules" / ".bin" / "configurable-http-proxy").exists():
+        return
+    import shutil
+    npm = shutil.which("npm")
+    if not npm:
+        print("npm not found: the JupyterHub classroom test will skip (install Node.js to run it).", flush=True)
+        return
+    try:
+        rc = subprocess.call([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                             cwd=ROOT / "classroom", timeout=300)
+    except subprocess.TimeoutExpired:
+        rc = "timeout"
+    if rc != 0:
+        print(f"npm install in classroom/ failed ({rc}): the JupyterHub classroom test will skip.", flush=True)
+
+
 def cmd_test(args) -> int:
-    py = ensure_env("test,instructor")
+    py = ensure_env(FULL)
+    classroom_proxy()
     t0 = time.time()
     # Unit tests first, then the authored solutions (they save the trained encoder that later
     # lessons reuse), then the student versions. nbval compares the cells tagged as
@@ -101,6 +126,11 @@ def cmd_test(args) -> int:
         # The decks and the website are built from the notebooks nbval just executed, so they
         # cannot silently break (and nothing is executed twice).
         rc = run([py, "-m", "coursekit.publish", "all"], env=test_env())
+    if rc == 0 and not args.rest:
+        # Every slide of every deck, built from those executed lessons, must fit a 1280×720
+        # projector (headless Chromium; skips with the reason when no browser is installed).
+        rc = run([py, "-m", "pytest", "tests/test_decks.py", "-k", "every_slide_of_every_deck",
+                  "-p", "no:cacheprovider", "-q", "-rs"], env=test_env())
     print(f"Test suite finished in {time.time() - t0:.0f} s (exit code {rc}).")
     return rc
 
@@ -116,7 +146,7 @@ def test_targets(rest: list[str]) -> list[str]:
 
 
 def _tool(module: str, args) -> int:
-    py = ensure_env("test,instructor")
+    py = ensure_env(FULL)
     return run([py, "-m", module, *args.rest], env=dict(os.environ))
 
 
