@@ -43,7 +43,7 @@ class ClusterExplorer(View):
 
     embeddings: ``(N, D)``; images: ``(N, H, W, 3)`` (uint8 or float); true_labels: optional
     ``(N,)`` identities → pairwise precision/recall/F1, NMI, ARI and purity
-    (``metrics.clustering_report``) and green/red frames (the cluster's majority person or not);
+    (``metrics.clustering_report``) and teal/orange frames (the cluster's majority person or not);
     thresholds: slider range ``(min, max)`` or ``(min, max, step)`` (default: from the pairwise
     distances); threshold: start value (default: the 10 % quantile of the pairwise distances;
     kept exactly, and it widens the default range if outside); linkage / method: see
