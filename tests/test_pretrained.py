@@ -66,3 +66,34 @@ def test_separates_lfw_people_better_than_chance():
     emb = pretrained.load_pretrained().predict(crops)
     d = np.sum((emb[0::2] - emb[1::2]) ** 2, axis=1)
     assert metrics.roc_auc(d, same[pick]) > 0.9
+
+
+@needs_extra
+def test_enrol_yourself_through_the_widget_and_be_recognised_in_a_new_photo():
+    """Issue 13's end-to-end story with the production encoder: upload a photo through the enrol
+    widget (detected + aligned), then ask "Who is it?" with a *different* photo of the same face
+    (mirrored, rescaled, shifted on a bigger canvas) → recognised; a photo of no one → refused."""
+    import io
+
+    from PIL import Image
+    from skimage import data as skimage_data
+
+    from course_utils.database import FaceDatabase
+    from course_utils.widgets import EnrolWidget
+
+    def upload(name, array):
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="JPEG", quality=90)
+        return [{"name": name, "content": buffer.getvalue()}]
+
+    photo = skimage_data.astronaut()                                    # 512×512, one face
+    new = Image.fromarray(photo[:, ::-1]).resize((380, 380))            # mirrored and smaller ...
+    canvas = np.full((600, 800, 3), 90, np.uint8)
+    canvas[150:530, 300:680] = np.asarray(new)                          # ... somewhere else in a bigger frame
+    db = FaceDatabase(encoder=pretrained.load_pretrained(), threshold=0.36)
+    widget = EnrolWidget(db)
+    assert widget.enrol("Eileen", upload("me.jpg", photo)), widget.messages[-1]
+    (answer,) = widget.identify(upload("new_photo.jpg", canvas))
+    assert answer.name == "Eileen", widget.messages[-1]
+    assert not widget.identify(upload("wall.jpg", np.full((300, 300, 3), 120, np.uint8)))
+    assert "no face found in “wall.jpg”" in widget.messages[-1]
