@@ -170,6 +170,28 @@ class View:
         return self.summary()
 
 
+class ThresholdView(View):
+    """A view driven by a threshold slider whose values may be pinned (see :meth:`View._set_slider`).
+
+    Subclasses set ``self.slider`` and ``_update(threshold)`` (which sets ``self.stats``), then
+    call :meth:`_follow_slider` at the end of ``__init__``."""
+
+    def _follow_slider(self):
+        """Draw the slider's start value, pin it, and redraw on every real change from then on."""
+        self.slider.observe(self._on_change, names="value")
+        self._update(self.slider.value)
+        self._pinned = float(self.slider.value)
+
+    @property
+    def threshold(self) -> float:
+        """The threshold the view shows now (the slider value, or the exact value a button set)."""
+        return float(self.stats["threshold"])
+
+    def _on_change(self, change):
+        if not (self._absorb_echo(change["new"]) or self._same_as_shown(change["new"])):
+            self._update(change["new"])
+
+
 class PairStrip:
     """Two rows of axes (first and second face of each pair), one column per pair."""
 

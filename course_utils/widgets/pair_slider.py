@@ -7,8 +7,8 @@ from matplotlib.figure import Figure
 
 from course_utils import metrics
 from course_utils.metrics import operating_point, pair_verdicts
-from course_utils.widgets.base import (PairStrip, View, as_percent, as_short_number, check_pairs_match, error_html,
-                                       figure_png, image_widget, on_grid, set_png, slider_range)
+from course_utils.widgets.base import (PairStrip, ThresholdView, as_percent, as_short_number, check_pairs_match,
+                                       error_html, figure_png, image_widget, on_grid, set_png, slider_range)
 
 def choose_pairs(same, n: int = 8, seed: int = 0, distances=None) -> np.ndarray:
     """``n`` example pairs, half same-person and half different-person (as far as they exist),
@@ -27,7 +27,7 @@ def choose_pairs(same, n: int = 8, seed: int = 0, distances=None) -> np.ndarray:
 
 
 
-class PairSlider(View):
+class PairSlider(ThresholdView):
     """A threshold slider over a few example pairs, with ✓/✗ per pair and the accuracy on all pairs.
 
     pairs: :class:`course_utils.datasets.Pairs`; distances: ``(M,)`` (any units: pixels too);
@@ -56,17 +56,7 @@ class PairSlider(View):
         self._fig = Figure(figsize=(max(4.0, 1.35 * len(self.indices)), 3.5), layout="constrained")
         self._strip = PairStrip(self._fig, pairs, len(self.indices))
         self.stats, self.examples = {}, []
-        self.slider.observe(self._on_change, names="value")
-        self._update(self.slider.value)
-        self._pinned = float(self.slider.value)
-
-    @property
-    def threshold(self) -> float:
-        return float(self.stats["threshold"])
-
-    def _on_change(self, change):
-        if not (self._absorb_echo(change["new"]) or self._same_as_shown(change["new"])):
-            self._update(change["new"])
+        self._follow_slider()
 
     def _update(self, threshold: float):
         try:

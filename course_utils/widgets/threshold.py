@@ -11,11 +11,11 @@ from matplotlib.figure import Figure
 from course_utils import metrics
 from course_utils.metrics import flipping_pairs, named_thresholds, operating_point, pair_verdicts
 from course_utils.plots import SAME_COLOR, DIFF_COLOR, distance_histograms, roc_plot
-from course_utils.widgets.base import (DPI, PairStrip, View, as_percent, as_short_number, check_pairs_match,
-                                       error_html, figure_png, grid_equivalent, image_widget, rgba_png, set_png,
-                                       slider_range)
+from course_utils.widgets.base import (DPI, PairStrip, ThresholdView, as_percent, as_short_number,
+                                       check_pairs_match, error_html, figure_png, grid_equivalent, image_widget,
+                                       rgba_png, set_png, slider_range)
 
-class ThresholdExplorer(View):
+class ThresholdExplorer(ThresholdView):
     """Interactive threshold explorer for a verification set.
 
     distances: ``(M,)`` squared distances; same: ``(M,)`` bool (True = same person);
@@ -71,16 +71,9 @@ class ThresholdExplorer(View):
         self._background = None
         self.stats: dict = {}
         self.examples: list[dict] = []
-        self.slider.observe(self._on_change, names="value")
-        self._update(self.slider.value)
-        self._pinned = float(self.slider.value)
+        self._follow_slider()
 
     # ------------------------------------------------------------------ control
-    @property
-    def threshold(self) -> float:
-        """The threshold the view shows now (the slider value, or the exact value a button set)."""
-        return float(self.stats["threshold"])
-
     def set_threshold(self, threshold: float):
         """Move the slider to ``threshold`` (clipped to its range); the view follows.
 
@@ -91,11 +84,6 @@ class ThresholdExplorer(View):
         s = self.slider
         t = float(np.clip(threshold, s.min, s.max))
         self._set_slider(grid_equivalent(t, self.distances, s.min, s.max, s.step))
-
-    def _on_change(self, change):
-        if self._absorb_echo(change["new"]) or self._same_as_shown(change["new"]):
-            return
-        self._update(change["new"])
 
     def _update(self, threshold: float):
         try:

@@ -54,3 +54,89 @@ def assert_same_verdict(exercise, fn, tmp_path, seed: int = 7) -> None:
         else:
             os.environ["COURSE_GRADING"] = previous
     assert message == expected, (message, reason)
+
+
+# --- the tests every lesson's exercise-kit module runs over its own tables ------------------------
+
+def returns(value):
+    """A student function that ignores its arguments and returns ``value``."""
+    def student(*args, **kwargs):
+        return value
+    return student
+
+
+NONE = returns(None)                    # the student who forgot the `return`
+
+
+def _id(value):
+    return getattr(value, "__name__", None) or str(value)[:40]
+
+
+def exercise_tests(correct, mistakes, fallbacks, wrong_kinds, exercise_of=None) -> dict:
+    """The generic tests of one lesson's checks, parametrized over that lesson's tables:
+
+    correct      [(check, fn)]                    accepted with a one-line ✓ summary
+    mistakes     [(check, hint, fn)]              refused, the message naming ``hint``
+    fallbacks    [(check, name, reference, path)] an unwritten exercise falls back (fails when grading)
+    wrong_kinds  [(check, fn, words)]             a wrong kind of result, the message saying ``words``
+    exercise_of  {check: Exercise}                when given, the grader must decide like the check
+
+    Install them in the lesson's test module with ``globals().update(exercise_tests(...))`` so that
+    pytest collects them there, under the same names and ids as tests written out in the module."""
+
+    @pytest.mark.parametrize("check, fn", correct, ids=[f"{c.__name__}-{_id(f)}" for c, f in correct])
+    def test_accepts_correct_code(check, fn, capsys):
+        assert check(fn) is fn
+        out = capsys.readouterr().out
+        assert out.startswith("✓ ") and " correct on " in out and out.count("\n") == 1, out
+
+    @pytest.mark.parametrize("check, hint, fn", mistakes, ids=[f"{c.__name__}-{h}" for c, h, _ in mistakes])
+    def test_names_the_mistake(check, hint, fn):
+        message = failure(check, fn)
+        assert hint in message, message
+
+    @pytest.mark.parametrize("check, name, reference, path", fallbacks, ids=[n for _, n, _, _ in fallbacks])
+    def test_unwritten_exercise_falls_back_to_the_reference(check, name, reference, path, capsys):
+        def stub(*args, **kwargs):
+            # YOUR CODE HERE
+            raise NotImplementedError()
+
+        assert check(stub) is reference
+        out = capsys.readouterr().out
+        lines = out.strip().splitlines()
+        assert lines[0] == f"⏳ {name} is not implemented yet."
+        assert 2 <= len(lines) - 2 <= 3                     # a 1–3 line hint in between
+        assert lines[-1] == f"For now the lesson continues with the reference implementation ({path})."
+
+    @pytest.mark.parametrize("check, name, reference, path", fallbacks, ids=[n for _, n, _, _ in fallbacks])
+    def test_unwritten_exercise_fails_in_grading_mode(check, name, reference, path, monkeypatch, capsys):
+        monkeypatch.setenv("COURSE_GRADING", "1")
+
+        def stub(*args, **kwargs):
+            raise NotImplementedError()
+
+        with pytest.raises(AssertionError) as info:
+            check(stub)
+        assert str(info.value) == f"{name} is not implemented yet"
+        assert capsys.readouterr().out == ""
+
+    @pytest.mark.parametrize("check, fn, words", wrong_kinds, ids=[f"{c.__name__}-{w[:30]}" for c, _, w in wrong_kinds])
+    def test_wrong_kind_of_result_says_what_came_back(check, fn, words):
+        message = failure(check, fn)
+        assert words in message, message
+
+    tests = {f.__name__: f for f in (test_accepts_correct_code, test_names_the_mistake,
+                                     test_unwritten_exercise_falls_back_to_the_reference,
+                                     test_unwritten_exercise_fails_in_grading_mode,
+                                     test_wrong_kind_of_result_says_what_came_back)}
+    if exercise_of is not None:
+        every = correct + mistakes + wrong_kinds
+        answers = correct + [(c, f) for c, _, f in mistakes] + [(c, f) for c, f, _ in wrong_kinds]
+
+        @pytest.mark.parametrize("check, fn", answers, ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(every)])
+        def test_the_grader_decides_like_the_check(check, fn, tmp_path):
+            """The grader's verdict (probe in a fresh namespace, judged from data) equals the check's."""
+            assert_same_verdict(exercise_of[check], fn, tmp_path)
+
+        tests[test_the_grader_decides_like_the_check.__name__] = test_the_grader_decides_like_the_check
+    return tests

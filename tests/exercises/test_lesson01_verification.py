@@ -4,13 +4,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from course_utils import exercises as C
 from course_utils.exercises import solutions
 
-from kit_helpers import assert_same_verdict, failure  # noqa: F401
+from kit_helpers import NONE, exercise_tests, failure, returns
 
 
 def verify_tf(image, claimed_name, database, encoder, threshold):
@@ -103,18 +102,6 @@ IDENTIFY_MISTAKES = {
 
 
 
-def _id(value):
-    return getattr(value, "__name__", None) or str(value)[:40]
-
-
-def _returns(value):
-    def student(*args, **kwargs):
-        return value
-    return student
-
-
-_NONE = _returns(None)
-
 CORRECT = [
 (C.check_verify, solutions.verify), (C.check_verify, verify_tf), (C.check_verify, verify_norm),
     (C.check_identify, solutions.identify), (C.check_identify, identify_vectorised),
@@ -129,69 +116,18 @@ FALLBACKS = [
     ]
 
 WRONG_KINDS = [
-(C.check_verify, _NONE, "Expected a pair (accepted, distance), got None"),
-    (C.check_verify, _returns(0.3), "Expected a pair (accepted, distance) (return a, b), got Python float"),
+(C.check_verify, NONE, "Expected a pair (accepted, distance), got None"),
+    (C.check_verify, returns(0.3), "Expected a pair (accepted, distance) (return a, b), got Python float"),
     (C.check_verify, lambda image, name, db, enc, t: (True, np.array([0.3])), "got an array of shape (1,)"),
     (C.check_verify, lambda image, name, db, enc, t: ("yes", 0.3), "Expected True/False for accepted"),
-    (C.check_identify, _NONE, "Expected a pair (name, distance), got None"),
-    (C.check_identify, _returns("Ada"), "Expected a pair (name, distance) (return a, b), got Python str"),
+    (C.check_identify, NONE, "Expected a pair (name, distance), got None"),
+    (C.check_identify, returns("Ada"), "Expected a pair (name, distance) (return a, b), got Python str"),
     ]
-
-
-@pytest.mark.parametrize("check, fn", CORRECT, ids=[f"{c.__name__}-{_id(f)}" for c, f in CORRECT])
-def test_accepts_correct_code(check, fn, capsys):
-    assert check(fn) is fn
-    out = capsys.readouterr().out
-    assert out.startswith("✓ ") and " correct on " in out and out.count("\n") == 1, out
-
-
-@pytest.mark.parametrize("check, hint, fn", MISTAKES, ids=[f"{c.__name__}-{h}" for c, h, _ in MISTAKES])
-def test_names_the_mistake(check, hint, fn):
-    message = failure(check, fn)
-    assert hint in message, message
-
-
-@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
-def test_unwritten_exercise_falls_back_to_the_reference(check, name, reference, path, capsys):
-    def stub(*args, **kwargs):
-        # YOUR CODE HERE
-        raise NotImplementedError()
-
-    assert check(stub) is reference
-    out = capsys.readouterr().out
-    lines = out.strip().splitlines()
-    assert lines[0] == f"⏳ {name} is not implemented yet."
-    assert 2 <= len(lines) - 2 <= 3                     # a 1–3 line hint in between
-    assert lines[-1] == f"For now the lesson continues with the reference implementation ({path})."
-
-
-@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
-def test_unwritten_exercise_fails_in_grading_mode(check, name, reference, path, monkeypatch, capsys):
-    monkeypatch.setenv("COURSE_GRADING", "1")
-
-    def stub(*args, **kwargs):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError) as info:
-        check(stub)
-    assert str(info.value) == f"{name} is not implemented yet"
-    assert capsys.readouterr().out == ""
-
-
-@pytest.mark.parametrize("check, fn, words", WRONG_KINDS, ids=[f"{c.__name__}-{w[:30]}" for c, _, w in WRONG_KINDS])
-def test_wrong_kind_of_result_says_what_came_back(check, fn, words):
-    message = failure(check, fn)
-    assert words in message, message
 
 
 EXERCISE_OF = {C.check_verify: C.VERIFY, C.check_identify: C.IDENTIFY}
 
-
-@pytest.mark.parametrize("check, fn", CORRECT + [(c, f) for c, _, f in MISTAKES] + [(c, f) for c, f, _ in WRONG_KINDS],
-                         ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(CORRECT + MISTAKES + WRONG_KINDS)])
-def test_the_grader_decides_like_the_check(check, fn, tmp_path):
-    """The grader's verdict (probe in a fresh namespace, judged from data) equals the check's."""
-    assert_same_verdict(EXERCISE_OF[check], fn, tmp_path)
+globals().update(exercise_tests(CORRECT, MISTAKES, FALLBACKS, WRONG_KINDS, exercise_of=EXERCISE_OF))
 
 
 def test_the_fake_encoder_refuses_a_single_image():

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 
-import pytest
 import keras
 from keras import layers, ops
 
@@ -10,7 +9,7 @@ from course_utils import exercises as C
 from course_utils.exercises import solutions
 from course_utils.models import L2Normalize
 
-from kit_helpers import failure
+from kit_helpers import NONE, exercise_tests, returns
 
 
 # --- build_my_encoder --------------------------------------------------------------------------
@@ -84,18 +83,6 @@ ENCODER_MISTAKES = {
 
 
 
-def _id(value):
-    return getattr(value, "__name__", None) or str(value)[:40]
-
-
-def _returns(value):
-    def student(*args, **kwargs):
-        return value
-    return student
-
-
-_NONE = _returns(None)
-
 CORRECT = [
 (C.check_build_my_encoder, solutions.build_my_encoder), (C.check_build_my_encoder, encoder_sequential),
     (C.check_build_my_encoder, encoder_builtin_layers),
@@ -108,55 +95,12 @@ FALLBACKS = [
     ]
 
 WRONG_KINDS = [
-(C.check_build_my_encoder, _NONE, "returned None"),
-    (C.check_build_my_encoder, _returns(1.0), "should return a keras.Model, got Python float"),
+(C.check_build_my_encoder, NONE, "returned None"),
+    (C.check_build_my_encoder, returns(1.0), "should return a keras.Model, got Python float"),
     ]
 
 
-@pytest.mark.parametrize("check, fn", CORRECT, ids=[f"{c.__name__}-{_id(f)}" for c, f in CORRECT])
-def test_accepts_correct_code(check, fn, capsys):
-    assert check(fn) is fn
-    out = capsys.readouterr().out
-    assert out.startswith("✓ ") and " correct on " in out and out.count("\n") == 1, out
-
-
-@pytest.mark.parametrize("check, hint, fn", MISTAKES, ids=[f"{c.__name__}-{h}" for c, h, _ in MISTAKES])
-def test_names_the_mistake(check, hint, fn):
-    message = failure(check, fn)
-    assert hint in message, message
-
-
-@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
-def test_unwritten_exercise_falls_back_to_the_reference(check, name, reference, path, capsys):
-    def stub(*args, **kwargs):
-        # YOUR CODE HERE
-        raise NotImplementedError()
-
-    assert check(stub) is reference
-    out = capsys.readouterr().out
-    lines = out.strip().splitlines()
-    assert lines[0] == f"⏳ {name} is not implemented yet."
-    assert 2 <= len(lines) - 2 <= 3                     # a 1–3 line hint in between
-    assert lines[-1] == f"For now the lesson continues with the reference implementation ({path})."
-
-
-@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
-def test_unwritten_exercise_fails_in_grading_mode(check, name, reference, path, monkeypatch, capsys):
-    monkeypatch.setenv("COURSE_GRADING", "1")
-
-    def stub(*args, **kwargs):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError) as info:
-        check(stub)
-    assert str(info.value) == f"{name} is not implemented yet"
-    assert capsys.readouterr().out == ""
-
-
-@pytest.mark.parametrize("check, fn, words", WRONG_KINDS, ids=[f"{c.__name__}-{w[:30]}" for c, _, w in WRONG_KINDS])
-def test_wrong_kind_of_result_says_what_came_back(check, fn, words):
-    message = failure(check, fn)
-    assert words in message, message
+globals().update(exercise_tests(CORRECT, MISTAKES, FALLBACKS, WRONG_KINDS))
 
 
 def test_block_order_and_padding_are_judged_by_the_grader_too(tmp_path):

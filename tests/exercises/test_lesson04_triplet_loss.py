@@ -12,7 +12,7 @@ from course_utils import losses
 
 from course_utils.exercises.lesson04_triplet_loss import PAIRWISE_SQUARED_DISTANCES
 
-from kit_helpers import assert_same_verdict, failure, probe_message  # noqa: F401
+from kit_helpers import NONE, exercise_tests, failure, probe_message, returns
 
 
 def triplet_ops(anchor, positive, negative, alpha=0.2):
@@ -105,18 +105,6 @@ def pairwise_float32(embeddings):         # computing in float32 on float64 inpu
 
 
 
-def _id(value):
-    return getattr(value, "__name__", None) or str(value)[:40]
-
-
-def _returns(value):
-    def student(*args, **kwargs):
-        return value
-    return student
-
-
-_NONE = _returns(None)
-
 CORRECT = [
 (C.check_triplet_loss, losses.triplet_loss), (C.check_triplet_loss, triplet_ops),
     (C.check_triplet_loss, triplet_tf), (C.check_triplet_loss, triplet_rows_tf),
@@ -134,7 +122,7 @@ FALLBACKS = [
     ]
 
 WRONG_KINDS = [
-(C.check_triplet_loss, _NONE, "Expected a scalar tensor, got None"),
+(C.check_triplet_loss, NONE, "Expected a scalar tensor, got None"),
     (C.check_triplet_loss, lambda a, p, n, alpha=0.2: float(losses.triplet_loss(a, p, n, alpha)),
      "not a Python float: gradients cannot flow through a float"),
     (C.check_triplet_loss, lambda a, p, n, alpha=0.2: ops.maximum(_d(a, p) - _d(a, n) + alpha, 0.0),
@@ -142,66 +130,15 @@ WRONG_KINDS = [
     (C.check_triplet_loss, lambda a, p, n, alpha=0.2: np.mean(np.maximum(np.sum((a - p) ** 2, 1) - np.sum((a - n) ** 2, 1) + alpha, 0)),
      "not a NumPy"),
     (C.check_triplet_loss, lambda a, p, n, alpha=0.2: ops.sqrt(-ops.abs(losses.triplet_loss(a, p, n, alpha)) - 1.0), "NaN"),
-    (C.check_pairwise_squared_distances, _NONE, "Expected a (1, 1) matrix of distances, got None"),
-    (C.check_pairwise_squared_distances, _returns(1.0), "got a single number"),
+    (C.check_pairwise_squared_distances, NONE, "Expected a (1, 1) matrix of distances, got None"),
+    (C.check_pairwise_squared_distances, returns(1.0), "got a single number"),
     (C.check_pairwise_squared_distances, lambda e: ops.sum(ops.square(e), axis=1), "Expected shape (1, 1)"),
     ]
 
 
-@pytest.mark.parametrize("check, fn", CORRECT, ids=[f"{c.__name__}-{_id(f)}" for c, f in CORRECT])
-def test_accepts_correct_code(check, fn, capsys):
-    assert check(fn) is fn
-    out = capsys.readouterr().out
-    assert out.startswith("✓ ") and " correct on " in out and out.count("\n") == 1, out
-
-
-@pytest.mark.parametrize("check, hint, fn", MISTAKES, ids=[f"{c.__name__}-{h}" for c, h, _ in MISTAKES])
-def test_names_the_mistake(check, hint, fn):
-    message = failure(check, fn)
-    assert hint in message, message
-
-
-@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
-def test_unwritten_exercise_falls_back_to_the_reference(check, name, reference, path, capsys):
-    def stub(*args, **kwargs):
-        # YOUR CODE HERE
-        raise NotImplementedError()
-
-    assert check(stub) is reference
-    out = capsys.readouterr().out
-    lines = out.strip().splitlines()
-    assert lines[0] == f"⏳ {name} is not implemented yet."
-    assert 2 <= len(lines) - 2 <= 3                     # a 1–3 line hint in between
-    assert lines[-1] == f"For now the lesson continues with the reference implementation ({path})."
-
-
-@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
-def test_unwritten_exercise_fails_in_grading_mode(check, name, reference, path, monkeypatch, capsys):
-    monkeypatch.setenv("COURSE_GRADING", "1")
-
-    def stub(*args, **kwargs):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError) as info:
-        check(stub)
-    assert str(info.value) == f"{name} is not implemented yet"
-    assert capsys.readouterr().out == ""
-
-
-@pytest.mark.parametrize("check, fn, words", WRONG_KINDS, ids=[f"{c.__name__}-{w[:30]}" for c, _, w in WRONG_KINDS])
-def test_wrong_kind_of_result_says_what_came_back(check, fn, words):
-    message = failure(check, fn)
-    assert words in message, message
-
-
 EXERCISE_OF = {C.check_triplet_loss: C.TRIPLET_LOSS, C.check_pairwise_squared_distances: C.PAIRWISE_SQUARED_DISTANCES}
 
-
-@pytest.mark.parametrize("check, fn", CORRECT + [(c, f) for c, _, f in MISTAKES] + [(c, f) for c, f, _ in WRONG_KINDS],
-                         ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(CORRECT + MISTAKES + WRONG_KINDS)])
-def test_the_grader_decides_like_the_check(check, fn, tmp_path):
-    """The grader's verdict (probe in a fresh namespace, judged from data) equals the check's."""
-    assert_same_verdict(EXERCISE_OF[check], fn, tmp_path)
+globals().update(exercise_tests(CORRECT, MISTAKES, FALLBACKS, WRONG_KINDS, exercise_of=EXERCISE_OF))
 
 
 def test_exceptions_are_summarised_without_tensorflow_traces():

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 
 import numpy as np
-import pytest
 import tensorflow as tf
 from keras import ops
 
@@ -12,7 +11,7 @@ from course_utils import losses
 from course_utils.exercises import solutions
 from course_utils.exercises.lesson05_mining import BATCH_HARD_TRIPLET_LOSS
 
-from kit_helpers import assert_same_verdict, failure  # noqa: F401
+from kit_helpers import NONE, assert_same_verdict, exercise_tests, failure, returns
 
 
 def positive_tf(labels):
@@ -116,18 +115,6 @@ BATCH_HARD_MISTAKES = {
 
 
 
-def _id(value):
-    return getattr(value, "__name__", None) or str(value)[:40]
-
-
-def _returns(value):
-    def student(*args, **kwargs):
-        return value
-    return student
-
-
-_NONE = _returns(None)
-
 CORRECT = [
 (C.check_positive_mask, losses.positive_mask), (C.check_positive_mask, positive_tf),
     (C.check_positive_mask, positive_numpy),
@@ -147,69 +134,18 @@ FALLBACKS = [
     ]
 
 WRONG_KINDS = [
-(C.check_positive_mask, _NONE, "got None"),
+(C.check_positive_mask, NONE, "got None"),
     (C.check_positive_mask, lambda l: ops.reshape(l, (-1,)) > 0, "Expected shape (1, 1)"),
-    (C.check_negative_mask, _returns(0.5), "Expected shape (1, 1) (one entry per pair), got shape ()"),
-    (C.check_batch_hard_triplet_loss, _NONE, "Expected a scalar tensor, got None"),
+    (C.check_negative_mask, returns(0.5), "Expected shape (1, 1) (one entry per pair), got shape ()"),
+    (C.check_batch_hard_triplet_loss, NONE, "Expected a scalar tensor, got None"),
     (C.check_batch_hard_triplet_loss, lambda *a, **k: float(solutions.batch_hard_triplet_loss(*a, **k)), "not a Python float"),
     (C.check_batch_hard_triplet_loss, lambda labels, emb, margin=0.2: ops.sum(ops.square(emb), axis=1), "take the mean over the batch"),
     ]
 
 
-@pytest.mark.parametrize("check, fn", CORRECT, ids=[f"{c.__name__}-{_id(f)}" for c, f in CORRECT])
-def test_accepts_correct_code(check, fn, capsys):
-    assert check(fn) is fn
-    out = capsys.readouterr().out
-    assert out.startswith("✓ ") and " correct on " in out and out.count("\n") == 1, out
-
-
-@pytest.mark.parametrize("check, hint, fn", MISTAKES, ids=[f"{c.__name__}-{h}" for c, h, _ in MISTAKES])
-def test_names_the_mistake(check, hint, fn):
-    message = failure(check, fn)
-    assert hint in message, message
-
-
-@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
-def test_unwritten_exercise_falls_back_to_the_reference(check, name, reference, path, capsys):
-    def stub(*args, **kwargs):
-        # YOUR CODE HERE
-        raise NotImplementedError()
-
-    assert check(stub) is reference
-    out = capsys.readouterr().out
-    lines = out.strip().splitlines()
-    assert lines[0] == f"⏳ {name} is not implemented yet."
-    assert 2 <= len(lines) - 2 <= 3                     # a 1–3 line hint in between
-    assert lines[-1] == f"For now the lesson continues with the reference implementation ({path})."
-
-
-@pytest.mark.parametrize("check, name, reference, path", FALLBACKS, ids=[n for _, n, _, _ in FALLBACKS])
-def test_unwritten_exercise_fails_in_grading_mode(check, name, reference, path, monkeypatch, capsys):
-    monkeypatch.setenv("COURSE_GRADING", "1")
-
-    def stub(*args, **kwargs):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError) as info:
-        check(stub)
-    assert str(info.value) == f"{name} is not implemented yet"
-    assert capsys.readouterr().out == ""
-
-
-@pytest.mark.parametrize("check, fn, words", WRONG_KINDS, ids=[f"{c.__name__}-{w[:30]}" for c, _, w in WRONG_KINDS])
-def test_wrong_kind_of_result_says_what_came_back(check, fn, words):
-    message = failure(check, fn)
-    assert words in message, message
-
-
 EXERCISE_OF = {C.check_positive_mask: C.POSITIVE_MASK, C.check_negative_mask: C.NEGATIVE_MASK, C.check_batch_hard_triplet_loss: C.BATCH_HARD_TRIPLET_LOSS}
 
-
-@pytest.mark.parametrize("check, fn", CORRECT + [(c, f) for c, _, f in MISTAKES] + [(c, f) for c, f, _ in WRONG_KINDS],
-                         ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(CORRECT + MISTAKES + WRONG_KINDS)])
-def test_the_grader_decides_like_the_check(check, fn, tmp_path):
-    """The grader's verdict (probe in a fresh namespace, judged from data) equals the check's."""
-    assert_same_verdict(EXERCISE_OF[check], fn, tmp_path)
+globals().update(exercise_tests(CORRECT, MISTAKES, FALLBACKS, WRONG_KINDS, exercise_of=EXERCISE_OF))
 
 
 def test_losses_must_let_gradients_flow():
