@@ -164,8 +164,15 @@ def _site_links(markdown: str, instructor: bool) -> str:
     ``04_x.html``, ``instructor/guide.md`` → the guide page (instructor site) or plain text."""
     markdown = re.sub(r"\]\((?:notebooks|solutions)/([\w-]+)\.ipynb\)", r"](\1.html)", markdown)
     if instructor:
-        return markdown.replace("](instructor/guide.md)", "](instructor-guide.html)")
-    return re.sub(r"\[([^\]]*)\]\(instructor/guide\.md\)", r"\1 (in the repository, for instructors)", markdown)
+        markdown = markdown.replace("](instructor/guide.md)", "](instructor-guide.html)")
+    else:
+        markdown = re.sub(r"\[([^\]]*)\]\(instructor/guide\.md\)", r"\1 (in the repository, for instructors)",
+                          markdown)
+    # Any other repository file (classroom/README.md, ARCHITECTURE.md, ...) is not a page of the
+    # site: say where it lives instead of leaving a broken link.
+    return re.sub(r"\[([^\]]*)\]\((?!https?:|mailto:|#)([^)\s]+?)(?<!\.html)\)",
+                  lambda m: m.group(1) if m.group(2).strip("`") in m.group(1) else f"{m.group(1)} (`{m.group(2)}` in the repository)",
+                  markdown)
 
 
 _CSS = """
