@@ -147,10 +147,11 @@ def test_loss_is_the_global_batch_all_loss_over_replica_triplets(two_devices):
     halves = [_batch_all_sum_and_active(labels[s], emb[s]) for s in (slice(0, 16), slice(16, 32))]
     expected = sum(t for t, _ in halves) / max(1, sum(a for _, a in halves))
     assert two_devices["loss_2_devices"] == pytest.approx(expected, rel=1e-4)
-    # a plain mean of the two replica means would be a different number whenever the counts differ
-    if halves[0][1] != halves[1][1]:
-        naive = np.mean([t / a for t, a in halves])
-        assert abs(naive - expected) > 1e-6
+    # a plain mean of the two replica means is a different number whenever the counts and the
+    # replica means differ; where the data can tell the two apart, the loss must be the global one
+    naive = np.mean([t / max(1, a) for t, a in halves])
+    if abs(naive - expected) > 1e-3 * expected:
+        assert two_devices["loss_2_devices"] != pytest.approx(naive, rel=1e-4)
     # one device on the full batch mines across all 8 people: close but not identical
     full_total, full_active = _batch_all_sum_and_active(labels, emb)
     assert two_devices["loss_1_device_full_batch"] == pytest.approx(full_total / full_active, rel=1e-4)
