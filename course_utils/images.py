@@ -205,11 +205,9 @@ def _upload_entries(value) -> list[tuple[str, object]]:
 
 
 def _decode_image_bytes(data: bytes) -> np.ndarray:
-    from PIL import ImageOps
+    """Raw file bytes → ``(H, W, 3) uint8``, decoded exactly as a file on disk is (:func:`pil_to_rgb`)."""
     with Image.open(io.BytesIO(data)) as im:
-        im.seek(0)                                # animated GIF/WebP: the first frame
-        im = ImageOps.exif_transpose(im)          # phone photos: honour the EXIF rotation
-        return np.array(im.convert("RGB"), dtype=np.uint8)
+        return pil_to_rgb(im)
 
 
 def decode_upload(value) -> DecodedUploads:

@@ -87,6 +87,19 @@ def test_16_bit_png_is_scaled_not_white(tmp_path):
     assert out.min() == 0 and out.max() == 255
 
 
+def test_16_bit_png_upload_is_decoded_like_the_file(tmp_path):
+    """The upload widget's decoder and read_image share one decoding: a 16-bit PNG uploaded in the
+    browser is scaled, not turned white."""
+    from PIL import Image
+    from course_utils.images import decode_upload, read_image
+    ramp = np.linspace(0, 65535, 50 * 20).reshape(20, 50).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    (name, image), = decode_upload([{"name": "deep.png", "content": (tmp_path / "deep.png").read_bytes()}])
+    assert name == "deep.png"
+    np.testing.assert_array_equal(image, read_image(tmp_path / "deep.png"))
+    assert image.min() == 0 and image.max() == 255
+
+
 def test_file_without_extension_is_identified_by_content(tmp_path):
     from course_utils.images import is_image_file, read_image
     write_image(tmp_path / "IMG_0001", fmt="PNG")
