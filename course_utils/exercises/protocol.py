@@ -314,12 +314,12 @@ class _CallRecorder:
         self.calls = set()
         self.tampered = None          # what the answer did to the recorder, if anything
         self._leaving = False
+        import threading as _threading
+        self._hooks = (sys.setprofile, sys.settrace, _threading.setprofile, _threading.settrace)
 
     def __call__(self, frame, event, arg):
         if event == "c_call" and self.tampered is None and not self._leaving:
-            import threading as _threading
-            hooks = (sys.setprofile, sys.settrace, _threading.setprofile, _threading.settrace)
-            if any(arg is hook for hook in hooks):
+            if any(arg is hook for hook in self._hooks):
                 self.tampered = f"called {getattr(arg, '__module__', None) or 'sys'}.{arg.__name__}"
             return
         if event != "call":
