@@ -4,9 +4,10 @@ Builds a ``ThresholdExplorer`` on 1,000 synthetic verification pairs with the ex
 (6 pairs of 64×64 faces), then moves its slider ``--moves`` times — a drag (a few grid steps per move, as a student
 dragging it sends them) and jumps across the range — and prints the median and 90th-percentile milliseconds per move, first with
 ``blit=False`` (the whole figure rendered again on every move: the old behaviour) and then with
-``blit=True`` (only what moves is redrawn). A move = the slider callback: operating point,
-flipping pairs, HTML read-out, drawing and the PNG handed to the ``Image`` widget. The browser's
-own time to receive and paint the PNG is not included.
+``blit=True`` (only what moves is redrawn, and the example strip is pasted from a small picture
+of each pair made with Pillow). A move = the slider callback: operating point, flipping pairs,
+HTML read-out, drawing and the PNG handed to the ``Image`` widget. The browser's own time to
+receive and paint the PNG is not included.
 """
 from __future__ import annotations
 

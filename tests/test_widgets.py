@@ -505,3 +505,47 @@ def test_the_threshold_is_tau_and_alpha_stays_the_margin(explorer_data):
     texts = [ex.slider.description, ex.stats_html.value, ex.summary()]
     assert "τ" in ex.slider.description and "τ" in ex.summary()
     assert not any("α" in text for text in texts), texts
+
+
+
+def test_the_live_example_strip_shows_each_pairs_faces_in_order(explorer_data):
+    # The live view pastes a picture of each pair into the strip: every column must hold the faces
+    # of the pair flipping_pairs puts there (left to right by distance), framed in the verdict's
+    # colour, for thresholds that bring in new pairs and take others out.
+    from matplotlib.colors import to_rgb
+    from course_utils.plots import DIFF_COLOR, SAME_COLOR
+
+    d, s, pairs = explorer_data
+    ex = W.ThresholdExplorer(d, s, pairs, n_examples=4)
+    images = pairs.faces.images.astype(float)
+    for t in np.quantile(d, [0.3, 0.5, 0.52, 0.7]):
+        ex.set_threshold(float(t))
+        assert [v["index"] for v in ex.examples] == list(metrics.flipping_pairs(d, s, ex.threshold, 4))
+        picture = _pixels(bytes(ex.image.value))
+        top, left, h, pitch = ex._panels.box
+        for c, v in enumerate(ex.examples):
+            column = picture[top:top + h, left + c * pitch:left + (c + 1) * pitch]
+            for (y, x, side), k in zip(ex._panels.face_boxes(), (pairs.i[v["index"]], pairs.j[v["index"]])):
+                shown = np.asarray(Image.fromarray(column[y:y + side, x:x + side]).resize(images.shape[1:3][::-1]),
+                                   dtype=float)
+                error = np.abs(images - shown).mean(axis=(1, 2, 3))
+                assert np.argmin(error) == k or error[k] == error.min(), f"column {c}: not the pair's face"
+            y, x, side = ex._panels.face_boxes()[0]
+            frame = np.array(to_rgb(SAME_COLOR if v["correct"] else DIFF_COLOR)) * 255
+            assert np.abs(column[y - 2, x + side // 2] - frame).max() <= 2, f"column {c}: frame colour"
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 5, 3), (37, 64, 3), (120, 333, 3)])
+def test_fast_png_encoder_is_lossless_as_pillow_reads_it(shape):
+    from course_utils.widgets.base import rgb_png
+
+    rng = np.random.default_rng(shape[1])
+    noisy = rng.integers(0, 256, shape, dtype=np.uint8)
+    flat = np.full(shape, 255, np.uint8)
+    flat[shape[0] // 2:, : shape[1] // 3] = (231, 111, 81)        # plot-like: flat areas and edges
+    for rgb in (noisy, flat, noisy[..., ::-1]):                    # also a non-contiguous view
+        png = rgb_png(rgb)
+        with Image.open(io.BytesIO(png)) as img:
+            img.load()                                             # verifies the zlib stream and CRCs
+            assert img.mode == "RGB" and img.size == (shape[1], shape[0])
+            assert np.array_equal(np.asarray(img), rgb)

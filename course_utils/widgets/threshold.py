@@ -12,8 +12,8 @@ from course_utils import metrics
 from course_utils.metrics import flipping_pairs, named_thresholds, operating_point, pair_verdicts
 from course_utils.plots import SAME_COLOR, DIFF_COLOR, distance_histograms, roc_plot
 from course_utils.widgets.base import (DPI, PairStrip, ThresholdView, as_percent, as_short_number,
-                                       check_pairs_match, error_html, figure_png, grid_equivalent, image_widget,
-                                       rgba_png, set_png, slider_range)
+                                       PairPanels, check_pairs_match, error_html, figure_png, grid_equivalent,
+                                       image_widget, rgb_png, set_png, slider_range)
 
 class ThresholdExplorer(ThresholdView):
     """Interactive threshold explorer for a verification set.
@@ -30,9 +30,10 @@ class ThresholdExplorer(ThresholdView):
     ``figure()`` (a fresh matplotlib Figure of the current state).
 
     Redrawing: the figure is rendered once in full; after that a slider move redraws only what
-    moves (the τ line, the shaded region, the two counts, the ROC dot, the example strip and
-    the title) over the saved picture of the rest (matplotlib "blitting"). ``blit=False``
-    renders the whole figure on every move instead; ``benchmarks/widgets.py`` times both.
+    moves (the τ line, the shaded region, the two counts, the ROC dot and the title) over the
+    saved picture of the rest (matplotlib "blitting"), and the example strip is assembled from
+    pictures of each pair drawn once (:class:`PairPanels`). ``blit=False`` renders the whole
+    figure on every move instead; ``benchmarks/widgets.py`` times both.
     """
 
     def __init__(self, distances, same, pairs=None, title: str | None = None, threshold: float | None = None,
@@ -69,6 +70,7 @@ class ThresholdExplorer(ThresholdView):
         ])
         self._fig, self._artists = self._build_figure(animated=self.blit)
         self._background = None
+        self._panels = PairPanels(self.pairs, self.n_examples) if self.blit and self.n_examples else None
         self.stats: dict = {}
         self.examples: list[dict] = []
         self._follow_slider()
@@ -102,25 +104,19 @@ class ThresholdExplorer(ThresholdView):
         if not self.blit:
             return figure_png(self._fig, freeze=True)
         fig, canvas, a = self._fig, self._fig.canvas, self._artists
-        strip_key = [(v["index"], v["accepted"]) for v in self.examples]
         if self._background is None:
             canvas.draw()                               # everything but the moving artists; solves the layout
             fig.set_layout_engine("none")               # … once: later draws keep it
             self._background = canvas.copy_from_bbox(fig.bbox)
-            self._strip_drawn = None
-        if a["strip"] is not None and strip_key == self._strip_drawn:
-            # The example strip did not change: keep its pixels, restore and redraw only above it.
-            # Agg's regions count rows from the top of the image: rows 0 … (H − strip top) lie above it.
-            rows_above = int(fig.bbox.height - a["strip_area"].y1)
-            canvas.restore_region(self._background, bbox=(0, 0, int(fig.bbox.width), rows_above), xy=(0, 0))
-            moving = a["moving_above_strip"]
-        else:
-            canvas.restore_region(self._background)
-            moving = a["moving"]
-        for artist in moving:
+            if self._panels is not None:
+                self._panels.place(fig, a["strip_title"])
+        canvas.restore_region(self._background)
+        for artist in a["moving"]:
             fig.draw_artist(artist)
-        self._strip_drawn = strip_key
-        return rgba_png(np.asarray(canvas.buffer_rgba()))
+        rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+        if self._panels is not None:                    # the example strip: cached pictures of each pair
+            rgb = self._panels.paste(rgb.copy(), self.examples)
+        return rgb_png(rgb)
 
     def _build_figure(self, animated: bool = False):
         """The figure and its artists; ``animated=True`` marks the ones that move (drawn by hand)."""
@@ -155,15 +151,14 @@ class ThresholdExplorer(ThresholdView):
         a["point"], = ax_roc.plot([], [], "o", color="k", markersize=8, label="τ")
         ax_roc.legend(fontsize=7, loc="lower right")
         ax_roc.set_title("ROC: TAR against FAR", fontsize=9)
-        a["strip"] = PairStrip(bottom, self.pairs, self.n_examples) if with_pairs else None
+        # Live (animated) views paste cached pictures of each pair into the strip's area (see
+        # PairPanels); a figure for saving draws the strip with matplotlib axes.
+        a["strip"] = PairStrip(bottom, self.pairs, self.n_examples) if with_pairs and not animated else None
         if with_pairs:
-            bottom.suptitle("pairs nearest to τ (their decision flips if τ moves a little)", fontsize=9)
+            a["strip_title"] = bottom.suptitle("pairs nearest to τ (their decision flips if τ moves a little)",
+                                               fontsize=9)
         a["title"] = fig.suptitle(" ", fontsize=10)
-        a["moving"] = a["moving_above_strip"] = [a["span"], a["line"], a["fa_text"], a["fr_text"], a["point"],
-                                                 a["title"]]
-        if with_pairs:
-            a["moving"] = a["moving_above_strip"] + list(a["strip"].axes.ravel())
-            a["strip_area"] = bottom.bbox               # display coordinates (pixels), once laid out
+        a["moving"] = [a["span"], a["line"], a["fa_text"], a["fr_text"], a["point"], a["title"]]
         for artist in a["moving"]:
             artist.set_animated(animated)
         return fig, a
