@@ -53,7 +53,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--moves", type=int, default=40, help="slider moves per variant")
     parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--browser", action="store_true",
+                        help="time the moves in JupyterLab + Chromium instead (benchmarks/widgets_browser.py)")
     args = parser.parse_args(argv)
+    if args.browser:
+        from benchmarks.widgets_browser import main as in_browser
+        return in_browser(["--moves", str(args.moves)])
     import matplotlib
     matplotlib.use("Agg")
     pairs, d = _data(args.pairs)

@@ -1,0 +1,191 @@
+"""Threshold explorer in a real browser: milliseconds from a slider move to the new picture.
+
+    python3 course.py bench widgets --browser            # 40 moves per variant
+    python3 course.py bench widgets --browser --moves 80
+
+Starts JupyterLab (no token, a free local port, a scratch folder) with a notebook that builds
+the lesson-8 ``ThresholdExplorer`` on the same 1,000 synthetic pairs as ``bench widgets``,
+opens it in Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright), runs it, and then
+moves the slider with the keyboard (→: one grid step per key press, as a student nudging it;
+PageUp: a jump of a tenth of the range). Each move is timed *in the page*, from the key press
+to the moment the browser has decoded the new PNG of the ``Image`` widget: the kernel's
+callback, both websocket hops and the image decode. Once with ``blit=False`` (the whole figure
+rendered on every move) and once with ``blit=True`` (what lesson 8 uses).
+
+Painting the decoded picture (one frame, ~16 ms at 60 Hz) is not included. The kernel and the
+browser share this machine's cores, as on a student's laptop.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+
+CELL = """\
+import sys
+sys.path.insert(0, {repo!r})
+import matplotlib
+from benchmarks.widgets import _data
+from course_utils.widgets import ThresholdExplorer
+
+pairs, d = _data(1000)
+explorer = ThresholdExplorer(d, pairs.same, pairs=pairs, n_examples=6, blit={blit}, static=False)
+explorer
+"""
+
+# In the page: press a key on the slider handle, resolve when the Image widget shows a new,
+# decoded picture; returns milliseconds.
+MOVE = """
+async (key) => {
+  const img = document.querySelector('.jp-OutputArea-output img.widget-image');
+  const handle = document.querySelector('.widget-slider .noUi-handle');
+  const before = img.src;
+  const t0 = performance.now();
+  handle.dispatchEvent(new KeyboardEvent('keydown', {key: key, bubbles: true}));
+  return await new Promise((resolve, reject) => {
+    const limit = setTimeout(() => reject(new Error('no new picture within 20 s')), 20000);
+    const done = async () => {
+      if (img.src === before) return;
+      observer.disconnect();
+      try { await img.decode(); } catch (e) {}
+      clearTimeout(limit);
+      resolve(performance.now() - t0);
+    };
+    const observer = new MutationObserver(done);
+    observer.observe(img, {attributes: true, attributeFilter: ['src']});
+  });
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_lab(folder: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "JUPYTER_CONFIG_DIR": str(folder / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(folder / ".runtime")}
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+           "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+           f"--ServerApp.root_dir={folder}", "--LabApp.news_url=", "--ServerApp.allow_root=True"]
+    lab = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=1)
+            return lab
+        except OSError:
+            if lab.poll() is not None:
+                raise RuntimeError("JupyterLab did not start (is jupyterlab installed in this environment?)")
+            time.sleep(0.5)
+    lab.kill()
+    raise RuntimeError("JupyterLab did not answer within 60 s")
+
+
+def wait_for_idle_kernel(port: int, timeout: float = 120) -> None:
+    """Until the notebook's kernel has started and is idle (a cell run earlier may be lost)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sessions", timeout=5) as r:
+            sessions = json.load(r)
+        if sessions and all(s["kernel"]["execution_state"] == "idle" for s in sessions):
+            time.sleep(1)
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the notebook's kernel did not become idle")
+
+
+def stop_kernels(port: int) -> None:
+    """Shut down every session (so the next notebook's kernel has the cores to itself)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sessions", timeout=5) as r:
+        sessions = json.load(r)
+    for s in sessions:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/sessions/{s['id']}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()
+
+
+def notebook(blit: bool) -> str:
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(CELL.format(repo=str(REPO), blit=blit))]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nbformat.writes(nb)
+
+
+def time_in_browser(browser, port: int, name: str, moves: int, key: str) -> np.ndarray:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/{name}?reset", wait_until="domcontentloaded")
+        page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=120_000)
+        wait_for_idle_kernel(port)
+        page.click(".jp-Notebook .jp-Cell .cm-content")
+        page.keyboard.press("Shift+Enter")
+        page.wait_for_selector(".widget-slider .noUi-handle", state="attached", timeout=180_000)
+        page.wait_for_function("document.querySelector('.jp-OutputArea-output img.widget-image')?.src", timeout=60_000)
+        page.wait_for_timeout(1000)
+        times = [page.evaluate(MOVE, key) for _ in range(moves + 1)][1:]     # the first move warms up
+        return np.array(times)
+    finally:
+        page.close()
+        stop_kernels(port)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--moves", type=int, default=40, help="slider moves per variant")
+    args = parser.parse_args(argv)
+    if not CHROMIUM.exists():
+        print(f"Chromium not found at {CHROMIUM} (apt-get install chromium): nothing measured.")
+        return 2
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("playwright for Python is not installed (pip install playwright; never `playwright install`).")
+        return 2
+    folder = Path(tempfile.mkdtemp(prefix="widgets-browser-"))
+    port = free_port()
+    lab = start_lab(folder, port)
+    try:
+        for blit in (False, True):
+            (folder / f"explorer_blit_{blit}.ipynb").write_text(notebook(blit))
+        print(f"ThresholdExplorer in JupyterLab + Chromium, 1,000 pairs, 6 example pairs; {args.moves} moves per row; "
+              f"{os.cpu_count()} CPU cores shared by kernel and browser (other jobs may share them)")
+        print(f"{'moves':<30} {'redraw':<28} {'median ms':>10} {'p90 ms':>8}")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                        args=["--headless=new", "--no-sandbox", "--disable-background-networking"])
+            try:
+                for label, key in (("→ (one grid step a move)", "ArrowRight"), ("PageUp (a tenth of the range)", "PageUp")):
+                    medians = {}
+                    for blit in (False, True):
+                        ms = time_in_browser(browser, port, f"explorer_blit_{blit}.ipynb", args.moves, key)
+                        medians[blit] = float(np.median(ms))
+                        redraw = "only what moves (blit=True)" if blit else "whole figure (blit=False)"
+                        print(f"{label:<30} {redraw:<28} {np.median(ms):>10.1f} {np.percentile(ms, 90):>8.1f}",
+                              flush=True)
+                    print(f"{label:<30} {'speed-up (median)':<28} {'×' + format(medians[False] / medians[True], '.1f'):>10}")
+            finally:
+                browser.close()
+    finally:
+        os.killpg(lab.pid, 15)
+        lab.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
