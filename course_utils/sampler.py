@@ -84,15 +84,28 @@ class PKSampler(keras.utils.PyDataset):
 
 
 def augment_batch(x: np.ndarray, rng: np.random.Generator, max_shift: int = 4) -> np.ndarray:
-    """Random flip, shift (edge-padded), brightness and contrast on ``(B, H, W, 3)`` float 0..255."""
+    """Random flip, shift (edge-padded), brightness and contrast on ``(B, H, W, 3)`` float 0..255.
+
+    Per image, in this order: mirror with probability ½; shift by up to ``max_shift`` pixels each
+    way (the border pixels repeat); then ``(x − mean)·contrast + mean + brightness`` with contrast
+    in [0.8, 1.2] and brightness in [−20, 20], clipped to 0..255. Returns a new float32 array
+    (``x`` is not changed). Done with one pad and views (a flip is a reversed view of the
+    padded image), because it runs for every batch between two training steps.
+    """
     b, h, w, _ = x.shape
     flip = rng.random(b) < 0.5
-    x[flip] = x[flip, :, ::-1]
     if max_shift > 0:
         padded = np.pad(x, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)), mode="edge")
         dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, b))
-        x = np.stack([padded[k, dy[k]:dy[k] + h, dx[k]:dx[k] + w] for k in range(b)])
-    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    else:
+        padded, dy, dx = x, np.zeros(b, int), np.zeros(b, int)
+    out = np.empty((b, h, w, x.shape[-1]), np.float32)
+    for k in range(b):          # mirroring the padded image = padding the mirrored image (same margins)
+        rows = padded[k, dy[k]:dy[k] + h]
+        out[k] = (rows[:, ::-1] if flip[k] else rows)[:, dx[k]:dx[k] + w]
+    mean = out.mean(axis=(1, 2, 3), keepdims=True)
     contrast = rng.uniform(0.8, 1.2, size=(b, 1, 1, 1)).astype(np.float32)
     brightness = rng.uniform(-20, 20, size=(b, 1, 1, 1)).astype(np.float32)
-    return np.clip((x - mean) * contrast + mean + brightness, 0, 255).astype(np.float32)
+    out *= contrast
+    out += mean * (1 - contrast) + brightness
+    return np.clip(out, 0, 255, out=out)

@@ -72,3 +72,33 @@ def test_fit_runs_on_the_sampler():
     model.compile("adam", loss=lambda y, e: keras.ops.mean(keras.ops.square(e)))
     history = model.fit(s, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and s.epoch == 1
+
+
+def _augment_one_by_one(x, rng, max_shift):
+    """Reference: the augmentation written image by image, in its documented order."""
+    b, h, w, _ = x.shape
+    flip = rng.random(b) < 0.5
+    dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, b)) if max_shift else (np.zeros(b, int),) * 2
+    contrast = rng.uniform(0.8, 1.2, size=b)
+    brightness = rng.uniform(-20, 20, size=b)
+    out = np.zeros(x.shape, np.float64)
+    for k in range(b):
+        img = x[k, :, ::-1] if flip[k] else x[k]
+        for i in range(h):
+            for j in range(w):
+                src_i = min(max(i + dy[k] - max_shift, 0), h - 1)      # edge padding = clamp the index
+                src_j = min(max(j + dx[k] - max_shift, 0), w - 1)
+                out[k, i, j] = img[src_i, src_j]
+        mean = out[k].mean()
+        out[k] = np.clip((out[k] - mean) * contrast[k] + mean + brightness[k], 0, 255)
+    return out
+
+
+@pytest.mark.parametrize("max_shift", [0, 1, 4])
+def test_augmentation_matches_an_image_by_image_reference(max_shift):
+    x = np.random.default_rng(5).uniform(0, 255, (6, 9, 7, 3)).astype(np.float32)
+    before = x.copy()
+    out = augment_batch(x, np.random.default_rng(11), max_shift)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    np.testing.assert_allclose(out, _augment_one_by_one(x, np.random.default_rng(11), max_shift), atol=2e-3)
+    np.testing.assert_array_equal(x, before)                 # the input is left alone
