@@ -1,4 +1,4 @@
-"""Embedding throughput of the course encoder (images/s) at batch 1, 32 and 256."""
+"""Embedding throughput of the course encoder (``Recipe().build_encoder()``, images/s) at batch 1, 32 and 256."""
 from __future__ import annotations
 
 import argparse
@@ -13,9 +13,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="time per batch size")
     args = parser.parse_args(argv)
     import course_utils  # noqa: F401  (quiet TensorFlow start-up)
-    from course_utils.models import build_encoder
+    from course_utils.training import Recipe
 
-    model = build_encoder()
+    model = Recipe().build_encoder((64, 64, 3))
     print(f"encoder: {model.count_params():,} parameters, input 64×64×3, {os.cpu_count()} CPU cores")
     print(f"{'batch':>6} {'images/s':>10} {'ms/batch':>10}")
     for batch in (1, 32, 256):

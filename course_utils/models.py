@@ -44,21 +44,33 @@ def conv_block(x, filters: int, convs: int, name: str, bn_momentum: float = 0.99
     return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
 
 
+HEADS = ("gap", "flatten")
+
+
 def build_encoder(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
                   embedding_dim: int = EMBEDDING_DIM, widths: tuple[int, ...] = (64, 128, 256),
                   convs_per_block: int = 1, stem: int | None = 32, dropout: float = 0.0,
-                  name: str = "encoder", bn_momentum: float = 0.99) -> keras.Model:
+                  name: str = "encoder", bn_momentum: float = 0.99, head: str = "gap") -> keras.Model:
     """A small ConvNet encoder (Functional API).
 
     rescale (÷255) → optional **stem**: one 5×5 convolution with stride 2 (``stem`` filters;
     halves the resolution at once, like the first layer of FaceNet's networks — every later
     layer then does a quarter of the work, so training is ~3× faster on a CPU) → one conv block
-    per entry of ``widths`` (each halves the resolution) → global average pooling → optional
-    dropout → Dense(``embedding_dim``) → :class:`L2Normalize`.
+    per entry of ``widths`` (each halves the resolution) → the **head** → optional dropout →
+    Dense(``embedding_dim``) → :class:`L2Normalize`.
+
+    ``head``: how the last feature maps ``(h, w, c)`` become one vector —
+    ``"gap"``: global average pooling, ``(c,)``: one number per channel, *where* a feature fired
+    is forgotten, and the model accepts any image size (lesson 3's encoder);
+    ``"flatten"``: all ``h·w·c`` numbers, so the Dense layer can weigh each position — on
+    aligned faces (the eyes are always in the same place) that is information, and it measured
+    better on LFW (the course's trained recipe uses it; see ``Recipe.head``). Fixed image size.
 
     ``bn_momentum``: how slowly batch-norm's running mean/variance (used at inference) follow
     the batches (Keras' default 0.99 averages over ~100 steps).
     """
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {', '.join(map(repr, HEADS))}; got {head!r}.")
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(f"input_shape must be (height, width, 3); got {input_shape}.")
     if min(input_shape[:2]) < 2 ** (len(widths) + (1 if stem else 0)):
@@ -71,7 +83,10 @@ def build_encoder(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3
         x = layers.ReLU(name="stem_relu")(x)
     for b, filters in enumerate(widths):
         x = conv_block(x, filters, convs_per_block, name=f"block{b + 1}", bn_momentum=bn_momentum)
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if head == "gap":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    else:
+        x = layers.Flatten(name="flatten")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(embedding_dim, name="projection")(x)

@@ -66,8 +66,9 @@ class Recipe:
     warmup: float = 0.03             # fraction of the budget with a linear warm-up
     final_lr_fraction: float = 0.01  # cosine decay down to this fraction of learning_rate
     weight_decay: float = 1e-4
-    stem: int | None = 32            # 5×5 stride-2 first convolution (None: no stem)
-    widths: tuple[int, ...] = (64, 128, 256)
+    stem: int | None = 16            # filters of a 5×5 stride-2 first convolution (None: no stem)
+    widths: tuple[int, ...] = (32, 96, 192)   # one conv block each; every block halves the resolution
+    head: str = "flatten"            # "flatten": keep where features are (aligned faces) | "gap": average them
     embedding_dim: int = 128
     augment: bool = True
     steps_per_epoch: int = 50        # an "epoch" here = how often we validate and plot
@@ -81,11 +82,18 @@ class Recipe:
 
     @classmethod
     def previous(cls) -> "Recipe":
-        """The recipe before issue 16 (version 1): validation every 50 steps, float32, no BN pass.
+        """The recipe before issue 16 (version 1): the lesson-3 head (global average pooling), a
+        32-filter stem and widths (64, 128, 256), float32, no batch-norm pass at the end.
 
         ``course.py bench train`` times it against the current recipe in the same run.
         """
-        return cls(steps_per_epoch=50, bn_momentum=0.99, reestimate_bn=0, precision="float32")
+        return cls(stem=32, widths=(64, 128, 256), head="gap", steps_per_epoch=50, bn_momentum=0.99,
+                   reestimate_bn=0, precision="float32")
+
+    def build_encoder(self, input_shape=(64, 64, 3)) -> keras.Model:
+        """A new (untrained) encoder with this recipe's architecture, for ``input_shape`` images."""
+        return build_encoder(tuple(input_shape), self.embedding_dim, tuple(self.widths), stem=self.stem,
+                             bn_momentum=self.bn_momentum, head=self.head)
 
 
 @dataclass
@@ -341,7 +349,7 @@ def _time_policy(policy: str, recipe: "Recipe", input_shape, steps: int = 4) -> 
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
-        model = build_encoder(input_shape, recipe.embedding_dim, tuple(recipe.widths), stem=recipe.stem)
+        model = recipe.build_encoder(input_shape)
     finally:
         keras.mixed_precision.set_global_policy(previous)
     compile_for_triplets(model, recipe)
@@ -440,8 +448,7 @@ def train_encoder(data: Benchmark | FaceSet, minutes: float | None = None, steps
             previous_policy = keras.mixed_precision.global_policy()
             keras.mixed_precision.set_global_policy(policy)
             try:
-                model = build_encoder(shape, recipe.embedding_dim, tuple(recipe.widths), stem=recipe.stem,
-                                      bn_momentum=recipe.bn_momentum)
+                model = recipe.build_encoder(shape)
             finally:
                 keras.mixed_precision.set_global_policy(previous_policy)
         elif strategy is not None:  # a model built outside the scope: copy it into the scope

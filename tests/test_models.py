@@ -32,6 +32,25 @@ def test_parameter_count_matches_hand_count():
     expected = (5 * 5 * 3 * 6 + 4 * 6) + (3 * 3 * 6 * 4 + 4 * 4) + (3 * 3 * 4 * 8 + 4 * 8) + (8 * 16 + 16)
     assert stemmed.count_params() == expected
     assert stemmed.get_layer("stem_conv").strides == (2, 2)
+    # head="flatten": the Dense layer sees every position of the last 8×8 map (32 px, 2 pools) of 8 channels
+    flat = models.build_encoder(input_shape=(32, 32, 3), embedding_dim=16, widths=(4, 8), stem=None, head="flatten")
+    expected = (3 * 3 * 3 * 4 + 4 * 4) + (3 * 3 * 4 * 8 + 4 * 8) + (8 * 8 * 8 * 16 + 16)
+    assert flat.count_params() == expected
+
+
+def test_flatten_head_sees_where_a_feature_is_and_gap_does_not():
+    # Moving the same pattern across the image leaves global average pooling's vector unchanged
+    # (the pattern sits well inside the image, so no border effects), but not the flatten head's.
+    x = np.zeros((2, 32, 32, 3), np.float32)
+    x[0, 8:12, 8:12] = 255
+    x[1, 16:20, 16:20] = 255
+    for head, moves in (("gap", False), ("flatten", True)):
+        keras.utils.set_random_seed(0)
+        m = models.build_encoder(input_shape=(32, 32, 3), embedding_dim=8, widths=(4, 8), stem=None, head=head)
+        e = models.embed(m, x)
+        assert (np.abs(e[0] - e[1]).max() > 1e-3) == moves, head
+    with pytest.raises(ValueError, match="head must be one of"):
+        models.build_encoder(head="max")
 
 
 def test_save_load_round_trip_without_lambda(tmp_path):

@@ -190,3 +190,22 @@ def test_train_encoder_under_mixed_bfloat16_gives_finite_float32_embeddings():
     assert all(math.isfinite(v) for k in ("loss", "active_triplets", "d_pos", "d_neg") for v in result.history[k])
     report = training.evaluate(result.model, bench.test)
     assert 0 <= report["auc"] <= 1
+
+
+def test_the_recipe_builds_its_own_architecture_and_trains_it():
+    import keras
+    bench = tiny_bench()
+    shape = bench.train.images.shape[1:]
+    kinds = lambda m: {type(layer).__name__ for layer in m.layers}          # noqa: E731
+    assert "Flatten" in kinds(training.Recipe(**TINY).build_encoder(shape))                # the course's head
+    assert "GlobalAveragePooling2D" in kinds(training.Recipe(**TINY, head="gap").build_encoder(shape))
+    assert training.Recipe.previous().head == "gap"                                        # before issue 16
+    for head in ("flatten", "gap"):
+        result = training.train_encoder(bench, steps=2, recipe=training.Recipe(**TINY, head=head),
+                                        checkpoint=None, live=False, verbose=False)
+        fresh = training.Recipe(**TINY, head=head).build_encoder(shape)
+        assert [w.shape for w in result.model.weights] == [w.shape for w in fresh.weights]
+        assert isinstance(result.model.get_layer("l2_normalize"), keras.layers.Layer)
+    with pytest.raises(ValueError, match="head must be one of"):
+        training.train_encoder(bench, steps=1, recipe=training.Recipe(**TINY, head="avg"), checkpoint=None,
+                               live=False, verbose=False)

@@ -71,9 +71,10 @@ def _encoder_problem(model, input_shape, embedding_dim, x) -> str | None:
     got = model.count_params()
     convs = [layer for layer in all_layers if isinstance(layer, layers.Conv2D)]
     if any(isinstance(layer, layers.Flatten) for layer in all_layers):
-        return (f"it uses Flatten before the Dense layer ({got:,} parameters instead of {expected:,}): use "
-                "GlobalAveragePooling2D(), which averages each feature map to one number — far fewer "
-                "parameters, and the same model works for any image size.")
+        return (f"it uses Flatten before the Dense layer ({got:,} parameters instead of {expected:,}): this "
+                "exercise asks for GlobalAveragePooling2D(), which averages each feature map to one number — "
+                "far fewer parameters, and the same model works for any image size. (Flatten is not wrong "
+                "in general: lesson 6's encoder uses it on aligned faces, see section 3.)")
     rescaling = [layer for layer in all_layers if isinstance(layer, layers.Rescaling)]
     if not rescaling:
         return ("the Rescaling layer is missing: start with layers.Rescaling(1.0 / 255) so that pixels "
