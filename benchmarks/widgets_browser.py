@@ -10,7 +10,9 @@ moves the slider with the keyboard (→: one grid step per key press, as a stude
 PageUp: a jump of a tenth of the range). Each move is timed *in the page*, from the key press
 to the moment the browser has decoded the new PNG of the ``Image`` widget: the kernel's
 callback, both websocket hops and the image decode. Once with ``blit=False`` (the whole figure
-rendered on every move) and once with ``blit=True`` (what lesson 8 uses).
+rendered on every move), once with ``blit=True`` (what lesson 8 uses), and once for the floor: a
+bare slider whose callback hands the ``Image`` a PNG of the same size made in advance (what
+JupyterLab, the websocket and the browser cost with no drawing at all).
 
 Painting the decoded picture (one frame, ~16 ms at 60 Hz) is not included. The kernel and the
 browser share this machine's cores, as on a student's laptop.
@@ -44,6 +46,30 @@ from course_utils.widgets import ThresholdExplorer
 pairs, d = _data(1000)
 explorer = ThresholdExplorer(d, pairs.same, pairs=pairs, n_examples=6, blit={blit}, static=False)
 explorer
+"""
+
+# The floor: the same slider and Image widget, but the callback only hands over a PNG made in
+# advance — what JupyterLab, the websocket and the browser cost, with no drawing at all.
+FLOOR_CELL = """\
+import sys
+sys.path.insert(0, {repo!r})
+import ipywidgets as widgets
+import numpy as np
+from course_utils.widgets.base import rgb_png
+
+frames = [rgb_png(np.full((594, 990, 3), 255 - k, np.uint8)) for k in range(2)]
+slider = widgets.FloatSlider(value=0.9, min=0.0, max=2.1, step=0.0021, continuous_update=True)
+image = widgets.Image(format="png", value=frames[0])
+moves = [0]
+
+
+def show_next(change):
+    moves[0] += 1
+    image.value = frames[moves[0] % 2]
+
+
+slider.observe(show_next, names="value")
+widgets.VBox([slider, image])
 """
 
 # In the page: press a key on the slider handle, resolve when the Image widget shows a new,
@@ -118,10 +144,12 @@ def stop_kernels(port: int) -> None:
         urllib.request.urlopen(request, timeout=30).close()
 
 
-def notebook(blit: bool) -> str:
+def notebook(blit: bool | None) -> str:
+    """The explorer with ``blit`` True/False, or (None) the no-drawing floor."""
     import nbformat
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(CELL.format(repo=str(REPO), blit=blit))]
+    source = FLOOR_CELL.format(repo=str(REPO)) if blit is None else CELL.format(repo=str(REPO), blit=blit)
+    nb.cells = [nbformat.v4.new_code_cell(source)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nbformat.writes(nb)
 
@@ -160,7 +188,7 @@ def main(argv=None) -> int:
     port = free_port()
     lab = start_lab(folder, port)
     try:
-        for blit in (False, True):
+        for blit in (False, True, None):
             (folder / f"explorer_blit_{blit}.ipynb").write_text(notebook(blit))
         print(f"ThresholdExplorer in JupyterLab + Chromium, 1,000 pairs, 6 example pairs; {args.moves} moves per row; "
               f"{os.cpu_count()} CPU cores shared by kernel and browser (other jobs may share them)")
@@ -171,10 +199,11 @@ def main(argv=None) -> int:
             try:
                 for label, key in (("→ (one grid step a move)", "ArrowRight"), ("PageUp (a tenth of the range)", "PageUp")):
                     medians = {}
-                    for blit in (False, True):
+                    for blit in (False, True, None):
                         ms = time_in_browser(browser, port, f"explorer_blit_{blit}.ipynb", args.moves, key)
                         medians[blit] = float(np.median(ms))
-                        redraw = "only what moves (blit=True)" if blit else "whole figure (blit=False)"
+                        redraw = {False: "whole figure (blit=False)", True: "only what moves (blit=True)",
+                                  None: "floor: a ready-made PNG"}[blit]
                         print(f"{label:<30} {redraw:<28} {np.median(ms):>10.1f} {np.percentile(ms, 90):>8.1f}",
                               flush=True)
                     print(f"{label:<30} {'speed-up (median)':<28} {'×' + format(medians[False] / medians[True], '.1f'):>10}")

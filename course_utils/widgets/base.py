@@ -4,9 +4,10 @@
 JupyterLab, the PNG of the current state for renderers without a widget manager, a one-line
 ``text/plain``), the "pinned slider" echo handling, and ``show()``. The helpers below turn a
 matplotlib ``Figure`` into PNG bytes for an ``ipywidgets.Image`` and format numbers for the
-read-outs. :class:`PairStrip` draws a row of example pairs (used by the pair slider of lesson 1
-and the threshold explorer of lesson 8). Nothing here computes a metric: that is
-:mod:`course_utils.metrics`.
+read-outs. :class:`PairStrip` draws a row of example pairs with matplotlib (the pair slider of
+lesson 1, and the threshold explorer's figure for saving); :class:`PairPanels` assembles the same
+row from cached Pillow pictures for the explorer's live view. Nothing here computes a metric:
+that is :mod:`course_utils.metrics`.
 """
 from __future__ import annotations
 
