@@ -148,20 +148,22 @@ def main(argv=None) -> int:
         rows += new_rows
         if speed:
             speeds[speed["dataset"]] = speed
-    print(f"\n{os.cpu_count()} CPU cores; budgets: {args.images:,} images and {args.minutes:g} minutes; seed {args.seed}")
+    budgets = "speed only" if args.speed_only else f"budgets: {args.images:,} images and {args.minutes:g} minutes"
+    print(f"\n{os.cpu_count()} CPU cores; {budgets}; seed {args.seed}")
     if any(r["dataset"] == "lfw" for r in rows):
         print(VIEW1_NOTE)
     for name, s in speeds.items():
         print(f"{name}: speed Recipe() / Recipe.previous() = {s['ratio']:.2f}x "
               f"({s['current']:.0f} vs {s['previous']:.0f} training images/s, interleaved in this run)")
-    print(f"\n{'dataset':<10} {'model':<18} {'budget':>15} {'10-fold acc':>14} {'ROC-AUC':>8} {'TAR@1e-2':>9} "
-          f"{'EER':>6} {'img/s':>6} {'peak RSS':>9}")
-    for r in rows:
-        extra = (f"{r['images/s']:>6.0f} {r['peak_rss_mb']:>7.0f}MB" if "images/s" in r else "")
-        budget = r["budget"] if r["budget"] == "-" or "images" in r["budget"] else \
-            f"{r['budget']} ({r['images']:,})"
-        print(f"{r['dataset']:<10} {r['model']:<18} {budget:>15} {r['acc10']:>7.3f} ± {r['acc_std']:.3f} "
-              f"{r['auc']:>8.3f} {r['tar@1e-2']:>9.3f} {r['eer']:>6.3f} {extra}")
+    if rows:
+        print(f"\n{'dataset':<10} {'model':<18} {'budget':>15} {'10-fold acc':>14} {'ROC-AUC':>8} {'TAR@1e-2':>9} "
+              f"{'EER':>6} {'img/s':>6} {'peak RSS':>9}")
+        for r in rows:
+            extra = (f"{r['images/s']:>6.0f} {r['peak_rss_mb']:>7.0f}MB" if "images/s" in r else "")
+            budget = r["budget"] if r["budget"] == "-" or "images" in r["budget"] else \
+                f"{r['budget']} ({r['images']:,})"
+            print(f"{r['dataset']:<10} {r['model']:<18} {budget:>15} {r['acc10']:>7.3f} ± {r['acc_std']:.3f} "
+                  f"{r['auc']:>8.3f} {r['tar@1e-2']:>9.3f} {r['eer']:>6.3f} {extra}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "speed": speeds}, f, indent=1)
