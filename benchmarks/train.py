@@ -48,7 +48,8 @@ def steady_images_per_second(result) -> float:
     if len(times) < 2:
         return result.images_per_second
     r = result.recipe
-    return (len(times) - 1) * r.steps_per_epoch * r.P * r.K / (times[-1] - times[0])
+    first_epoch = r.steps_per_epoch * r.P * r.K             # images seen when times[0] was taken
+    return (result.images_seen - first_epoch) / (times[-1] - times[0])   # (the last epoch may be short)
 
 
 def speed_ratio(bench, steps: int, rounds: int) -> dict:

@@ -11,7 +11,7 @@ PageUp: a jump of a tenth of the range). Each move is timed *in the page*, from 
 to the moment the browser has decoded the new PNG of the ``Image`` widget: the kernel's
 callback, both websocket hops and the image decode. Once with ``blit=False`` (the whole figure
 rendered on every move), once with ``blit=True`` (what lesson 8 uses), and once for the floor: a
-bare slider whose callback hands the ``Image`` a PNG of the same size made in advance (what
+bare slider whose callback hands the ``Image`` a PNG of the same pixel size made in advance (what
 JupyterLab, the websocket and the browser cost with no drawing at all).
 
 Painting the decoded picture (one frame, ~16 ms at 60 Hz) is not included. The kernel and the
@@ -39,7 +39,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CELL = """\
 import sys
 sys.path.insert(0, {repo!r})
-import matplotlib
 from benchmarks.widgets import _data
 from course_utils.widgets import ThresholdExplorer
 
@@ -122,12 +121,17 @@ def start_lab(folder: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("JupyterLab did not answer within 60 s")
 
 
+def _sessions(port: int) -> list[dict]:
+    """The server's open notebook sessions (each with its kernel's ``execution_state``)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sessions", timeout=5) as r:
+        return json.load(r)
+
+
 def wait_for_idle_kernel(port: int, timeout: float = 120) -> None:
     """Until the notebook's kernel has started and is idle (a cell run earlier may be lost)."""
     end = time.time() + timeout
     while time.time() < end:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sessions", timeout=5) as r:
-            sessions = json.load(r)
+        sessions = _sessions(port)
         if sessions and all(s["kernel"]["execution_state"] == "idle" for s in sessions):
             time.sleep(1)
             return
@@ -137,9 +141,7 @@ def wait_for_idle_kernel(port: int, timeout: float = 120) -> None:
 
 def stop_kernels(port: int) -> None:
     """Shut down every session (so the next notebook's kernel has the cores to itself)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sessions", timeout=5) as r:
-        sessions = json.load(r)
-    for s in sessions:
+    for s in _sessions(port):
         request = urllib.request.Request(f"http://127.0.0.1:{port}/api/sessions/{s['id']}", method="DELETE")
         urllib.request.urlopen(request, timeout=30).close()
 

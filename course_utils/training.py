@@ -45,7 +45,7 @@ import keras
 from keras import ops
 
 from course_utils import losses
-from course_utils.config import data_dir, quick_mode
+from course_utils.config import IMAGE_SIZE, data_dir, quick_mode
 from course_utils.datasets import Benchmark, FaceSet, Pairs
 from course_utils.models import build_encoder, embed, load_encoder, save_encoder
 from course_utils.sampler import PKSampler
@@ -90,7 +90,7 @@ class Recipe:
         return cls(stem=32, widths=(64, 128, 256), head="gap", steps_per_epoch=50, bn_momentum=0.99,
                    reestimate_bn=0, precision="float32")
 
-    def build_encoder(self, input_shape=(64, 64, 3)) -> keras.Model:
+    def build_encoder(self, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3)) -> keras.Model:
         """A new (untrained) encoder with this recipe's architecture, for ``input_shape`` images."""
         return build_encoder(tuple(input_shape), self.embedding_dim, tuple(self.widths), stem=self.stem,
                              bn_momentum=self.bn_momentum, head=self.head)

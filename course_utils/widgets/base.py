@@ -23,6 +23,7 @@ import numpy as np
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from course_utils.images import as_uint8_rgb
 from course_utils.plots import DIFF_COLOR, SAME_COLOR, displayable
 
 STATIC_ENV = "COURSE_STATIC_WIDGETS"
@@ -286,29 +287,33 @@ class PairPanels:
                 self.cache.popitem(last=False)
         return self.cache[key]
 
+    @property
+    def _line(self) -> int:
+        """Pixels from one line of text to the next."""
+        return self.font.size + 3
+
     def face_boxes(self) -> list[tuple[int, int, int]]:
         """``(top, left, side)`` of the two faces in a pair's picture, in pixels."""
         _, _, h, pitch = self.box
-        line = self.font.size + 3
-        side = max(8, min(pitch - 16, (h - 3 * line - 12) // 2))
-        return [(2 + 2 * line + 2 + k * (side + 6), (pitch - side) // 2, side) for k in range(2)]
+        side = max(8, min(pitch - 16, (h - 3 * self._line - 12) // 2))
+        return [(2 + 2 * self._line + 2 + k * (side + 6), (pitch - side) // 2, side) for k in range(2)]
 
     def _draw(self, v: dict) -> np.ndarray:
         from PIL import Image, ImageDraw
         _, _, h, pitch = self.box
-        line = self.font.size + 3
         truth_color = SAME_COLOR if v["same"] else DIFF_COLOR
         verdict_color = SAME_COLOR if v["correct"] else DIFF_COLOR
         mark = OK_MARK if v["correct"] else f"{WRONG_MARK} wrong"
         panel = Image.new("RGB", (pitch, h), "white")
         draw = ImageDraw.Draw(panel)
         for k, text in enumerate(("same" if v["same"] else "different", f"d = {as_short_number(v['distance'])}")):
-            draw.text((pitch / 2, 2 + k * line), text, fill=truth_color, font=self.font, anchor="mt")
-        for (top, left, side), img in zip(self.face_boxes(), self.pairs.image_pair(v["index"])):
-            face = displayable(img)
-            face = (face * 255).round().astype(np.uint8) if face.dtype != np.uint8 else face
-            panel.paste(Image.fromarray(face).convert("RGB").resize((side, side), Image.BICUBIC), (left, top))
+            draw.text((pitch / 2, 2 + k * self._line), text, fill=truth_color, font=self.font, anchor="mt")
+        boxes = self.face_boxes()
+        for (top, left, side), img in zip(boxes, self.pairs.image_pair(v["index"])):
+            face = Image.fromarray(as_uint8_rgb(img)).convert("RGB")
+            panel.paste(face.resize((side, side), Image.BICUBIC), (left, top))
             draw.rectangle((left - 3, top - 3, left + side + 2, top + side + 2), outline=verdict_color, width=3)
+        top, _, side = boxes[-1]
         decided = "same" if v["accepted"] else "different"
         draw.text((pitch / 2, top + side + 6), f"→ {decided} {mark}", fill=verdict_color, font=self.font,
                   anchor="mt")

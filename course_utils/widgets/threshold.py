@@ -11,9 +11,9 @@ from matplotlib.figure import Figure
 from course_utils import metrics
 from course_utils.metrics import flipping_pairs, named_thresholds, operating_point, pair_verdicts
 from course_utils.plots import SAME_COLOR, DIFF_COLOR, distance_histograms, roc_plot
-from course_utils.widgets.base import (DPI, PairStrip, ThresholdView, as_percent, as_short_number,
-                                       PairPanels, check_pairs_match, error_html, figure_png, grid_equivalent,
-                                       image_widget, rgb_png, set_png, slider_range)
+from course_utils.widgets.base import (DPI, PairPanels, PairStrip, ThresholdView, as_percent, as_short_number,
+                                       check_pairs_match, error_html, figure_png, grid_equivalent, image_widget,
+                                       rgb_png, set_png, slider_range)
 
 class ThresholdExplorer(ThresholdView):
     """Interactive threshold explorer for a verification set.
