@@ -1,7 +1,9 @@
 """The encoder: a small FaceNet-style ConvNet, image → unit-length embedding.
 
 ``build_encoder()`` gives ``(batch, 64, 64, 3)`` images (0..255, uint8 or float) →
-``(batch, 128) float32`` embeddings of unit L2 norm. Because every embedding lies on the unit
+``(batch, 128) float32`` embeddings of unit L2 norm — float32 whatever the mixed-precision policy
+it was built or trained under (the normalisation runs in float32, and :func:`as_float32` turns
+a mixed-precision model into a plain float32 one for use). Because every embedding lies on the unit
 sphere, squared distances between embeddings lie in [0, 4] and a triplet margin of 0.2 means
 the same thing whatever the scale of the features.
 """
@@ -90,7 +92,9 @@ def build_encoder(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(embedding_dim, name="projection")(x)
-    outputs = L2Normalize(name="l2_normalize")(x)
+    # float32 even under a mixed policy (Keras' guidance for the last layer): the unit-norm
+    # embedding is what every loss, metric and database compares.
+    outputs = L2Normalize(name="l2_normalize", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -124,8 +128,44 @@ def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
+def all_layers(model: keras.Model):
+    """Every layer of ``model``, the layers of nested models included (depth first)."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
+def is_float32(model: keras.Model) -> bool:
+    """True when every layer of ``model`` (nested models too) computes in float32."""
+    return all(getattr(layer, "compute_dtype", "float32") == "float32" for layer in all_layers(model))
+
+
+def as_float32(model: keras.Model) -> keras.Model:
+    """``model`` itself when it already computes in float32, else a float32 copy with its weights.
+
+    Mixed precision (``mixed_bfloat16``) is a training speed-up only: its variables are float32
+    already, so the copy holds exactly the trained weights and gives float32 outputs at every
+    layer — the same numbers on every CPU, with or without bfloat16 instructions.
+    """
+    if is_float32(model):
+        return model
+
+    def float32_layer(layer):
+        config = layer.get_config()
+        config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def save_encoder(model: keras.Model, path: str | Path) -> Path:
-    """Save in the native ``.keras`` format (atomic: a crash never leaves half a file)."""
+    """Save in the native ``.keras`` format (atomic: a crash never leaves half a file).
+
+    A mixed-precision model is saved as its float32 copy (:func:`as_float32`)."""
+    model = as_float32(model)
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"Save encoders with a .keras file name; got {path.name}.")
@@ -143,7 +183,8 @@ def load_encoder(path: str | Path) -> keras.Model:
         raise FileNotFoundError(f"No saved encoder at {path}. Train one first (lesson 6) or check the path.")
     # compile=False: an encoder is used for embedding; its training loss (a course_utils class)
     # need not be rebuilt, so loading works without importing course_utils.training first.
-    return keras.models.load_model(path, safe_mode=True, compile=False)
+    # as_float32: a file saved from a mixed-precision model by an older version still embeds in float32.
+    return as_float32(keras.models.load_model(path, safe_mode=True, compile=False))
 
 
 def pixel_embed(images: np.ndarray) -> np.ndarray:

@@ -69,3 +69,35 @@ def test_student_version_replaces_only_the_marked_region():
     out = authoring.student_version(nb)
     src = out.cells[0].source
     assert "return x + 1" not in src and "# YOUR CODE HERE" in src and 'def f(x):\n    """doc"""' in src
+
+
+def test_lesson_5_under_mixed_bfloat16_training(tmp_path):
+    """Lesson 5 trains encoders and then does its own maths on their embeddings. Forced to train
+    under mixed_bfloat16 (as "auto" chooses on CPUs with bfloat16 instructions; emulated on
+    others), every cell still runs, the kept outputs are unchanged, and the student's batch-hard
+    loss and the course's agree to the printed digits."""
+    import os
+
+    from nbclient import NotebookClient
+
+    path = authoring.SOLUTIONS / "05_mining_triplets.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    kept = {i: authoring.keep_text_outputs(c.outputs) for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and authoring.CHECK_TAG in c.metadata.get("tags", [])}
+    env = {**os.environ, "COURSE_PRECISION": "mixed_bfloat16", "COURSE_QUICK": "1",
+           "COURSE_DATASET": "synthetic", "COURSE_DATA_DIR": str(tmp_path)}
+    old = dict(os.environ)
+    os.environ.update(env)            # the kernel inherits this process's environment
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    text = lambda outs: "".join(o.get("text", "") for o in outs)          # noqa: E731
+    for i, outputs in kept.items():
+        assert text(authoring.keep_text_outputs(nb.cells[i].outputs)) == text(outputs), nb.cells[i].source
+    printed = "".join(text(c.outputs) for c in nb.cells if c.cell_type == "code")
+    assert "Precision: mixed_bfloat16" in printed
+    yours, course = re.search(r"yours: ([\d.]+)\s+course: ([\d.]+)", printed).groups()
+    assert yours == course, printed

@@ -162,34 +162,96 @@ def test_cpu_bf16_flags_reads_cpuinfo():
     assert training.cpu_bf16_flags("flags : fpu sse avx512f avx512_vnni\n") == []
 
 
-def test_choose_precision(monkeypatch, capsys):
+def test_choose_precision(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("COURSE_QUICK", raising=False)
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     recipe = training.Recipe(**TINY)
     no_bf16 = "flags : fpu avx512f\n"
     assert training.choose_precision(recipe, (32, 32, 3), cpuinfo=no_bf16) == "float32"
     assert "no bfloat16 instructions" in capsys.readouterr().out
-    # With bfloat16 instructions the choice follows the measured speed (10 % margin).
-    speeds = {}
-    monkeypatch.setattr(training, "_time_policy", lambda policy, *a, **k: speeds[policy])
-    amx = "flags : fpu avx512_bf16 amx_bf16\n"
-    speeds.update(float32=100.0, mixed_bfloat16=150.0)
+    # With bfloat16 instructions the choice follows the measured speed (10 % margin), measured
+    # once per CPU model and remembered: a later run never re-times, so it cannot flip.
+    speeds, timed = {}, []
+    monkeypatch.setattr(training, "_time_policy", lambda policy, *a, **k: timed.append(policy) or speeds[policy])
+    amx = "model name : Fast CPU\nflags : fpu avx512_bf16 amx_bf16\n"
+    speeds.update(float32=100.0, mixed_bfloat16=140.0)
     assert training.choose_precision(recipe, (32, 32, 3), cpuinfo=amx) == "mixed_bfloat16"
-    speeds.update(float32=100.0, mixed_bfloat16=105.0)
+    assert "~1.4× faster" in capsys.readouterr().out and len(timed) == 2
+    speeds.update(float32=100.0, mixed_bfloat16=105.0)          # a loaded machine would now measure this ...
+    assert training.choose_precision(recipe, (32, 32, 3), cpuinfo=amx) == "mixed_bfloat16"   # ... but the first choice stands
+    assert len(timed) == 2
+    slow = "model name : Slow CPU\nflags : fpu avx512_bf16\n"
+    assert training.choose_precision(recipe, (32, 32, 3), cpuinfo=slow) == "float32"
+    assert "only 1.05× as fast" in capsys.readouterr().out
+    # Quick/test mode and grading never measure: float32 on every CPU.
+    monkeypatch.setenv("COURSE_QUICK", "1")
     assert training.choose_precision(recipe, (32, 32, 3), cpuinfo=amx) == "float32"
-    assert "105 vs float32 100" in capsys.readouterr().out
+    monkeypatch.delenv("COURSE_QUICK")
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    assert training.choose_precision(recipe, (32, 32, 3), cpuinfo=amx) == "float32"
+    assert len(timed) == 4
     assert training.choose_precision(training.Recipe(precision="float32"), (32, 32, 3)) == "float32"
     with pytest.raises(ValueError, match="precision must be one of"):
         training.choose_precision(training.Recipe(precision="fp8"), (32, 32, 3))
 
 
-def test_train_encoder_under_mixed_bfloat16_gives_finite_float32_embeddings():
+def test_train_encoder_under_mixed_bfloat16_gives_a_float32_model(tmp_path):
+    """Mixed precision is a training detail: the trained model, its checkpoint and everything
+    computed from them are float32, and the global policy is the caller's again afterwards."""
     import keras
+    from course_utils import losses
+    from course_utils.models import embed, is_float32, load_encoder
+
     bench = tiny_bench()
+    path = tmp_path / "enc.keras"
     result = training.train_encoder(bench, steps=3, recipe=training.Recipe(**TINY, precision="mixed_bfloat16"),
-                                    checkpoint=None, live=False, verbose=False)
+                                    checkpoint=path, live=False, verbose=False)
     assert keras.mixed_precision.global_policy().name == "float32"     # restored
     assert all(math.isfinite(v) for k in ("loss", "active_triplets", "d_pos", "d_neg") for v in result.history[k])
+    assert is_float32(result.model) and is_float32(load_encoder(path))
+    e = embed(result.model, bench.train.images[:16])
+    assert e.dtype == np.float32
+    np.testing.assert_allclose(embed(load_encoder(path), bench.train.images[:16]), e, atol=1e-6)
+    # As lesson 5 embeds (training=True: batch statistics; this also moves the BN averages).
+    out = result.model(bench.train.images[:16].astype("float32"), training=True)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    # Lesson 5's own code on these embeddings: ops in float32 mixed with float32 constants.
+    loss, _ = losses.batch_hard_triplet_loss(bench.train.labels[:16], out, 0.2)
+    assert keras.backend.standardize_dtype(loss.dtype) == "float32"
     report = training.evaluate(result.model, bench.test)
     assert 0 <= report["auc"] <= 1
+
+
+def test_a_model_built_under_a_mixed_policy_still_embeds_in_float32():
+    """Any encoder the course builds under a global mixed_bfloat16 policy returns float32, and
+    its float32 copy gives the embeddings a float32 build with the same weights gives."""
+    import keras
+    from course_utils.models import as_float32, build_encoder, embed, is_float32
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = build_encoder((32, 32, 3), 8, widths=(4, 8), stem=4)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    x = load_synthetic(4, 2, size=32, seed=2).images.astype("float32")
+    assert not is_float32(mixed) and keras.backend.standardize_dtype(mixed(x).dtype) == "float32"
+    plain = build_encoder((32, 32, 3), 8, widths=(4, 8), stem=4)
+    plain.set_weights(mixed.get_weights())
+    copy = as_float32(mixed)
+    assert is_float32(copy) and as_float32(plain) is plain
+    np.testing.assert_allclose(embed(copy, x), embed(plain, x), atol=1e-6)
+    assert not np.allclose(embed(mixed, x), embed(plain, x), atol=1e-6)    # bfloat16 compute really differs
+
+
+def test_the_policy_is_restored_when_training_fails():
+    import keras
+    bench = tiny_bench()
+    with pytest.raises(ValueError):
+        training.train_encoder(bench, steps=1, recipe=training.Recipe(**TINY, precision="mixed_bfloat16", head="avg"),
+                               checkpoint=None, live=False, verbose=False)
+    assert keras.mixed_precision.global_policy().name == "float32"
 
 
 def test_the_recipe_builds_its_own_architecture_and_trains_it():
