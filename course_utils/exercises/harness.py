@@ -20,8 +20,9 @@ requirements once the values are right (gradients flow, no Python loops, …).
 * **Wrong kind of result** (``None``, a float where a tensor is needed, a wrong shape, NaN, an
   exception) → ``AssertionError`` saying what was expected and what came back.
 
-Each check draws fresh random inputs on every call (a hard-coded answer cannot pass); the number
-of tests is fixed, so its output line is the same on every run. Conventions: embeddings
+A student's check draws its randomized inputs from a seed fixed per exercise (``seed=`` changes
+it), so the same answer gets the same verdict on every run and a failure names the seed that
+repeats it; the grader draws a fresh seed per submission, so a hard-coded answer cannot pass. Conventions: embeddings
 ``(N, D)``, unit length; distance = **squared** Euclidean; "same person" ⇔ ``distance <= threshold``.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ import math
 import os
 import tempfile
 import textwrap
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -498,16 +500,28 @@ def not_done(name: str, todo: str, reference, ref_path: str):
 
 
 def new_seed() -> int:
-    """A fresh seed on every call: each check sees new inputs (a hard-coded answer cannot pass)."""
+    """A fresh random seed (the grader draws one per submission: a hard-coded answer cannot pass)."""
     return int(np.random.default_rng().integers(2**31))
 
 
+def default_seed(ex: Exercise) -> int:
+    """The seed a student's check uses unless told otherwise: fixed per exercise, so the same
+    answer gets the same verdict on every run and a failure can be reproduced."""
+    return zlib.crc32(ex.grade_id.encode()) % 2**31
+
+
+REPRODUCE = "(These tests used seed={seed}: check_{name}({name}, seed={seed}) repeats them; another seed draws new ones.)"
+
+
 def check(ex: Exercise, fn, seed: int | None = None):
-    """Run ``fn`` on the exercise's cases in this process, judge, then print ✓ or raise."""
+    """Run ``fn`` on the exercise's cases in this process, judge, then print ✓ or raise.
+
+    ``seed``: which randomized cases to draw (default :func:`default_seed`: the same every run)."""
     if not callable(fn):
         raise CheckFailed(f"check_{ex.name} expects your function {ex.name} itself (no parentheses); "
                              f"got {kind(fn)} {fmt(fn)}.")
-    cases = ex.cases(new_seed() if seed is None else seed)
+    seed = default_seed(ex) if seed is None else int(seed)
+    cases = ex.cases(seed)
     with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
         outputs = run_in_process(ex, {ex.answer_names[0]: fn}, cases, tmp, provenance=False)
         verdict = ex.judge(cases, outputs)
@@ -516,7 +530,7 @@ def check(ex: Exercise, fn, seed: int | None = None):
         return fn
     if verdict.reason == "not_done":
         return not_done(ex.name, ex.todo, load_reference(ex.reference), ex.ref_path)
-    raise CheckFailed(verdict.message)
+    raise CheckFailed(f"{verdict.message}\n{REPRODUCE.format(seed=seed, name=ex.name)}")
 
 
 def squared_distance_matrix(x: np.ndarray) -> np.ndarray:

@@ -173,9 +173,9 @@ VERIFY = h.Exercise(
     forbidden=("course_utils.exercises.solutions:verify", "course_utils.database:verify"))
 
 
-def check_verify(fn):
+def check_verify(fn, seed: int | None = None):
     """Check ``verify(image, claimed_name, database, encoder, threshold)`` → ``(accepted, distance)``."""
-    return h.check(VERIFY, fn)
+    return h.check(VERIFY, fn, seed=seed)
 
 
 _IDENTIFY_TODO = """\
@@ -192,6 +192,8 @@ def _identify_cases(rng) -> list[h.Case]:
         (6, 16, 4, True, True, False),
         (4, 8, 6, False, False, True),
         (5, 16, 4, False, True, "equal"),          # threshold exactly on the closest distance
+        (6, 16, 4, False, False, "several"),       # several people under the threshold ...
+        (5, 8, 6, True, True, "several"),          # ... and the closest is the last one listed
         (3, 32, 6, True, True, False),
         (6, 16, 4, False, False, True),
     ]
@@ -208,8 +210,13 @@ def _identify_cases(rng) -> list[h.Case]:
             values = sorted(dists.values())
         if known == "equal":                         # distances are exact (multiples of 2⁻²⁰)
             threshold = float(values[0])
+        elif known == "several":                     # the first person under τ is not the answer
+            database = dict(sorted(database.items(), key=lambda item: -dists[item[0]]))
+            dists = {name: dists[name] for name in database}
+            threshold = round(float(values[2] + (values[3] - values[2]) / 2 if len(values) > 3 else values[2] + 0.1), 3)
         elif known:
-            threshold = round(values[0] + float(rng.uniform(0.05, min(0.3, (values[1] - values[0]) / 2))), 3)
+            gap = values[1] - values[0]              # τ strictly between the closest and the next
+            threshold = round(values[0] + float(rng.uniform(0.25, 0.5)) * min(gap, 0.6), 3)
         else:
             threshold = round(values[0] * float(rng.uniform(0.5, 0.9)), 3)
         args = (image, database, encoder, threshold)
@@ -266,6 +273,10 @@ def _identify_mistakes():
         name, x = closest(d)
         return (name if x < d["threshold"] else "unknown"), x
 
+    def first_under(d):
+        under = [(n, x) for n, x in d["dists"].items() if x <= d["threshold"]]
+        return under[0] if under else ("unknown", min(d["dists"].values()))
+
     mistakes = [
         h.Mistake("you picked the FARTHEST person: the answer is the person with the smallest distance "
                  "(np.argmin / min, not max).", farthest),
@@ -278,6 +289,9 @@ def _identify_mistakes():
                  "their name.", other_distance),
         h.Mistake("`<` instead of `<=`: a face at exactly the threshold is the same person (the course's "
                   "convention is distance <= threshold).", strict),
+        h.Mistake("you returned the FIRST person under the threshold: several people can be under it; "
+                  "identification returns the closest one (compare every person, keep the smallest distance).",
+                  first_under),
     ]
     return mistakes
 
@@ -291,6 +305,6 @@ IDENTIFY = h.Exercise(
     forbidden=("course_utils.exercises.solutions:identify", "course_utils.database:identify"))
 
 
-def check_identify(fn):
+def check_identify(fn, seed: int | None = None):
     """Check ``identify(image, database, encoder, threshold)`` → ``(name or "unknown", distance)``."""
-    return h.check(IDENTIFY, fn)
+    return h.check(IDENTIFY, fn, seed=seed)

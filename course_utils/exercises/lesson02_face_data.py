@@ -203,6 +203,6 @@ SPLIT_PEOPLE = h.Exercise(
     forbidden=("course_utils.exercises.solutions:split_people", "course_utils.datasets:split_by_identity"))
 
 
-def check_split_people(fn):
+def check_split_people(fn, seed: int | None = None):
     """Check ``split_people(labels, test_fraction=0.25, seed=0)`` → ``(train_idx, test_idx)``."""
-    return h.check(SPLIT_PEOPLE, fn)
+    return h.check(SPLIT_PEOPLE, fn, seed=seed)

@@ -269,6 +269,6 @@ BUILD_MY_ENCODER = h.Exercise(
     probes={"model": True})
 
 
-def check_build_my_encoder(fn):
+def check_build_my_encoder(fn, seed: int | None = None):
     """Check ``build_my_encoder(input_shape=(64, 64, 3), embedding_dim=128)`` → ``keras.Model``."""
-    return h.check(BUILD_MY_ENCODER, fn)
+    return h.check(BUILD_MY_ENCODER, fn, seed=seed)

@@ -168,9 +168,9 @@ TRIPLET_LOSS = h.Exercise(
     probes={"gradient": 0})
 
 
-def check_triplet_loss(fn):
+def check_triplet_loss(fn, seed: int | None = None):
     """Check ``triplet_loss(anchor, positive, negative, alpha=0.2)`` (a scalar tensor)."""
-    return h.check(TRIPLET_LOSS, fn)
+    return h.check(TRIPLET_LOSS, fn, seed=seed)
 
 
 # ==============================================================================================
@@ -371,6 +371,6 @@ PAIRWISE_SQUARED_DISTANCES = h.Exercise(
     probes={"source": True, "tf_function": True})
 
 
-def check_pairwise_squared_distances(fn):
+def check_pairwise_squared_distances(fn, seed: int | None = None):
     """Check ``pairwise_squared_distances(embeddings)`` → ``(B, B)`` squared distances, no loops."""
-    return h.check(PAIRWISE_SQUARED_DISTANCES, fn)
+    return h.check(PAIRWISE_SQUARED_DISTANCES, fn, seed=seed)

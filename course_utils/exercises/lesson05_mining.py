@@ -127,14 +127,14 @@ NEGATIVE_MASK = h.Exercise(
                "course_utils.exercises.loop_references:negative_mask_loop"))
 
 
-def check_positive_mask(fn):
+def check_positive_mask(fn, seed: int | None = None):
     """Check ``positive_mask(labels)`` → ``(B, B)`` bool, True where same label and i != j."""
-    return h.check(POSITIVE_MASK, fn)
+    return h.check(POSITIVE_MASK, fn, seed=seed)
 
 
-def check_negative_mask(fn):
+def check_negative_mask(fn, seed: int | None = None):
     """Check ``negative_mask(labels)`` → ``(B, B)`` bool, True where the labels differ."""
-    return h.check(NEGATIVE_MASK, fn)
+    return h.check(NEGATIVE_MASK, fn, seed=seed)
 
 
 
@@ -291,6 +291,6 @@ BATCH_HARD_TRIPLET_LOSS = h.Exercise(
     probes={"gradient": 1})
 
 
-def check_batch_hard_triplet_loss(fn):
+def check_batch_hard_triplet_loss(fn, seed: int | None = None):
     """Check ``batch_hard_triplet_loss(labels, embeddings, margin=0.2)`` → scalar tensor."""
-    return h.check(BATCH_HARD_TRIPLET_LOSS, fn)
+    return h.check(BATCH_HARD_TRIPLET_LOSS, fn, seed=seed)

@@ -151,9 +151,9 @@ THRESHOLD_FOR_FAR = h.Exercise(
                "course_utils.exercises.solutions:threshold_for_far"))
 
 
-def check_threshold_for_far(fn):
+def check_threshold_for_far(fn, seed: int | None = None):
     """Check ``threshold_for_far(distances, same, far)``: compared by its decisions (``d <= t``)."""
-    return h.check(THRESHOLD_FOR_FAR, fn)
+    return h.check(THRESHOLD_FOR_FAR, fn, seed=seed)
 
 
 def _frr_cases(rng) -> list[h.Case]:
@@ -192,6 +192,6 @@ FRR_AT = h.Exercise(
                "course_utils.metrics:accuracy_at"))
 
 
-def check_frr_at(fn):
+def check_frr_at(fn, seed: int | None = None):
     """Check ``frr_at(distances, same, threshold)`` → float."""
-    return h.check(FRR_AT, fn)
+    return h.check(FRR_AT, fn, seed=seed)

@@ -153,6 +153,6 @@ WHO_IS_IT = h.Exercise(
                "course_utils.database:identify_batch"))
 
 
-def check_who_is_it(fn):
+def check_who_is_it(fn, seed: int | None = None):
     """Check ``who_is_it(embedding, db_embeddings, db_names, threshold, k=3)`` → ``(name, top_k)``."""
-    return h.check(WHO_IS_IT, fn)
+    return h.check(WHO_IS_IT, fn, seed=seed)

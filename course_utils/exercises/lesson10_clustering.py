@@ -195,7 +195,7 @@ CLUSTER_THRESHOLD_FOR_FAR = h.Exercise(
                "course_utils.exercises.lesson10_clustering:largest_within_budget"))
 
 
-def check_cluster_threshold_for_far(fn):
+def check_cluster_threshold_for_far(fn, seed: int | None = None):
     """Check ``cluster_threshold_for_far(embeddings, labels, far, linkage="average")`` → float
     (compared by which pairs of people it merges)."""
-    return h.check(CLUSTER_THRESHOLD_FOR_FAR, fn)
+    return h.check(CLUSTER_THRESHOLD_FOR_FAR, fn, seed=seed)

@@ -20,7 +20,9 @@ def student_message(exercise, fn, seed: int) -> str | None:
     try:
         harness.check(exercise, fn, seed=seed)
     except AssertionError as err:
-        return str(err)
+        message = str(err)
+        reproduce = "\n" + harness.REPRODUCE.format(seed=seed, name=exercise.name)
+        return message[:-len(reproduce)] if message.endswith(reproduce) else message
     return None
 
 
@@ -67,12 +69,15 @@ def returns(value):
 
 NONE = returns(None)                    # the student who forgot the `return`
 
+# Seeds each corpus answer is checked with (COURSE_STABILITY_SEEDS=50 for the full sweep).
+STABILITY_SEEDS = int(os.environ.get("COURSE_STABILITY_SEEDS", "10"))
+
 
 def _id(value):
     return getattr(value, "__name__", None) or str(value)[:40]
 
 
-def exercise_tests(correct, mistakes, fallbacks, wrong_kinds, exercise_of=None) -> dict:
+def exercise_tests(correct, mistakes, fallbacks, wrong_kinds, exercise_of=None, seeds: int | None = None) -> dict:
     """The generic tests of one lesson's checks, parametrized over that lesson's tables:
 
     correct      [(check, fn)]                    accepted with a one-line ✓ summary
@@ -80,6 +85,7 @@ def exercise_tests(correct, mistakes, fallbacks, wrong_kinds, exercise_of=None) 
     fallbacks    [(check, name, reference, path)] an unwritten exercise falls back (fails when grading)
     wrong_kinds  [(check, fn, words)]             a wrong kind of result, the message saying ``words``
     exercise_of  {check: Exercise}                when given, the grader must decide like the check
+    seeds        how many seeds the verdict-stability test sweeps (default STABILITY_SEEDS)
 
     Install them in the lesson's test module with ``globals().update(exercise_tests(...))`` so that
     pytest collects them there, under the same names and ids as tests written out in the module."""
@@ -125,7 +131,25 @@ def exercise_tests(correct, mistakes, fallbacks, wrong_kinds, exercise_of=None) 
         message = failure(check, fn)
         assert words in message, message
 
+    stable = [(c, None, f) for c, f in correct] + list(mistakes)
+
+    @pytest.mark.parametrize("check, hint, fn", stable,
+                             ids=[f"{c.__name__}-{h or _id(f)}" for c, h, f in stable])
+    def test_the_same_verdict_on_every_seed(check, hint, fn, capsys):
+        """Over many seeds a right answer is always accepted and a wrong one always refused with
+        the same mistake named: a verdict never depends on which random cases were drawn."""
+        for seed in range(seeds or STABILITY_SEEDS):
+            if hint is None:
+                assert check(fn, seed=seed) is fn, seed
+            else:
+                with pytest.raises(AssertionError) as info:
+                    check(fn, seed=seed)
+                assert hint in str(info.value), (seed, str(info.value))
+                assert f"seed={seed}" in str(info.value)
+        capsys.readouterr()
+
     tests = {f.__name__: f for f in (test_accepts_correct_code, test_names_the_mistake,
+                                     test_the_same_verdict_on_every_seed,
                                      test_unwritten_exercise_falls_back_to_the_reference,
                                      test_unwritten_exercise_fails_in_grading_mode,
                                      test_wrong_kind_of_result_says_what_came_back)}
