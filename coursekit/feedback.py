@@ -16,6 +16,16 @@ def _safe(name: str) -> str:
     return _SAFE.sub("_", str(name)).strip("._") or "student"
 
 
+def fenced(text: str) -> list[str]:
+    """``text`` as a Markdown code block it cannot break out of: the fence is longer than any run
+    of backticks inside, so student-controlled text (an exception message, a name) is shown, never
+    rendered as Markdown or HTML."""
+    text = str(text)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence, text, fence]
+
+
 def render(row: dict, result: dict) -> str:
     """Markdown feedback for one graded submission."""
     lines = [f"# {row['lesson']}: {row['total']:g} / {row['max']:g} points", ""]
@@ -25,9 +35,9 @@ def render(row: dict, result: dict) -> str:
         message = str(result["messages"].get(gid, "")).strip()
         lines.append(f"## {mark} {gid.removesuffix('_check').removeprefix('ex_')} ({got:g}/{possible:g})")
         lines.append("")
-        lines += ["```", message, "```", ""] if "\n" in message else [message, ""]
+        lines += [*fenced(message), ""] if message else [""]
     if row.get("status") and row["status"] != "ok":
-        lines += ["## What stopped the run", "", row["status"], ""]
+        lines += ["## What stopped the run", "", *fenced(row["status"]), ""]
     return "\n".join(lines)
 
 

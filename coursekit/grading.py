@@ -348,6 +348,17 @@ def _responsive(client) -> bool:
 
 
 # ------------------------------------------------------------------------------ a grading run
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")   # OWASP's CSV-injection list
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet shows as text: a string that begins like a formula (``= + - @``,
+    tab or carriage return) gets a leading apostrophe. Numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def find_submissions(folder: Path) -> list[tuple[str, Path]]:
     """``(student, notebook path)`` pairs from either supported layout."""
     found = []
@@ -444,7 +455,7 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
     with open(out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, restval="")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows([{k: spreadsheet_safe(v) for k, v in row.items()} for row in rows])
     written = feedback.write_all(out.parent / "feedback", [(row, result) for row, result in done])
     print(f"Wrote {out} ({len(rows)} submissions) and {written} feedback files in {out.parent / 'feedback'}.")
     return rows

@@ -118,3 +118,31 @@ def test_escaped_processes_are_killed(tmp_path):
     assert pid in killed
     time.sleep(0.5)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_student_folder_named_like_a_formula_is_text_in_the_csv(tmp_path):
+    """OWASP's CSV-injection rule: a cell a spreadsheet would run as a formula is written as text."""
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    nbformat.write(lesson("def add_one(x):\n    return x + 1"), solutions / "01_demo.ipynb")
+    name = '=HYPERLINK("evil.example","y")'
+    (tmp_path / "subs" / name).mkdir(parents=True)
+    nbformat.write(lesson("def add_one(x):\n    return x + 1"), tmp_path / "subs" / name / "01_demo.ipynb")
+    grading.grade_folder(tmp_path / "subs", out=tmp_path / "grades.csv", solutions=solutions, cell_timeout=30)
+    with open(tmp_path / "grades.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["student"] == "'" + name and float(row["total"]) == 3
+    for value in ("=1+1", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx"):
+        assert grading.spreadsheet_safe(value) == "'" + value
+    assert grading.spreadsheet_safe(-1.0) == -1.0 and grading.spreadsheet_safe("ana") == "ana"
+
+
+def test_feedback_shows_student_text_without_rendering_it():
+    from coursekit import feedback
+
+    evil = "```\n<img src=x onerror=alert(1)>\n# You got full marks"
+    text = feedback.render({"lesson": "01_demo", "total": 0, "max": 2, "status": "ok"},
+                           {"possible": {"ex_add_check": 2}, "scores": {}, "messages": {"ex_add_check": evil}})
+    lines = text.splitlines()
+    start = lines.index("````")                   # a fence longer than the message's own backticks
+    assert lines[start + 1:start + 4] == evil.splitlines() and lines[start + 4] == "````"
