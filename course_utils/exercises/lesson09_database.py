@@ -2,7 +2,7 @@
 
 ``who_is_it(embedding, db_embeddings, db_names, threshold, k=3)`` → ``(name or "unknown", top_k)``
 with ``top_k`` a list of ``(name, distance)``, one per person, closest first. Mistakes named:
-never "unknown"; threshold test inverted; the same person several times in ``top_k``; ``top_k``
+never "unknown"; threshold test inverted; `<` for `<=`; the same person several times in ``top_k``; ``top_k``
 farthest first; mean instead of min over a person's rows.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ The answer is the first name, or "unknown" if its distance > threshold."""
 
 def _who_cases(rng) -> list[h.Case]:
     from course_utils.exercises.solutions import who_is_it
-    plan = [  # (people, D, k or None, dtype, names as np.array?, tensor?, known?)
+    plan = [  # (people, D, k or None, dtype, names as np.array?, unused, known?)
         (4, 16, None, np.float32, False, False, True),
         (3, 8, 1, np.float64, True, False, False),
         (6, 32, 5, np.float32, False, True, True),
@@ -30,9 +30,11 @@ def _who_cases(rng) -> list[h.Case]:
         (6, 16, None, np.float64, False, True, False),
         (3, 32, 3, np.float32, False, False, True),
         (5, 16, 4, np.float64, False, False, True),
+        (4, 16, 2, np.float64, False, False, "equal"),    # the closest person exactly at the threshold ...
+        (5, 8, None, np.float32, False, True, "equal"),   # ... is known: distance <= threshold
     ]
     cases = []
-    for people, dim, k, dtype, as_array, tensor, known in plan:
+    for people, dim, k, dtype, as_array, _, known in plan:
         gap = 0.0
         while gap < 1e-3:
             names = [str(n) for n in rng.choice(h.NAMES, size=people, replace=False)]
@@ -45,17 +47,24 @@ def _who_cases(rng) -> list[h.Case]:
                 query = h.unit_rows(centres[0] + 0.25 * rng.normal(size=dim)).astype(dtype)
             else:
                 query = h.unit_rows(rng.normal(size=dim)).astype(dtype)
+            if known == "equal":     # multiples of 1/64: every way of computing the distances is exact
+                db, query = (np.round(x.astype(np.float64) * 64) / 64 for x in (db, query))
+                db, query = db.astype(dtype), query.astype(dtype)
             rows = np.sum((db.astype(np.float64) - query.astype(np.float64)) ** 2, axis=1)
             per_person = np.array([rows[owner == p].min() for p in range(people)])
             means = np.array([rows[owner == p].mean() for p in range(people)])
             gap = min(np.min(np.diff(np.sort(per_person))), np.min(np.diff(np.sort(means))))
         best = float(per_person.min())
         second = float(np.sort(per_person)[1])
-        threshold = (round(best + float(rng.uniform(0.2, 0.8)) * (second - best), 4) if known
-                     else round(best * float(rng.uniform(0.5, 0.9)), 4))
+        if known == "equal":
+            threshold = best
+        elif known:
+            threshold = round(best + float(rng.uniform(0.2, 0.8)) * (second - best), 4)
+        else:
+            threshold = round(best * float(rng.uniform(0.5, 0.9)), 4)
         db_names = [names[p] for p in owner]
         names_arg = np.array(db_names) if as_array else db_names
-        args = (h.tensor_or_array(query, tensor), h.tensor_or_array(db, tensor), names_arg, threshold)
+        args = (query, db, names_arg, threshold)   # NumPy arrays, as the docstring promises
         if k is not None:
             args += (k,)
         name, top_k = who_is_it(query.astype(np.float64), db.astype(np.float64), db_names, threshold,
@@ -131,6 +140,10 @@ def _who_mistakes():
     def mean(data):
         return answer(ranked(data, reduce=np.mean), data["threshold"])
 
+    def strict(data):
+        top = ranked(data)
+        return (top[0][0] if top[0][1] < data["threshold"] else "unknown"), tuple(top)
+
     mistakes = [
         h.Mistake('the answer is never "unknown": if the closest person\'s distance > threshold, the '
                  'name must be "unknown" (top_k is still listed).', never_unknown),
@@ -140,6 +153,8 @@ def _who_mistakes():
                  "person's distance (the min over their rows), then sort the people.", duplicates),
         h.Mistake("top_k is sorted farthest first: sort by increasing distance (closest first).", descending),
         h.Mistake("a person's distance is the MIN over their rows (their closest photo), not the mean.", mean),
+        h.Mistake("`<` instead of `<=`: a face exactly at the threshold is known (the course's convention "
+                  "is distance <= threshold).", strict),
     ]
     return mistakes
 
