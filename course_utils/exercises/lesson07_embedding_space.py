@@ -1,8 +1,8 @@
 """Lesson 7 — the embedding space: ``check_nearest_neighbours``.
 
 ``nearest_neighbours(query, gallery, k=5)`` → ``(k,)`` int indices, closest first. Mistakes named:
-farthest first; k ± 1 items; distances instead of indices; the right top-k but unsorted; shape
-``(1, k)``. Cosine similarity (descending) is correct for the unit-length test inputs.
+farthest first; ties the wrong way round (the docstring: smaller index first); k ± 1 items;
+distances instead of indices; the right top-k but unsorted; shape ``(1, k)``; a list, not an array. Cosine similarity (descending) is correct for the unit-length test inputs.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ Squared distances from the query to every gallery row: ops.sum(ops.square(galler
 
 
 def _neighbour_cases(rng) -> list[h.Case]:
-    plan = [  # (M, D, k or None = default 5, dtype, tensor?)
+    plan = [  # (M, D, k or None = default 5, dtype, exact ties?)
         (5, 3, None, np.float32, False),
         (12, 16, 3, np.float64, True),
         (40, 64, 5, np.float32, True),
@@ -25,21 +25,36 @@ def _neighbour_cases(rng) -> list[h.Case]:
         (30, 8, None, np.float64, True),
         (6, 64, 2, np.float32, True),
         (15, 4, 4, np.float64, False),
+        (10, 16, 5, np.float64, "ties"),     # exact ties: the smaller index comes first
+        (12, 4, None, np.float32, "ties"),
     ]
     cases = []
-    for m, dim, k, dtype, tensor in plan:
-        gap = 0.0
-        while gap < 1e-3:                    # no near-ties in the order
-            query = h.unit_rows(rng.normal(size=dim)).astype(dtype)
-            gallery = h.unit_rows(rng.normal(size=(m, dim))).astype(dtype)
-            dist = np.sum((gallery.astype(np.float64) - query.astype(np.float64)) ** 2, axis=1)
-            gap = float(np.min(np.diff(np.sort(dist))))
+    for m, dim, k, dtype, ties in plan:
         kk = 5 if k is None else k
-        args = (h.tensor_or_array(query, tensor), h.tensor_or_array(gallery, tensor))
+        if ties:
+            # Entries ±1/√D (D = 4 or 16): exactly unit length, and every distance, dot product and
+            # norm is exact, so equal rows tie exactly however the distances are computed.
+            while True:
+                query = rng.choice([-1.0, 1.0], size=dim) / np.sqrt(dim)
+                gallery = rng.choice([-1.0, 1.0], size=(m, dim)) / np.sqrt(dim)
+                dist = np.sum((gallery - query) ** 2, axis=1)
+                top = np.sort(dist)[:kk + 1]
+                if len(np.unique(top)) < len(top):        # a tie inside the top k (or at its edge)
+                    break
+            query, gallery = query.astype(dtype), gallery.astype(dtype)
+        else:
+            gap = 0.0
+            while gap < 1e-3:                    # no near-ties in the order
+                query = h.unit_rows(rng.normal(size=dim)).astype(dtype)
+                gallery = h.unit_rows(rng.normal(size=(m, dim))).astype(dtype)
+                dist = np.sum((gallery.astype(np.float64) - query.astype(np.float64)) ** 2, axis=1)
+                gap = float(np.min(np.diff(np.sort(dist))))
+        args = (query, gallery)                  # NumPy arrays, as the docstring promises
         if k is not None:
             args += (k,)
         cases.append(h.Case(args=args, names=("query", "gallery", "k"), size=m * dim,
-                           data={"dist": dist, "k": kk}, expected=np.argsort(dist, kind="stable")[:kk]))
+                           data={"dist": dist, "k": kk}, expected=np.argsort(dist, kind="stable")[:kk],
+                           diagnose=True))
     return cases
 
 
@@ -47,6 +62,9 @@ def _neighbour_result(raw, case: h.Case) -> np.ndarray:
     k, dist = case.data["k"], case.data["dist"]
     if raw is None:
         raise h.Bad(f"Expected an array of k={k} indices, got None. Did you forget `return`?")
+    if isinstance(raw, (list, tuple)):
+        raise h.Bad(f"Expected a NumPy array of k={k} indices, got a Python {type(raw).__name__}: "
+                    "return np.array(...) (or the np.argsort result itself), as the docstring says.")
     try:
         arr = h.as_array(raw)
     except Exception:  # noqa: BLE001
@@ -76,11 +94,22 @@ def _same_order(got, expected, case):
     return np.array_equal(got, expected)
 
 
+def _same_distances(got, expected, case) -> bool:
+    """The same distances in the same order (indices of equally close rows may differ)."""
+    dist = case.data["dist"]
+    return (len(got) == len(expected) and bool(np.all((got >= 0) & (got < len(dist))))
+            and np.array_equal(dist[got], dist[expected]))
+
+
 def _neighbour_mistakes():
     mistakes = [
         h.Mistake("these are the FARTHEST rows: sort by increasing distance (np.argsort(distances)[:k]); "
                  "if you sort similarities instead, reverse them (np.argsort(-similarities)[:k]).",
-                 lambda d: np.argsort(-d["dist"], kind="stable")[:d["k"]]),
+                 lambda d: np.argsort(-d["dist"], kind="stable")[:d["k"]], same=_same_distances),
+        h.Mistake("equally close rows are in the wrong order: ties go smaller index first. "
+                  "np.argsort(distances, kind=\"stable\")[:k] keeps them so; reversing an ascending sort "
+                  "(of similarities, say) turns ties the other way round.",
+                  lambda d: np.argsort(d["dist"], kind="stable")[:d["k"]], same=_same_distances),
         h.Mistake("the right k neighbours but not in order: list them closest first. np.argpartition does "
                  "not sort; use np.argsort(distances)[:k].", lambda d: np.argsort(d["dist"])[:d["k"]],
                  same=lambda got, exp, case: set(got.tolist()) == set(exp.tolist())),

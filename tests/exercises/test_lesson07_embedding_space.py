@@ -18,7 +18,7 @@ def _neighbour_distances(query, gallery):
 
 
 def neighbours_cosine(query, gallery, k=5):
-    return np.argsort(-(np.asarray(gallery) @ np.asarray(query)))[:k]
+    return np.argsort(-(np.asarray(gallery) @ np.asarray(query)), kind="stable")[:k]
 
 
 def neighbours_top_k(query, gallery, k=5):
@@ -36,14 +36,21 @@ NEIGHBOUR_MISTAKES = {
     "the distances instead of the indices": lambda q, g, k=5: np.sort(_neighbour_distances(q, g))[:k],
     "not in order": _neighbours_unsorted,
     "take row [0]": lambda q, g, k=5: solutions.nearest_neighbours(q, g, k)[None, :],
+    # cosine similarity sorted ascending, then reversed: right order, ties the wrong way round
+    "equally close rows are in the wrong order": lambda q, g, k=5: np.argsort(g @ q, kind="stable")[::-1][:k],
 }
+
+
+def neighbours_array_methods(query, gallery, k=5):
+    """Array methods on the inputs, as students write NumPy (the docstring promises arrays)."""
+    return ((gallery - query) ** 2).sum(1).argsort(kind="stable")[:k]
 
 
 
 
 CORRECT = [
 (C.check_nearest_neighbours, solutions.nearest_neighbours), (C.check_nearest_neighbours, neighbours_cosine),
-    (C.check_nearest_neighbours, neighbours_top_k),
+    (C.check_nearest_neighbours, neighbours_top_k), (C.check_nearest_neighbours, neighbours_array_methods),
     ]
 
 MISTAKES = [(check, hint, fn) for check, table in [(C.check_nearest_neighbours, NEIGHBOUR_MISTAKES)] for hint, fn in table.items()]
@@ -56,6 +63,8 @@ FALLBACKS = [
 WRONG_KINDS = [
 (C.check_nearest_neighbours, NONE, "Expected an array of k=5 indices, got None"),
     (C.check_nearest_neighbours, returns(3.0), "Expected a 1-D array of shape (5,), got shape ()"),
+    (C.check_nearest_neighbours, lambda q, g, k=5: solutions.nearest_neighbours(q, g, k).tolist(),
+     "got a Python list"),
     ]
 
 
