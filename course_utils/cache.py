@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from course_utils.config import data_dir
+from course_utils.config import atomic_write, data_dir
 
 _CHECKSUM_KEY = "__sha256__"
 
@@ -48,19 +46,9 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
 def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Atomically write ``arrays`` (plain numeric/str arrays, no objects) with a checksum."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(arrays)
     payload[_CHECKSUM_KEY] = np.array(checksum(arrays))
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **payload))
 
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray] | None:

@@ -7,6 +7,10 @@ Environment variables (all optional):
 ``COURSE_ATT_DIR``   a local AT&T faces folder (``s1/1.pgm`` layout)
 ``COURSE_OFFLINE``   ``1`` = never try to download (classrooms without internet)
 ``COURSE_QUICK``     ``1`` = shrink training budgets (used by the test suite)
+``COURSE_DATASET``   force a dataset (``synthetic``, ``att``, ``lfw``)
+``COURSE_PRECISION`` force a training precision instead of ``"auto"``
+``COURSE_STATIC_WIDGETS`` ``1`` = explorers render a PNG only (no live widget)
+``COURSE_GRADING``   ``1`` = running under the grader
 """
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ import contextlib
 import os
 import random
 import sys
+import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_SIZE = 64          # the course's default input: 64×64×3
@@ -29,8 +35,39 @@ def data_dir() -> Path:
     return path
 
 
+def atomic_write(final_path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write(file)`` on a temporary file in ``final_path``'s folder, flush it to disk, then
+    ``os.replace`` it onto ``final_path``.
+
+    The one way the library writes a file that must never be seen half-written: a crash or an
+    exception leaves either the old file or the new one (the temporary file is removed on error).
+    Same folder, because ``os.replace`` is only atomic within one file system."""
+    final_path = Path(final_path)
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=final_path.parent, prefix=final_path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp_name, final_path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return final_path
+
+
+def env_setting(name: str, default: str = "") -> str:
+    """The ``COURSE_*`` setting ``name``, stripped of spaces (``default`` when unset or blank).
+
+    Every ``COURSE_*`` variable is read here or through :func:`env_flag`, so the list above is
+    the whole of the course's environment."""
+    return os.environ.get(name, "").strip() or default
+
+
 def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when the environment variable ``name`` reads 1/true/yes/on (any case)."""
+    return env_setting(name).lower() in {"1", "true", "yes", "on"}
 
 
 def quick_mode() -> bool:

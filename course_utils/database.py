@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import tempfile
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from course_utils.config import atomic_write
 from course_utils import index as key_index
 
 __all__ = ["FaceDatabase", "VerifyResult", "IdentifyResult", "UNKNOWN"]
@@ -135,19 +134,6 @@ def _base_path(path) -> Path:
     return path.with_suffix("") if path.suffix in (".npz", ".json") else path
 
 
-def _atomic_write(final_path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file next to ``final_path``, then move it into place."""
-    handle, temp_name = tempfile.mkstemp(dir=final_path.parent, prefix=final_path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp_name, final_path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
-        raise
 
 
 class FaceDatabase:
@@ -447,8 +433,8 @@ class FaceDatabase:
             "settings": np.array(settings_text),
         }
         npz_path, json_path = base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
-        _atomic_write(npz_path, lambda f: np.savez(f, **arrays))      # the commit point
-        _atomic_write(json_path, lambda f: f.write(settings_text.encode("utf-8")))
+        atomic_write(npz_path, lambda f: np.savez(f, **arrays))      # the commit point
+        atomic_write(json_path, lambda f: f.write(settings_text.encode("utf-8")))
         faiss_path = base.with_name(base.name + ".faiss")          # the search index, if one is in use
         if names and key_index.resolve_kind(self.index, len(embeddings)) != "brute":
             self._key_index()[2].save(faiss_path)

@@ -32,7 +32,7 @@ from typing import Iterable
 import numpy as np
 
 from course_utils import cache, images as imgs
-from course_utils.config import IMAGE_SIZE, data_dir, offline, quick_mode
+from course_utils.config import IMAGE_SIZE, data_dir, env_setting, offline, quick_mode
 from course_utils.download import DownloadError, download
 
 LFW_PAIR_FILES = ("pairs.txt", "pairsDevTrain.txt", "pairsDevTest.txt")
@@ -236,7 +236,7 @@ def load_synthetic(n_identities: int = 500, images_per_identity: int = 10, size:
 # ----------------------------------------------------------------------------- LFW
 def find_lfw(root: str | Path | None = None) -> Path | None:
     """The first folder that looks like LFW (``Name/Name_0001.jpg``), or ``None``."""
-    candidates = [root, os.environ.get("COURSE_LFW_DIR"), data_dir() / "lfw",
+    candidates = [root, env_setting("COURSE_LFW_DIR") or None, data_dir() / "lfw",
                   data_dir() / "lfw_home" / "lfw_funneled"]
     for cand in candidates:
         if cand and _looks_like_lfw(Path(cand).expanduser()):
@@ -414,7 +414,7 @@ def lfw_view1(root: str | Path | None = None, size: int = IMAGE_SIZE, val_people
 
 # ----------------------------------------------------------------------------- AT&T / Olivetti
 def find_att(root: str | Path | None = None) -> Path | None:
-    for cand in (root, os.environ.get("COURSE_ATT_DIR"), data_dir() / "att_faces"):
+    for cand in (root, env_setting("COURSE_ATT_DIR") or None, data_dir() / "att_faces"):
         if cand and (Path(cand).expanduser() / "s1").is_dir():
             return Path(cand).expanduser().resolve()
     return None
@@ -557,7 +557,7 @@ def _ordered(owners: list[str]) -> tuple[list[str], np.ndarray]:
 # ----------------------------------------------------------------------------- one entry point
 def choose_source(source: str = "auto") -> tuple[str, str]:
     """Decide which dataset ``"auto"`` means here → (source, reason in plain words)."""
-    forced = os.environ.get("COURSE_DATASET", "").strip()
+    forced = env_setting("COURSE_DATASET")
     if source == "auto" and forced:
         return forced, f"COURSE_DATASET={forced} is set"
     if source != "auto":

@@ -8,14 +8,13 @@ renamed into place after their SHA-256 matches, so a broken download never looks
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from course_utils.config import offline
+from course_utils.config import atomic_write, offline
 
 CONNECT_TIMEOUT_S = 4.0
 
@@ -53,29 +52,29 @@ def download(url: str, dest: str | Path, sha256: str | None = None, desc: str | 
             "Connect to the internet and try again, or point the course at a local copy "
             "(see README, 'Data')."
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    h = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=30) as resp, open(part, "wb") as out:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            from tqdm.auto import tqdm
-            with tqdm(total=total, unit="B", unit_scale=True, desc=desc or dest.name) as bar:
-                while chunk := resp.read(1 << 16):
-                    out.write(chunk)
-                    h.update(chunk)
-                    bar.update(len(chunk))
-    except (urllib.error.URLError, OSError, TimeoutError) as err:
-        part.unlink(missing_ok=True)
-        raise DownloadError(f"Download of {url} failed: {err}. Try again later.") from None
-    if sha256 is not None and h.hexdigest() != sha256:
-        part.unlink(missing_ok=True)
-        raise DownloadError(
-            f"Downloaded file {dest.name} is damaged (SHA-256 {h.hexdigest()[:12]}… ≠ expected "
-            f"{sha256[:12]}…). It was deleted; run the same command again."
-        )
-    os.replace(part, dest)
-    return dest
+
+    def fetch(out) -> None:
+        """Stream ``url`` into ``out``; a failure or a wrong checksum raises, and the helper
+        then removes the temporary file, so ``dest`` is never half-written."""
+        h = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                from tqdm.auto import tqdm
+                with tqdm(total=total, unit="B", unit_scale=True, desc=desc or dest.name) as bar:
+                    while chunk := resp.read(1 << 16):
+                        out.write(chunk)
+                        h.update(chunk)
+                        bar.update(len(chunk))
+        except (urllib.error.URLError, OSError, TimeoutError) as err:
+            raise DownloadError(f"Download of {url} failed: {err}. Try again later.") from None
+        if sha256 is not None and h.hexdigest() != sha256:
+            raise DownloadError(
+                f"Downloaded file {dest.name} is damaged (SHA-256 {h.hexdigest()[:12]}… ≠ expected "
+                f"{sha256[:12]}…). It was deleted; run the same command again."
+            )
+
+    return atomic_write(dest, fetch)
 
 
 def file_sha256(path: str | Path) -> str:

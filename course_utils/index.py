@@ -22,11 +22,11 @@ to the database's ``.npz``. TensorFlow is never imported here.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from course_utils.config import atomic_write
 
 __all__ = ["KINDS", "EXACT_FROM", "APPROXIMATE_FROM", "faiss_available", "resolve_kind", "KeyIndex",
            "nearest_people"]
@@ -127,16 +127,8 @@ class KeyIndex:
             return None
         import faiss
         path = Path(path)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        os.close(handle)
-        try:
-            faiss.write_index(self._index, temp)
-            os.replace(temp, path)
-        except BaseException:
-            if os.path.exists(temp):
-                os.remove(temp)
-            raise
-        return path
+        # serialize_index gives the bytes, so the shared helper (fsync'd, same folder) writes them
+        return atomic_write(path, lambda f: f.write(faiss.serialize_index(self._index).tobytes()))
 
     @classmethod
     def load(cls, path, keys: np.ndarray, ef_search: int = HNSW_EF_SEARCH) -> "KeyIndex":

@@ -37,6 +37,7 @@ Each ``*_triplet_loss`` returns ``(loss, stats)``; ``stats`` is a dict of scalar
 * ``"fraction_active"``        share of valid triplets (or anchors, or pairs) with loss > 0
 * ``"mean_positive_distance"`` mean squared distance over all positive pairs (same id, i != j)
 * ``"mean_negative_distance"`` mean squared distance over all negative pairs (different ids)
+* ``"num_active"``             batch-all only: the number of active triplets
 
 All means over an empty set are 0 (e.g. a batch with one identity has no negatives), so the
 loss never becomes NaN.
@@ -385,7 +386,9 @@ def batch_all_triplet_loss(labels, embeddings, margin=0.2):
 
     Returns:
         ``(loss, stats)``: scalar loss; ``stats["fraction_active"]`` = active / valid
-        triplets, plus ``mean_positive_distance`` and ``mean_negative_distance``.
+        triplets, ``stats["num_active"]`` = the count of active triplets (float, the loss's
+        divisor; a multi-device run weights each replica's share by it), plus
+        ``mean_positive_distance`` and ``mean_negative_distance``.
     """
     margin = _check_margin(margin)
     labels, embeddings = _check_labels_and_embeddings(labels, embeddings)
@@ -403,7 +406,7 @@ def batch_all_triplet_loss(labels, embeddings, margin=0.2):
     per_anchor = (ops.sum(ops.cast(positives, distances.dtype), axis=1)
                   * ops.sum(ops.cast(negatives, distances.dtype), axis=1))
     num_valid = ops.sum(per_anchor)
-    stats = {"fraction_active": num_active / ops.maximum(num_valid, 1.0)}
+    stats = {"fraction_active": num_active / ops.maximum(num_valid, 1.0), "num_active": num_active}
     stats.update(_distance_stats(distances, positives, negatives))
     return ops.cast(loss, out_dtype), stats
 

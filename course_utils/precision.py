@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from course_utils.cache import cache_key
-from course_utils.config import data_dir, env_flag, quick_mode
+from course_utils.config import data_dir, env_flag, env_setting, quick_mode
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 _PRECISION_CHOICE: dict = {}     # (input shape, widths, stem, P*K) -> (policy, why), decided once per process
@@ -104,7 +104,7 @@ def choose_precision(recipe, input_shape, timer: Callable, version: str = "", ve
                          f"got {recipe.precision!r}.")
     if recipe.precision != "auto":
         return recipe.precision
-    forced = os.environ.get("COURSE_PRECISION", "").strip()
+    forced = env_setting("COURSE_PRECISION")
     if forced:          # the tests run lessons under a forced policy on any CPU (oneDNN emulates bfloat16)
         if forced not in PRECISIONS[1:]:
             raise ValueError(f"COURSE_PRECISION must be one of {', '.join(map(repr, PRECISIONS[1:]))}; got {forced!r}.")

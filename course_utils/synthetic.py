@@ -32,6 +32,10 @@ Why one long module: it is one procedural renderer. The parameter tables, the sc
 drawing functions of each facial feature share the same face frame and parameter columns; split
 across files, one picture would be spread over several modules. Only the three functions above
 are meant to be read from outside.
+
+Names: ``face`` is the dict of one batch's identity parameters (what stays the same across
+photos of a person), ``shot`` the dict of its per-image nuisance parameters (pose, expression,
+accessories, light, background, noise: what changes from photo to photo).
 """
 from __future__ import annotations
 
@@ -131,40 +135,40 @@ def _identity_params_for(indices: np.ndarray, seed: int) -> dict[str, np.ndarray
     d = _Columns(_uniforms(seed, keys, _N_IDENTITY_UNIFORMS))
     # Each parameter takes the next random column: add new parameters at the END only,
     # or every existing face changes.
-    p = {}
-    p["head_width"] = d.uniform(0.48, 0.64)          # half-width of the head ellipse
-    p["head_height"] = d.uniform(0.64, 0.80)         # half-height of the head ellipse
-    p["jaw"] = d.uniform(0.0, 0.40)                  # 0 = round chin, 0.4 = narrow pointed chin
-    p["skin"] = d.palette(_SKIN_TONES, 0.10)         # (N, 3) RGB in [0, 1]
-    p["eye_spacing"] = d.uniform(0.16, 0.29)         # x of each eye centre
-    p["eye_size"] = d.uniform(0.07, 0.12)            # half-width of the eye
-    p["eye_aspect"] = d.uniform(0.40, 0.75)          # eye half-height / half-width
-    p["eye_height"] = d.uniform(-0.14, 0.04)         # y of the eye centres
-    p["iris"] = d.palette(_IRIS_COLOURS, 0.15)       # (N, 3)
-    p["brow_thickness"] = d.uniform(0.015, 0.050)
-    p["brow_angle"] = d.uniform(-0.45, 0.45)         # radians; > 0 = outer ends lower
-    p["brow_gap"] = d.uniform(0.07, 0.16)            # brow height above the eye centre
-    p["nose_length"] = d.uniform(0.12, 0.26)         # from the eye line to the nose tip
-    p["nose_width"] = d.uniform(0.035, 0.090)
-    p["mouth_width"] = d.uniform(0.11, 0.24)         # half-width
-    p["mouth_thickness"] = d.uniform(0.012, 0.040)   # lip half-thickness
-    p["mouth_gap"] = d.uniform(0.07, 0.15)           # from the nose tip down to the mouth
-    p["smile"] = d.uniform(-0.02, 0.05)              # resting mouth curvature (> 0 = smile)
-    p["lips"] = np.clip(p["skin"] * np.array([0.85, 0.55, 0.55], np.float32)
+    face = {}
+    face["head_width"] = d.uniform(0.48, 0.64)          # half-width of the head ellipse
+    face["head_height"] = d.uniform(0.64, 0.80)         # half-height of the head ellipse
+    face["jaw"] = d.uniform(0.0, 0.40)                  # 0 = round chin, 0.4 = narrow pointed chin
+    face["skin"] = d.palette(_SKIN_TONES, 0.10)         # (N, 3) RGB in [0, 1]
+    face["eye_spacing"] = d.uniform(0.16, 0.29)         # x of each eye centre
+    face["eye_size"] = d.uniform(0.07, 0.12)            # half-width of the eye
+    face["eye_aspect"] = d.uniform(0.40, 0.75)          # eye half-height / half-width
+    face["eye_height"] = d.uniform(-0.14, 0.04)         # y of the eye centres
+    face["iris"] = d.palette(_IRIS_COLOURS, 0.15)       # (N, 3)
+    face["brow_thickness"] = d.uniform(0.015, 0.050)
+    face["brow_angle"] = d.uniform(-0.45, 0.45)         # radians; > 0 = outer ends lower
+    face["brow_gap"] = d.uniform(0.07, 0.16)            # brow height above the eye centre
+    face["nose_length"] = d.uniform(0.12, 0.26)         # from the eye line to the nose tip
+    face["nose_width"] = d.uniform(0.035, 0.090)
+    face["mouth_width"] = d.uniform(0.11, 0.24)         # half-width
+    face["mouth_thickness"] = d.uniform(0.012, 0.040)   # lip half-thickness
+    face["mouth_gap"] = d.uniform(0.07, 0.15)           # from the nose tip down to the mouth
+    face["smile"] = d.uniform(-0.02, 0.05)              # resting mouth curvature (> 0 = smile)
+    face["lips"] = np.clip(face["skin"] * np.array([0.85, 0.55, 0.55], np.float32)
                         + d.uniform(0.0, 0.15)[:, None] * np.array([0.6, 0.1, 0.1], np.float32),
                         0, 1).astype(np.float32)     # (N, 3)
-    p["ear_size"] = d.uniform(0.07, 0.13)
-    p["hair"] = d.palette(_HAIR_COLOURS, 0.12)       # (N, 3)
-    p["hair_fringe"] = d.uniform(-0.78, -0.22)       # y of the hair line on the forehead
-    p["hair_part"] = d.uniform(-0.35, 0.35)          # tilt of the hair line
-    p["hair_wave"] = d.uniform(0.0, 0.08)            # waviness of the hair line
-    p["hair_length"] = d.uniform(-0.35, 0.95)        # y where the back hair ends
-    p["hair_volume"] = d.uniform(0.02, 0.16)         # how far hair stands out from the head
-    p["hair_sides"] = d.uniform(0.0, 0.16)           # width of hair covering the temples
-    p["glasses"] = d.chance(0.12)                    # (N,) bool
-    p["glasses_colour"] = d.palette(_HAIR_COLOURS[:3], 0.3)
-    p["moustache"] = d.chance(0.12)                  # (N,) bool
-    return p
+    face["ear_size"] = d.uniform(0.07, 0.13)
+    face["hair"] = d.palette(_HAIR_COLOURS, 0.12)       # (N, 3)
+    face["hair_fringe"] = d.uniform(-0.78, -0.22)       # y of the hair line on the forehead
+    face["hair_part"] = d.uniform(-0.35, 0.35)          # tilt of the hair line
+    face["hair_wave"] = d.uniform(0.0, 0.08)            # waviness of the hair line
+    face["hair_length"] = d.uniform(-0.35, 0.95)        # y where the back hair ends
+    face["hair_volume"] = d.uniform(0.02, 0.16)         # how far hair stands out from the head
+    face["hair_sides"] = d.uniform(0.0, 0.16)           # width of hair covering the temples
+    face["glasses"] = d.chance(0.12)                    # (N,) bool
+    face["glasses_colour"] = d.palette(_HAIR_COLOURS[:3], 0.3)
+    face["moustache"] = d.chance(0.12)                  # (N,) bool
+    return face
 
 
 def identity_params(n_identities: int, seed: int = 0, start: int = 0) -> dict[str, np.ndarray]:
@@ -198,55 +202,55 @@ def _nuisance_params(identities: np.ndarray, image_ids: np.ndarray, seed: int,
     keys = np.stack([np.full(len(identities), _IMAGE_STREAM), identities, image_ids], axis=1)
     d = _Columns(_uniforms(seed, keys, _N_IMAGE_UNIFORMS))
     k = nuisance     # (add new parameters at the end only, as for identities)
-    q = {}
+    shot = {}
     # pose
-    q["angle"] = k * d.uniform(-0.26, 0.26)          # radians, about +-15 degrees
-    q["scale"] = 1 + k * d.uniform(-0.18, 0.10)
-    q["shift_x"] = k * d.uniform(-0.14, 0.14)        # image units (image spans -1..1)
-    q["shift_y"] = k * d.uniform(-0.12, 0.12)
-    q["turn"] = k * d.uniform(-0.07, 0.07)           # inner features slide sideways
+    shot["angle"] = k * d.uniform(-0.26, 0.26)          # radians, about +-15 degrees
+    shot["scale"] = 1 + k * d.uniform(-0.18, 0.10)
+    shot["shift_x"] = k * d.uniform(-0.14, 0.14)        # image units (image spans -1..1)
+    shot["shift_y"] = k * d.uniform(-0.12, 0.12)
+    shot["turn"] = k * d.uniform(-0.07, 0.07)           # inner features slide sideways
     # expression
-    q["smile"] = k * d.uniform(-0.04, 0.10)          # mouth curvature (> 0 = smile)
-    q["mouth_open"] = k * d.uniform(0.0, 0.07) * d.chance(0.4)
-    q["brow_raise"] = k * d.uniform(-0.02, 0.05)
-    q["eye_open"] = 1 - k * np.where(d.chance(0.12), 0.85, d.uniform(0.0, 0.3))
-    q["gaze"] = k * d.uniform(-0.5, 0.5)             # iris shift, in iris radii
+    shot["smile"] = k * d.uniform(-0.04, 0.10)          # mouth curvature (> 0 = smile)
+    shot["mouth_open"] = k * d.uniform(0.0, 0.07) * d.chance(0.4)
+    shot["brow_raise"] = k * d.uniform(-0.02, 0.05)
+    shot["eye_open"] = 1 - k * np.where(d.chance(0.12), 0.85, d.uniform(0.0, 0.3))
+    shot["gaze"] = k * d.uniform(-0.5, 0.5)             # iris shift, in iris radii
     # accessories
-    q["sunglasses"] = d.chance(0.10 * k)
-    q["sunglasses_colour"] = d.palette(_LENS_COLOURS, 0.1)
-    q["hat"] = d.chance(0.12 * k)
-    q["hat_colour"] = d.palette(_HAT_COLOURS, 0.3)
-    q["hat_height"] = d.uniform(-0.70, -0.45)        # y of the brim
+    shot["sunglasses"] = d.chance(0.10 * k)
+    shot["sunglasses_colour"] = d.palette(_LENS_COLOURS, 0.1)
+    shot["hat"] = d.chance(0.12 * k)
+    shot["hat_colour"] = d.palette(_HAT_COLOURS, 0.3)
+    shot["hat_height"] = d.uniform(-0.70, -0.45)        # y of the brim
     # lighting
-    q["gain"] = 1 + k * d.uniform(-0.40, 0.30)
-    q["bias"] = k * d.uniform(-0.10, 0.10)
-    q["cast"] = 1 + k * (np.stack([d.next() for _ in range(3)], axis=1) - 0.5) * 0.25
-    q["light_angle"] = d.uniform(0, 2 * np.pi)
-    q["light_strength"] = k * d.uniform(0.0, 0.55)   # directional gradient across the image
+    shot["gain"] = 1 + k * d.uniform(-0.40, 0.30)
+    shot["bias"] = k * d.uniform(-0.10, 0.10)
+    shot["cast"] = 1 + k * (np.stack([d.next() for _ in range(3)], axis=1) - 0.5) * 0.25
+    shot["light_angle"] = d.uniform(0, 2 * np.pi)
+    shot["light_strength"] = k * d.uniform(0.0, 0.55)   # directional gradient across the image
     # background
     colour = d.palette(_BACKGROUND_COLOURS, 0.5)
-    q["bg"] = _NEUTRAL_BACKGROUND + k * (colour - _NEUTRAL_BACKGROUND)
-    q["bg_grad"] = k * d.uniform(-0.35, 0.35)
-    q["bg_grad_angle"] = d.uniform(0, 2 * np.pi)
-    q["bg_texture"] = k * d.uniform(0.0, 0.25) * d.chance(0.6)
-    q["bg_freq_x"] = d.uniform(-12, 12)
-    q["bg_freq_y"] = d.uniform(-12, 12)
-    q["bg_phase"] = d.uniform(0, 2 * np.pi)
+    shot["bg"] = _NEUTRAL_BACKGROUND + k * (colour - _NEUTRAL_BACKGROUND)
+    shot["bg_grad"] = k * d.uniform(-0.35, 0.35)
+    shot["bg_grad_angle"] = d.uniform(0, 2 * np.pi)
+    shot["bg_texture"] = k * d.uniform(0.0, 0.25) * d.chance(0.6)
+    shot["bg_freq_x"] = d.uniform(-12, 12)
+    shot["bg_freq_y"] = d.uniform(-12, 12)
+    shot["bg_phase"] = d.uniform(0, 2 * np.pi)
     # occlusion: an ellipse or a rectangle of a random colour somewhere on the face
-    q["occluder"] = d.chance(0.25 * k)
-    q["occ_box"] = d.chance(0.5)                     # rectangle (True) or ellipse (False)
-    q["occ_x"] = d.uniform(-0.5, 0.5)
-    q["occ_y"] = d.uniform(-0.3, 0.7)
-    q["occ_rx"] = d.uniform(0.12, 0.35)
-    q["occ_ry"] = d.uniform(0.12, 0.35)
-    q["occ_colour"] = np.stack([d.next() for _ in range(3)], axis=1)
+    shot["occluder"] = d.chance(0.25 * k)
+    shot["occ_box"] = d.chance(0.5)                     # rectangle (True) or ellipse (False)
+    shot["occ_x"] = d.uniform(-0.5, 0.5)
+    shot["occ_y"] = d.uniform(-0.3, 0.7)
+    shot["occ_rx"] = d.uniform(0.12, 0.35)
+    shot["occ_ry"] = d.uniform(0.12, 0.35)
+    shot["occ_colour"] = np.stack([d.next() for _ in range(3)], axis=1)
     # sensor noise: standard deviation, and where to cut the noise patch from a fixed bank
-    q["noise"] = k * d.uniform(0.01, 0.06)
-    q["noise_tile"] = d.next()
-    q["noise_x"] = d.next()
-    q["noise_y"] = d.next()
+    shot["noise"] = k * d.uniform(0.01, 0.06)
+    shot["noise_tile"] = d.next()
+    shot["noise_x"] = d.next()
+    shot["noise_y"] = d.next()
     return {name: np.asarray(v, dtype=np.float32) if np.asarray(v).dtype != bool else v
-            for name, v in q.items()}
+            for name, v in shot.items()}
 
 
 # --------------------------------------------------------------------------- painting
@@ -390,146 +394,146 @@ def _paint_ellipse(scene, rgb, cx, cy, rx, ry, opacity=None):
 _HAIR_GROW = 0.03   # hair on the head reaches this far beyond the skin (face units)
 
 
-def _head_shape(scene, p):
+def _head_shape(scene, face):
     """The head: an ellipse whose lower half narrows by ``jaw``.
 
     Returns the window (rows, cols) of the head grown by ``_HAIR_GROW``, ``q`` (n, H, W),
     which is 0 at the centre of the head and 1 on its edge, and ``inside`` (n, H, W), an
     approximate distance to the edge (face units, > 0 inside).
     """
-    rx, ry = p["head_width"], p["head_height"]
+    rx, ry = face["head_width"], face["head_height"]
     # coverage > 0 where q < 1 + (grow + half a pixel) / (ry / 2): this far out in q
     reach = np.sqrt(1 + (_HAIR_GROW + 0.5 * scene.pixel) / (0.5 * ry))
     rows, cols = scene.window(np.zeros_like(rx), np.full_like(rx, _HEAD_Y), rx * reach, ry * reach)
     u, dv = scene.local(rows, cols, 0.0, _HEAD_Y, 1.0, 1 / ry)  # dv: -1 at the top, 1 at chin
     below = np.clip(dv, 0, 1)
-    half_width = _col(rx) - _col(rx * p["jaw"]) * (below * below)
+    half_width = _col(rx) - _col(rx * face["jaw"]) * (below * below)
     q = u / half_width
     q *= q
     q += dv * dv                                     # (u / half_width)^2 + dv^2
     return rows, cols, q, (1 - q) * _col(0.5 * ry)
 
 
-def _draw_hair_back(scene, p):
+def _draw_hair_back(scene, face):
     """Hair behind the head: a larger ellipse, cut off at the hair length."""
-    long = np.clip(p["hair_length"], 0, 1)
-    rx = p["head_width"] + p["hair_volume"] + 0.12 * long
-    ry = (p["head_height"] + p["hair_volume"]) * 1.05
-    cy = _HEAD_Y - 0.5 * p["hair_volume"] + 0.15 * long
-    top, bottom = cy - ry, np.minimum(cy + ry, p["hair_length"])
+    long = np.clip(face["hair_length"], 0, 1)
+    rx = face["head_width"] + face["hair_volume"] + 0.12 * long
+    ry = (face["head_height"] + face["hair_volume"]) * 1.05
+    cy = _HEAD_Y - 0.5 * face["hair_volume"] + 0.15 * long
+    top, bottom = cy - ry, np.minimum(cy + ry, face["hair_length"])
     rows, cols = scene.window(np.zeros_like(rx), (top + bottom) / 2, rx, (bottom - top) / 2)
     alpha = _ellipse_alpha(scene, rows, cols, np.zeros_like(rx), cy, rx, ry)
-    past_the_end = scene.local_v(rows, cols, p["hair_length"])      # v - hair_length
-    scene.paint(rows, cols, alpha * scene.soft(-past_the_end), p["hair"])
+    past_the_end = scene.local_v(rows, cols, face["hair_length"])      # v - hair_length
+    scene.paint(rows, cols, alpha * scene.soft(-past_the_end), face["hair"])
 
 
-def _draw_neck(scene, p):
+def _draw_neck(scene, face):
     """A darker box from under the chin down to the bottom of the frame."""
-    half = 0.42 * p["head_width"]
+    half = 0.42 * face["head_width"]
     top, bottom = 0.3, 1.0
     rows, cols = scene.window(np.zeros_like(half), np.full_like(half, (top + bottom) / 2),
                               half, np.full_like(half, (bottom - top) / 2))
     u, v = scene.local(rows, cols)
     alpha = scene.soft(_col(half) - np.abs(u)) * scene.soft(np.minimum(v - top, bottom - v))
-    scene.paint(rows, cols, alpha, p["skin"] * 0.8)
+    scene.paint(rows, cols, alpha, face["skin"] * 0.8)
 
 
-def _draw_ears(scene, p):
+def _draw_ears(scene, face):
     """Two ellipses at the sides of the head, partly hidden by it."""
     for side in (-1, 1):
-        cx = side * (p["head_width"] + 0.2 * p["ear_size"])
-        _paint_ellipse(scene, p["skin"] * 0.9, cx, p["eye_height"] + 0.1,
-                       0.7 * p["ear_size"], 1.2 * p["ear_size"])
+        cx = side * (face["head_width"] + 0.2 * face["ear_size"])
+        _paint_ellipse(scene, face["skin"] * 0.9, cx, face["eye_height"] + 0.1,
+                       0.7 * face["ear_size"], 1.2 * face["ear_size"])
 
 
-def _draw_head(scene, p):
+def _draw_head(scene, face):
     """The face, a little darker towards the edge so it looks round; then the fringe."""
-    rows, cols, q, inside = _head_shape(scene, p)
+    rows, cols, q, inside = _head_shape(scene, face)
     shade = 1 - 0.2 * q
-    scene.paint(rows, cols, scene.soft(inside), p["skin"].T[:, :, None, None] * shade)
-    _draw_fringe(scene, p, rows, cols, inside)
+    scene.paint(rows, cols, scene.soft(inside), face["skin"].T[:, :, None, None] * shade)
+    _draw_fringe(scene, face, rows, cols, inside)
 
 
-def _draw_fringe(scene, p, rows, cols, inside):
+def _draw_fringe(scene, face, rows, cols, inside):
     """Hair on the head: above a (tilted, wavy) hair line, and over the temples.
 
     ``rows, cols, inside`` are the head's window and distance to its edge; the hair covers
     the head's edge by ``_HAIR_GROW`` and only needs the top part of the window.
     """
-    line_bottom = p["hair_fringe"] + np.abs(p["hair_part"]) * p["head_width"] + p["hair_wave"]
-    lowest = np.maximum(p["eye_height"] + 0.05, line_bottom)
-    top = _HEAD_Y - p["head_height"]
+    line_bottom = face["hair_fringe"] + np.abs(face["hair_part"]) * face["head_width"] + face["hair_wave"]
+    lowest = np.maximum(face["eye_height"] + 0.05, line_bottom)
+    top = _HEAD_Y - face["head_height"]
     lowest = lowest + 0.02       # margin: the hair line may tilt beyond the head's width
     hair_rows, _ = scene.window(np.zeros_like(top), (top + lowest) / 2,
-                                p["head_width"] + _HAIR_GROW, (lowest - top) / 2)
+                                face["head_width"] + _HAIR_GROW, (lowest - top) / 2)
     rows = slice(rows.start, max(rows.start, min(rows.stop, hair_rows.stop)))
     head = scene.soft(inside[:, :rows.stop - rows.start] + _HAIR_GROW)
     u, v = scene.local(rows, cols)
-    line = (_col(p["hair_fringe"]) + _col(p["hair_part"]) * u
-            + _col(p["hair_wave"]) * np.cos(14 * u))
+    line = (_col(face["hair_fringe"]) + _col(face["hair_part"]) * u
+            + _col(face["hair_wave"]) * np.cos(14 * u))
     fringe = scene.soft(line - v)
-    temples = (scene.soft(np.abs(u) - _col(p["head_width"] - p["hair_sides"]))
-               * scene.soft(_col(p["eye_height"] + 0.05) - v))
-    scene.paint(rows, cols, head * np.maximum(fringe, temples), p["hair"])
+    temples = (scene.soft(np.abs(u) - _col(face["head_width"] - face["hair_sides"]))
+               * scene.soft(_col(face["eye_height"] + 0.05) - v))
+    scene.paint(rows, cols, head * np.maximum(fringe, temples), face["hair"])
 
 
-def _draw_eyes(scene, p, q):
+def _draw_eyes(scene, face, shot):
     """White of the eye, iris and pupil. Blinks shrink the eye opening; gaze moves the iris."""
-    rx = p["eye_size"]
-    ry = rx * p["eye_aspect"] * np.maximum(q["eye_open"], 0.08)
+    rx = face["eye_size"]
+    ry = rx * face["eye_aspect"] * np.maximum(shot["eye_open"], 0.08)
     iris = 0.55 * rx
-    white = np.full_like(p["skin"], 0.97)
+    white = np.full_like(face["skin"], 0.97)
     for side in (-1, 1):
-        cx, cy = side * p["eye_spacing"] + q["turn"], p["eye_height"]
+        cx, cy = side * face["eye_spacing"] + shot["turn"], face["eye_height"]
         rows, cols, opening = _ellipse(scene, cx, cy, rx, ry)
         scene.paint(rows, cols, opening, white)
-        ix = cx + 0.4 * q["gaze"] * iris
+        ix = cx + 0.4 * shot["gaze"] * iris
         disk = _ellipse_alpha(scene, rows, cols, ix, cy, iris, iris)
-        scene.paint(rows, cols, opening * disk, p["iris"])
+        scene.paint(rows, cols, opening * disk, face["iris"])
         pupil = _ellipse_alpha(scene, rows, cols, ix, cy, 0.45 * iris, 0.45 * iris)
         scene.paint(rows, cols, opening * pupil, white * 0.03)
 
 
-def _draw_brows(scene, p, q):
+def _draw_brows(scene, face, shot):
     """Each brow is a tilted, arched band that gets thinner towards its ends."""
-    half_length, thickness = 1.25 * p["eye_size"], p["brow_thickness"]
+    half_length, thickness = 1.25 * face["eye_size"], face["brow_thickness"]
     # bounding box of the tilted band (|along| < half_length, |across| < thickness + arch)
-    c, s = np.cos(p["brow_angle"]), np.abs(np.sin(p["brow_angle"]))
+    c, s = np.cos(face["brow_angle"]), np.abs(np.sin(face["brow_angle"]))
     half_w = c * half_length + s * (thickness + 0.03)
     half_h = s * half_length + c * (thickness + 0.03)
     for side in (-1, 1):
-        cx = side * (p["eye_spacing"] + 0.01) + q["turn"]
-        cy = p["eye_height"] - p["brow_gap"] - q["brow_raise"]
+        cx = side * (face["eye_spacing"] + 0.01) + shot["turn"]
+        cy = face["eye_height"] - face["brow_gap"] - shot["brow_raise"]
         rows, cols = scene.window(cx, cy, half_w, half_h)
         du, dv = scene.local(rows, cols, cx, cy)
-        c, s = _col(np.cos(side * p["brow_angle"])), _col(np.sin(side * p["brow_angle"]))
+        c, s = _col(np.cos(side * face["brow_angle"])), _col(np.sin(side * face["brow_angle"]))
         along = (c * du + s * dv) * _col(1 / half_length)        # -1..1 from end to end
         across = c * dv - s * du - 0.03 * along ** 2            # arched: the ends are lower
         alpha = (scene.soft(_col(thickness) * (1 - 0.5 * along ** 2) - np.abs(across))
                  * scene.soft((1 - np.abs(along)) * _col(half_length)))
-        scene.paint(rows, cols, alpha, p["hair"] * 0.8)
+        scene.paint(rows, cols, alpha, face["hair"] * 0.8)
 
 
-def _draw_nose(scene, p, q):
+def _draw_nose(scene, face, shot):
     """A soft shadow along one side of the nose, a rounded tip, then two nostrils."""
-    tip_y = p["eye_height"] + p["nose_length"]
-    cx = 1.3 * q["turn"]
+    tip_y = face["eye_height"] + face["nose_length"]
+    cx = 1.3 * shot["turn"]
     half_opaque = np.full_like(cx, 0.6)
-    _paint_ellipse(scene, p["skin"] * 0.7, cx + 0.4 * p["nose_width"],
-                   tip_y - 0.45 * p["nose_length"], 0.4 * p["nose_width"],
-                   0.5 * p["nose_length"], opacity=half_opaque)
-    _paint_ellipse(scene, p["skin"] * 0.8, cx, tip_y - 0.2 * p["nose_width"],
-                   1.1 * p["nose_width"], 0.7 * p["nose_width"], opacity=half_opaque)
+    _paint_ellipse(scene, face["skin"] * 0.7, cx + 0.4 * face["nose_width"],
+                   tip_y - 0.45 * face["nose_length"], 0.4 * face["nose_width"],
+                   0.5 * face["nose_length"], opacity=half_opaque)
+    _paint_ellipse(scene, face["skin"] * 0.8, cx, tip_y - 0.2 * face["nose_width"],
+                   1.1 * face["nose_width"], 0.7 * face["nose_width"], opacity=half_opaque)
     for side in (-1, 1):
-        _paint_ellipse(scene, p["skin"] * 0.45, cx + side * p["nose_width"], tip_y,
-                       0.4 * p["nose_width"], 0.25 * p["nose_width"])
+        _paint_ellipse(scene, face["skin"] * 0.45, cx + side * face["nose_width"], tip_y,
+                       0.4 * face["nose_width"], 0.25 * face["nose_width"])
 
 
-def _draw_mouth(scene, p, q):
+def _draw_mouth(scene, face, shot):
     """Lips: a band along a parabola (the smile), with a dark opening between them."""
-    cx, cy = _mouth_centre(p, q)
-    w, t, o = p["mouth_width"], p["mouth_thickness"], q["mouth_open"]
-    smile = p["smile"] + q["smile"]
+    cx, cy = _mouth_centre(face, shot)
+    w, t, o = face["mouth_width"], face["mouth_thickness"], shot["mouth_open"]
+    smile = face["smile"] + shot["smile"]
     top = cy - np.maximum(smile, 0) - t
     bottom = cy + np.maximum(-smile, 0) + t + o
     rows, cols = scene.window(cx, (top + bottom) / 2, w, (bottom - top) / 2)
@@ -541,63 +545,63 @@ def _draw_mouth(scene, p, q):
     d = scene.local_v(rows, cols, cy) + _col(smile) * s2  # distance below the upper-lip line
     middle = np.abs(d - bulge)                           # distance from the mouth's mid-line
     lips = _col(t) * (0.5 + 0.5 * taper) + bulge - middle
-    scene.paint(rows, cols, scene.soft(lips) * along, p["lips"])
+    scene.paint(rows, cols, scene.soft(lips) * along, face["lips"])
     scene.paint(rows, cols, scene.soft(bulge - middle - 0.004) * along,
-                np.full_like(p["lips"], 0.12))
+                np.full_like(face["lips"], 0.12))
 
 
-def _mouth_centre(p, q):
+def _mouth_centre(face, shot):
     """Face-frame centre (x, y) of the mouth, each (n,)."""
-    return 1.2 * q["turn"], p["eye_height"] + p["nose_length"] + p["mouth_gap"]
+    return 1.2 * shot["turn"], face["eye_height"] + face["nose_length"] + face["mouth_gap"]
 
 
-def _draw_moustache(scene, p, q):
+def _draw_moustache(scene, face, shot):
     """A flat ellipse of hair just above the upper lip (some identities)."""
-    cx, cy = _mouth_centre(p, q)
-    _paint_ellipse(scene, p["hair"] * 0.9, cx, cy - p["mouth_thickness"] - 0.035,
-                   0.85 * p["mouth_width"], np.full_like(cx, 0.032))
+    cx, cy = _mouth_centre(face, shot)
+    _paint_ellipse(scene, face["hair"] * 0.9, cx, cy - face["mouth_thickness"] - 0.035,
+                   0.85 * face["mouth_width"], np.full_like(cx, 0.032))
 
 
-def _draw_glasses(scene, p, q):
+def _draw_glasses(scene, face, shot):
     """Glasses, an identity trait: two rings and a bridge."""
-    _draw_lenses(scene, p, q, p["glasses_colour"], filled=False)
+    _draw_lenses(scene, face, shot, face["glasses_colour"], filled=False)
 
 
-def _draw_sunglasses(scene, p, q):
+def _draw_sunglasses(scene, face, shot):
     """Sunglasses, a nuisance: two dark filled lenses and a bridge."""
-    _draw_lenses(scene, p, q, q["sunglasses_colour"], filled=True)
+    _draw_lenses(scene, face, shot, shot["sunglasses_colour"], filled=True)
 
 
-def _draw_lenses(scene, p, q, colour, filled):
+def _draw_lenses(scene, face, shot, colour, filled):
     """Two lenses around the eyes (rings, or filled) and the bridge between them."""
-    rx, ry = 1.55 * p["eye_size"], 1.2 * p["eye_size"]
+    rx, ry = 1.55 * face["eye_size"], 1.2 * face["eye_size"]
     for side in (-1, 1):
-        cx, cy = side * p["eye_spacing"] + q["turn"], p["eye_height"]
+        cx, cy = side * face["eye_spacing"] + shot["turn"], face["eye_height"]
         rows, cols, lens = _ellipse(scene, cx, cy, rx, ry)
         if not filled:
             lens = lens - _ellipse_alpha(scene, rows, cols, cx, cy, rx - 0.03, ry - 0.03)
         scene.paint(rows, cols, lens, colour)
-    half, cx, cy = p["eye_spacing"] - 1.4 * p["eye_size"], q["turn"], p["eye_height"] - 0.02
+    half, cx, cy = face["eye_spacing"] - 1.4 * face["eye_size"], shot["turn"], face["eye_height"] - 0.02
     rows, cols = scene.window(cx, cy, half, np.full_like(half, 0.02))
     du, dv = scene.local(rows, cols, cx, cy)
     bridge = scene.soft(_col(half) - np.abs(du)) * scene.soft(0.012 - np.abs(dv))
     scene.paint(rows, cols, bridge, colour)
 
 
-def _draw_hat(scene, p, q):
+def _draw_hat(scene, face, shot):
     """A cap over the top of the head: a half-ellipse crown and a brim."""
-    brim_y, w = q["hat_height"], p["head_width"] + 0.06
+    brim_y, w = shot["hat_height"], face["head_width"] + 0.06
     rows, cols = scene.window(np.zeros_like(w), brim_y - 0.22, w + 0.12, np.full_like(w, 0.28))
     # (the crown reaches 0.5 above the brim; the brim 0.04 below it)
     u, v = scene.local(rows, cols)
     crown = scene.soft(_col(brim_y) - v) * scene.soft(
         _col(0.5 * w) * (1 - (u * _col(1 / w)) ** 2 - ((v - _col(brim_y)) * 2) ** 2))
     brim = scene.soft(0.04 - np.abs(v - _col(brim_y))) * scene.soft(_col(w + 0.12) - np.abs(u))
-    scene.paint(rows, cols, np.maximum(crown, brim), q["hat_colour"])
+    scene.paint(rows, cols, np.maximum(crown, brim), shot["hat_colour"])
 
 
-def _draw_some(draw, scene, which: np.ndarray, p: dict, q: dict) -> None:
-    """Call ``draw(scene, p, q)`` on only the images where ``which`` (n,) bool is True.
+def _draw_some(draw, scene, which: np.ndarray, face: dict, shot: dict) -> None:
+    """Call ``draw(scene, face, shot)`` on only the images where ``which`` (n,) bool is True.
 
     Glasses, sunglasses, hats and moustaches appear on a few images only; painting them on a
     copy of just those images is cheaper than painting zero-coverage on all the others.
@@ -606,74 +610,74 @@ def _draw_some(draw, scene, which: np.ndarray, p: dict, q: dict) -> None:
     if len(idx) == 0:
         return
     some = scene.subset(idx)
-    draw(some, {k: v[idx] for k, v in p.items()}, {k: v[idx] for k, v in q.items()})
+    draw(some, {k: v[idx] for k, v in face.items()}, {k: v[idx] for k, v in shot.items()})
     scene.image[:, idx] = some.image
 
 
-def _draw_face(scene, p: dict, q: dict) -> None:
+def _draw_face(scene, face: dict, shot: dict) -> None:
     """Paint the face parts back to front over the scene's background."""
-    _draw_hair_back(scene, p)
-    _draw_neck(scene, p)
-    _draw_ears(scene, p)
-    _draw_head(scene, p)
-    _draw_eyes(scene, p, q)
-    _draw_brows(scene, p, q)
-    _draw_nose(scene, p, q)
-    _draw_mouth(scene, p, q)
-    _draw_some(_draw_moustache, scene, p["moustache"], p, q)
-    _draw_some(_draw_glasses, scene, p["glasses"] & ~q["sunglasses"], p, q)
-    _draw_some(_draw_sunglasses, scene, q["sunglasses"], p, q)
-    _draw_some(_draw_hat, scene, q["hat"], p, q)
+    _draw_hair_back(scene, face)
+    _draw_neck(scene, face)
+    _draw_ears(scene, face)
+    _draw_head(scene, face)
+    _draw_eyes(scene, face, shot)
+    _draw_brows(scene, face, shot)
+    _draw_nose(scene, face, shot)
+    _draw_mouth(scene, face, shot)
+    _draw_some(_draw_moustache, scene, face["moustache"], face, shot)
+    _draw_some(_draw_glasses, scene, face["glasses"] & ~shot["sunglasses"], face, shot)
+    _draw_some(_draw_sunglasses, scene, shot["sunglasses"], face, shot)
+    _draw_some(_draw_hat, scene, shot["hat"], face, shot)
 
 
 # --------------------------------------------------------------------------- photographing
-def _background(q: dict, size: int) -> np.ndarray:
+def _background(shot: dict, size: int) -> np.ndarray:
     """A colour, a linear gradient and a stripe texture: (3, n, size, size) float32."""
     x, y = _image_grid(size)
     # Everything is a sum or product of a function of x, (n, 1, S), and a function of y,
     # (n, S, 1), so the expensive work happens on those small arrays:
     #   gradient: g * (cos(angle) x + sin(angle) y)
     #   stripes:  t * sin(a + b) = t * (sin a cos b + cos a sin b), a = fx x + phase, b = fy y
-    g, t, angle = _col(q["bg_grad"]), _col(q["bg_texture"]), _col(q["bg_grad_angle"])
-    a = _col(q["bg_freq_x"]) * x + _col(q["bg_phase"])
-    b = _col(q["bg_freq_y"]) * y
+    g, t, angle = _col(shot["bg_grad"]), _col(shot["bg_texture"]), _col(shot["bg_grad_angle"])
+    a = _col(shot["bg_freq_x"]) * x + _col(shot["bg_phase"])
+    b = _col(shot["bg_freq_y"]) * y
     shade = ((g * np.cos(angle)) * x + (g * np.sin(angle)) * y
              + (t * np.sin(a)) * np.cos(b) + (t * np.cos(a)) * np.sin(b))       # (n, S, S)
     image = np.empty((3,) + shade.shape, dtype=np.float32)
     for channel in range(3):
-        np.add(shade, _col(q["bg"][:, channel]), out=image[channel])
+        np.add(shade, _col(shot["bg"][:, channel]), out=image[channel])
     return image
 
 
-def _occlude(image: np.ndarray, q: dict) -> None:
+def _occlude(image: np.ndarray, shot: dict) -> None:
     """Paint an ellipse or a rectangle of a random colour over part of the face, in place.
 
-    Only the images with ``q["occluder"]`` True get one. Sizes are in image units (-1..1).
+    Only the images with ``shot["occluder"]`` True get one. Sizes are in image units (-1..1).
     """
-    idx = np.flatnonzero(q["occluder"])
+    idx = np.flatnonzero(shot["occluder"])
     if len(idx) == 0:
         return
     size = image.shape[-1]
     x, y = _image_grid(size)
-    dx = np.abs(x - _col(q["occ_x"][idx])) * _col(1 / q["occ_rx"][idx])    # < 1 inside
-    dy = np.abs(y - _col(q["occ_y"][idx])) * _col(1 / q["occ_ry"][idx])
-    box = _col(q["occ_box"][idx])
+    dx = np.abs(x - _col(shot["occ_x"][idx])) * _col(1 / shot["occ_rx"][idx])    # < 1 inside
+    dy = np.abs(y - _col(shot["occ_y"][idx])) * _col(1 / shot["occ_ry"][idx])
+    box = _col(shot["occ_box"][idx])
     outside = box * np.maximum(dx, dy) + (1 - box) * (dx ** 2 + dy ** 2)
     alpha = np.clip((1 - outside) * (0.1 * size), 0, 1)     # about a pixel of soft edge
     for channel in range(3):
         region = image[channel, idx]
-        image[channel, idx] = region + alpha * (_col(q["occ_colour"][idx, channel]) - region)
+        image[channel, idx] = region + alpha * (_col(shot["occ_colour"][idx, channel]) - region)
 
 
-def _light(image: np.ndarray, q: dict) -> None:
+def _light(image: np.ndarray, shot: dict) -> None:
     """Global gain and bias, a colour cast and a directional brightness gradient, in place."""
     x, y = _image_grid(image.shape[-1])
-    s, angle = _col(q["light_strength"]), _col(q["light_angle"])
+    s, angle = _col(shot["light_strength"]), _col(shot["light_angle"])
     light = (1 + (s * np.cos(angle)) * x) + (s * np.sin(angle)) * y          # (n, S, S)
     for channel in range(3):
         image[channel] *= light
-        image[channel] *= _col(q["gain"] * q["cast"][:, channel])
-        image[channel] += _col(q["bias"])
+        image[channel] *= _col(shot["gain"] * shot["cast"][:, channel])
+        image[channel] += _col(shot["bias"])
 
 
 @functools.lru_cache(maxsize=8)
@@ -688,15 +692,15 @@ def _noise_bank(size: int) -> np.ndarray:
     return rng.standard_normal((8, 3, 2 * size, 2 * size), dtype=np.float32)
 
 
-def _add_noise(image: np.ndarray, q: dict) -> None:
-    """Add Gaussian noise of standard deviation ``q["noise"]`` to every image, in place."""
+def _add_noise(image: np.ndarray, shot: dict) -> None:
+    """Add Gaussian noise of standard deviation ``shot["noise"]`` to every image, in place."""
     size = image.shape[-1]
     bank = _noise_bank(size)
-    tile = (q["noise_tile"] * len(bank)).astype(int)
-    y0, x0 = (q["noise_y"] * size).astype(int), (q["noise_x"] * size).astype(int)
-    for k in np.flatnonzero(q["noise"] > 0):
+    tile = (shot["noise_tile"] * len(bank)).astype(int)
+    y0, x0 = (shot["noise_y"] * size).astype(int), (shot["noise_x"] * size).astype(int)
+    for k in np.flatnonzero(shot["noise"] > 0):
         patch = bank[tile[k], :, y0[k]:y0[k] + size, x0[k]:x0[k] + size]
-        image[:, k] += q["noise"][k] * patch
+        image[:, k] += shot["noise"][k] * patch
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -740,40 +744,40 @@ def render_faces(identities: np.ndarray, image_ids: np.ndarray, size: int = IMAG
     _check_index("seed", seed)
     nuisance = _check_nuisance(nuisance)
     people, which = np.unique(identities, return_inverse=True)
-    p_all = _identity_params_for(people, seed)
-    q_all = _nuisance_params(identities, image_ids, seed, nuisance)
+    face_all = _identity_params_for(people, seed)
+    shot_all = _nuisance_params(identities, image_ids, seed, nuisance)
     out = np.empty((len(identities), size, size, 3), dtype=np.uint8)
-    order = _similar_positions_together(q_all)
+    order = _similar_positions_together(shot_all)
     for a in range(0, len(order), _CHUNK):
         idx = order[a:a + _CHUNK]
-        p = {name: value[which[idx]] for name, value in p_all.items()}
-        q = {name: value[idx] for name, value in q_all.items()}
-        out[idx] = _render_batch(p, q, size)
+        face = {name: value[which[idx]] for name, value in face_all.items()}
+        shot = {name: value[idx] for name, value in shot_all.items()}
+        out[idx] = _render_batch(face, shot, size)
     return out
 
 
-def _similar_positions_together(q: dict) -> np.ndarray:
+def _similar_positions_together(shot: dict) -> np.ndarray:
     """An order of the images in which neighbours have similar face positions (N,) int.
 
     Only a speed trick: images rendered in one batch share painting windows, which stay
     small when the faces of the batch sit in similar places. The result does not depend on
     the order (every image is computed on its own).
     """
-    n = len(q["shift_y"])
+    n = len(shot["shift_y"])
     bands = max(1, int(round(np.sqrt(n / _CHUNK))))
     band = np.empty(n, dtype=np.int64)
-    band[np.argsort(q["shift_y"], kind="stable")] = np.arange(n) * bands // n
-    return np.lexsort((q["shift_x"], band))
+    band[np.argsort(shot["shift_y"], kind="stable")] = np.arange(n) * bands // n
+    return np.lexsort((shot["shift_x"], band))
 
 
-def _render_batch(p: dict, q: dict, size: int) -> np.ndarray:
+def _render_batch(face: dict, shot: dict, size: int) -> np.ndarray:
     """Render one batch from its identity and nuisance parameters: (n, S, S, 3) uint8."""
-    scene = _Scene(_background(q, size), q["angle"], q["scale"], q["shift_x"], q["shift_y"])
-    _draw_face(scene, p, q)
+    scene = _Scene(_background(shot, size), shot["angle"], shot["scale"], shot["shift_x"], shot["shift_y"])
+    _draw_face(scene, face, shot)
     image = scene.image
-    _occlude(image, q)
-    _light(image, q)
-    _add_noise(image, q)
+    _occlude(image, shot)
+    _light(image, shot)
+    _add_noise(image, shot)
     return _to_uint8(image)
 
 

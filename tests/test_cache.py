@@ -83,3 +83,40 @@ def test_corrupt_cache_file_is_rebuilt(tmp_path, monkeypatch, capsys):
 def test_cache_key_changes_with_inputs(parts):
     assert cache.cache_key(*parts) != cache.cache_key("zzz")
     assert cache.cache_key(*parts) == cache.cache_key(*parts)
+
+
+def test_atomic_write_replaces_the_file_in_one_step(tmp_path):
+    from course_utils.config import atomic_write
+    target = tmp_path / "sub" / "f.bin"
+    atomic_write(target, lambda f: f.write(b"old"))
+    atomic_write(target, lambda f: f.write(b"new"))
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in target.parent.iterdir()] == ["f.bin"]      # no temporary file left
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    from course_utils.config import atomic_write
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"old")
+
+    def half_then_crash(f):
+        f.write(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(target, half_then_crash)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_atomic_write_fsyncs_a_temporary_file_in_the_same_folder(tmp_path, monkeypatch):
+    import os
+    from course_utils import config
+    synced, replaced = [], []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(config.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(config.os, "replace", lambda a, b: (replaced.append((a, b)), real_replace(a, b)))
+    config.atomic_write(tmp_path / "f.bin", lambda f: f.write(b"x"))
+    assert len(synced) == 1, "the data must reach the disk before the rename"
+    (src, dst), = replaced
+    assert os.path.dirname(src) == str(tmp_path) and str(dst) == str(tmp_path / "f.bin")

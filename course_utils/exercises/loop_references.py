@@ -145,7 +145,7 @@ def batch_all_loop(labels, embeddings, margin=0.2):
                 if loss > 0:
                     num_active += 1
                     total += loss
-    stats = {"fraction_active": num_active / num_valid if num_valid else 0.0}
+    stats = {"fraction_active": num_active / num_valid if num_valid else 0.0, "num_active": float(num_active)}
     stats.update(_pair_means(ids, d))
     return (total / num_active if num_active else 0.0), stats
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import struct
 import zlib
 from collections import OrderedDict
@@ -23,6 +22,7 @@ import numpy as np
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from course_utils.config import env_flag
 from course_utils.images import as_uint8_rgb
 from course_utils.plots import DIFF_COLOR, SAME_COLOR, displayable
 
@@ -35,7 +35,7 @@ DPI = 90   # resolution of every explorer's PNG
 def static_mode(static) -> str:
     """``"both"`` (widget + PNG fallback), ``"static"`` (PNG only) or ``"live"`` (widget only)."""
     if static is None:
-        flag = os.environ.get(STATIC_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+        flag = env_flag(STATIC_ENV)
         return "static" if flag else "both"
     return "static" if static else "live"
 
