@@ -48,8 +48,24 @@ EXERCISES: tuple[Exercise, ...] = (
 )
 GRADED: dict[str, Exercise] = {ex.grade_id: ex for ex in EXERCISES}
 
+
+def hint(name: str, level: int = 2) -> None:
+    """Print hint ``level`` for exercise ``name`` (1: what to compute and the shapes; 2: the key
+    operation). Hints never show the answer: that is for you to write."""
+    import difflib
+
+    from course_utils.exercises import harness
+    by_name = {ex.name: ex for ex in EXERCISES}
+    if name not in by_name:
+        close = difflib.get_close_matches(str(name), by_name, n=1)
+        raise ValueError(f"no exercise called {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                         + f"; exercises: {', '.join(sorted(by_name))}.")
+    text = harness.hint_text(name, harness.exercise_hints(by_name[name]), int(level))
+    print(f"Hint {max(1, min(int(level), harness.HINT_LEVELS))} for {name}:\n" + "\n".join(
+        "   " + line for line in (text or "no hint written for this exercise yet").splitlines()))
+
 __all__ = [
-    "GRADED", "EXERCISES", "Exercise", "Verdict", "EncoderNeedsBatch", "grading_mode",
+    "GRADED", "EXERCISES", "Exercise", "Verdict", "EncoderNeedsBatch", "grading_mode", "hint",
     "check_verify", "check_identify", "check_split_people", "check_build_my_encoder",
     "check_triplet_loss", "check_pairwise_squared_distances", "check_positive_mask",
     "check_negative_mask", "check_batch_hard_triplet_loss", "check_describe_experiment",

@@ -356,7 +356,8 @@ class Exercise:
     requirements: tuple = ()                  # (cases, results, outputs) -> problem text | None
     advice: str = ""
     show: Callable = fmt
-    todo: str = ""
+    hints: tuple = ()                # (what to compute + shapes, the key operation named): never code
+    todo: str = ""                   # older single hint; used as level 1 when ``hints`` is empty
     reference: str = ""              # "module:function" the lesson falls back to
     forbidden: tuple = ()            # "module:function" of the course's own implementations
     probes: dict = field(default_factory=dict)   # extra observations the judge needs
@@ -383,7 +384,37 @@ class Exercise:
         return self.reference.replace(":", ".")
 
 
+HIDDEN_MARK = "is not available while grading"    # what the grader's hidden course functions raise
+
+
+def _hidden_call(outputs, depth: int = 0) -> str | None:
+    """The message of the first exception in ``outputs`` raised by a course function the grader
+    hid from the kernel (see ``coursekit.hidden``), else None."""
+    if depth > 6:
+        return None
+    if isinstance(outputs, dict):
+        raised = outputs.get("raised")
+        if isinstance(raised, dict) and HIDDEN_MARK in str(raised.get("summary", "")):
+            return str(raised["summary"])
+        items = outputs.values()
+    elif isinstance(outputs, (list, tuple)):
+        items = outputs
+    else:
+        return None
+    for item in items:
+        found = _hidden_call(item, depth + 1)
+        if found:
+            return found
+    return None
+
+
 def _early_verdict(ex: Exercise, outputs: dict) -> Verdict | None:
+    hidden = _hidden_call({k: v for k, v in outputs.items() if k in ("records", "models", "tf_function", "values")})
+    if hidden:
+        reached = hidden.split(HIDDEN_MARK)[0].split(":", 1)[-1].strip() or "the course's code"
+        return Verdict(False, f"{ex.name} uses the course's own implementation of this exercise ({reached}), "
+                              "which the grader does not provide: write the body yourself with keras.ops / NumPy.",
+                       "course_implementation")
     if outputs.get("probe_failed"):
         return Verdict(False, f"the grading probe failed: {outputs['probe_failed']['summary']}", "probe_failed")
     if outputs.get("missing"):
@@ -488,15 +519,42 @@ class CheckFailed(AssertionError):
         return [f"\x1b[0;31m✗ {type(self).__name__}\x1b[0m", *str(self).splitlines()]
 
 
-def not_done(name: str, todo: str, reference, ref_path: str):
-    """Friendly message + the reference (normal mode), or AssertionError (grading mode)."""
+HINT_LEVELS = 2
+_hint_level: dict[str, int] = {}    # exercise name -> the hint level shown last in this kernel
+
+
+def hint_text(name: str, hints, level: int) -> str:
+    """Hint ``level`` (1 = what to compute and the shapes; 2 = the key operation) of exercise ``name``."""
+    hints = tuple(h for h in hints if h)
+    if not hints:
+        return ""
+    return textwrap.dedent(hints[min(max(level, 1), len(hints)) - 1]).strip()
+
+
+def next_hint(name: str, hints) -> tuple[int, str]:
+    """The next rung of the ladder: each unimplemented run of a check shows one more level."""
+    level = min(_hint_level.get(name, 0) + 1, max(len(tuple(h for h in hints if h)), 1))
+    _hint_level[name] = level
+    return level, hint_text(name, hints, level)
+
+
+def not_done(name: str, hints, reference, continues: str = "the course's working version"):
+    """The ⏳ message with the next hint (never the answer), then ``reference`` so the lesson can
+    go on (normal mode); a failed check in grading mode."""
     if grading_mode():
         raise CheckFailed(f"{name} is not implemented yet")
-    lines = [f"⏳ {name} is not implemented yet."]
-    lines += ["   " + line for line in textwrap.dedent(todo).strip().splitlines()]
-    lines.append(f"For now the lesson continues with the reference implementation ({ref_path}).")
+    level, text = next_hint(name, hints)
+    lines = [f"⏳ {name} is not implemented yet." + (f" Hint {level} of {HINT_LEVELS}:" if text else "")]
+    lines += ["   " + line for line in text.splitlines()]
+    if text and level < HINT_LEVELS:
+        lines.append(f"   (Run the check again, or hint({name!r}, {level + 1}), for a bigger hint.)")
+    lines.append(f"For now the lesson continues with {continues}, so the next cells still run.")
     print("\n".join(lines))
     return reference
+
+
+def exercise_hints(ex: Exercise) -> tuple:
+    return tuple(ex.hints) or ((ex.todo,) if ex.todo else ())
 
 
 def new_seed() -> int:
@@ -529,7 +587,7 @@ def check(ex: Exercise, fn, seed: int | None = None):
         print(verdict.message)
         return fn
     if verdict.reason == "not_done":
-        return not_done(ex.name, ex.todo, load_reference(ex.reference), ex.ref_path)
+        return not_done(ex.name, exercise_hints(ex), load_reference(ex.reference))
     raise CheckFailed(f"{verdict.message}\n{REPRODUCE.format(seed=seed, name=ex.name)}")
 
 

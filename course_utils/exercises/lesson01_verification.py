@@ -86,9 +86,10 @@ def _same_decision_and_distance(got, expected, case) -> bool:
     return got[0] == expected[0] and math.isclose(got[1], expected[1], rel_tol=1e-5, abs_tol=case.tol)
 
 
-_VERIFY_TODO = """\
-Embed the image (the encoder takes a batch: encoder(image[None])[0]), take the squared distance to
-database[claimed_name] (sum of squared differences), and return (distance <= threshold, distance)."""
+_VERIFY_HINTS = (
+    'Return a pair (accepted, distance): the squared distance between the embedding of this one image and the stored embedding of the claimed person (a float), and whether that distance is at most the threshold (a bool). The encoder takes a batch, so give it a batch of one image and take row 0.',
+    'The key operations: add a batch axis, call the encoder, look up the claimed name in the database, then a sum of squared differences over the embedding axis, compared with <=.',
+)
 
 
 def _verify_cases(rng) -> list[h.Case]:
@@ -169,7 +170,7 @@ VERIFY = h.Exercise(
     make_cases=_verify_cases, convert=_verify_result, same=_same_decision_and_distance,
     mistakes=_verify_mistakes,
     advice="Check the distance first (squared, to the claimed person), then the decision.",
-    todo=_VERIFY_TODO, reference="course_utils.exercises.solutions:verify",
+    hints=_VERIFY_HINTS, reference="course_utils.exercises.solutions:verify",
     forbidden=("course_utils.exercises.solutions:verify", "course_utils.database:verify"))
 
 
@@ -178,9 +179,10 @@ def check_verify(fn, seed: int | None = None):
     return h.check(VERIFY, fn, seed=seed)
 
 
-_IDENTIFY_TODO = """\
-Embed the image (encoder(image[None])[0]), compute the squared distance to every person in the
-database, keep the smallest; return ("unknown", d) if that distance > threshold, else (name, d)."""
+_IDENTIFY_HINTS = (
+    'Encode the image once. Compare its embedding with every person in the database (squared distance), and keep the CLOSEST person — not the first one under the threshold. Return (name, distance), or ("unknown", distance) when even the closest is farther than the threshold.',
+    "The key operations: one encoder call outside the loop, a loop (or a stacked array) over the database's items, a sum of squared differences per person, the minimum over people (min with a key, or argmin), then one comparison with the threshold (> means unknown).",
+)
 
 
 def _identify_cases(rng) -> list[h.Case]:
@@ -301,7 +303,7 @@ IDENTIFY = h.Exercise(
     make_cases=_identify_cases, convert=_identify_result, same=_same_name_and_distance,
     mistakes=_identify_mistakes,
     advice="Print the squared distance to every person for this example and check which is smallest.",
-    todo=_IDENTIFY_TODO, reference="course_utils.exercises.solutions:identify",
+    hints=_IDENTIFY_HINTS, reference="course_utils.exercises.solutions:identify",
     forbidden=("course_utils.exercises.solutions:identify", "course_utils.database:identify"))
 
 

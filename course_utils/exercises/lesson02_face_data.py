@@ -13,10 +13,10 @@ import numpy as np
 
 from course_utils.exercises import harness as h
 
-_SPLIT_TODO = """\
-Take the distinct people (np.unique(labels)), shuffle them with np.random.default_rng(seed), put
-round(test_fraction × people) of them on the test side, and return the IMAGE indices of each side:
-np.flatnonzero(~in_test), np.flatnonzero(in_test) with in_test = np.isin(labels, test_people)."""
+_SPLIT_HINTS = (
+    'Split PEOPLE, not images: shuffle the distinct labels with the given seed, send a share test_fraction of the people (rounded to the nearest whole person, and at least one person on each side) to the test side, and return two int arrays of IMAGE indices: (train_idx, test_idx). No person may appear on both sides.',
+    'The key operations: np.unique for the people, a NumPy Generator made by np.random.default_rng from the seed, and its permutation, round, min/max to keep one person on each side, np.isin to mark the test images, np.flatnonzero for the indices.',
+)
 
 _LEAK_EXPLANATION = (
     "If the images are split at random, the same person ends up in train AND test: the test then "
@@ -199,7 +199,7 @@ def _judge_split(ex, cases, outputs) -> h.Verdict:
 SPLIT_PEOPLE = h.Exercise(
     grade_id="ex_split_people_check", lesson="02", name="split_people", answer_names=("split_people",),
     make_cases=_split_cases, custom_judge=_judge_split,
-    todo=_SPLIT_TODO, reference="course_utils.exercises.solutions:split_people",
+    hints=_SPLIT_HINTS, reference="course_utils.exercises.solutions:split_people",
     forbidden=("course_utils.exercises.solutions:split_people", "course_utils.datasets:split_by_identity"))
 
 

@@ -2,10 +2,17 @@
 
 ``build_my_encoder(input_shape=(64, 64, 3), embedding_dim=128)`` → ``keras.Model``. The model your
 function returns is saved to a ``.keras`` file and judged after ``load_model(safe_mode=True)``:
-output shape ``(None, embedding_dim)``; unit-length outputs; parameter count equal to
+output shape ``(None, embedding_dim)``; signed unit-length outputs (on a fixed batch some
+coordinates are negative — a ReLU/softmax at the end is refused by behaviour and by the layer
+config); the layers as the exercise states them, read from the loaded model: 3×3 convolutions with
+strides 1, widths 32/64/128, exactly one ``MaxPooling2D(2)`` (2×2, stride 2) closing each block,
+no ``AveragePooling2D``, no ``Dropout``, one ``Dense`` without activation after the global pooling,
+normalisation over the last axis; parameter count equal to
 ``models.build_encoder(input_shape, embedding_dim, widths=(32, 64, 128), stem=None)``; no
 ``Lambda`` layer; the loaded model gives the same outputs as yours; the input shape is the one
-asked for (not hard-coded). Mistakes named: ``Flatten`` instead of ``GlobalAveragePooling2D``;
+asked for (not hard-coded). Harmless differences are accepted: layer names, ``keras.Sequential``
+vs functional, ``layers.ReLU()`` vs ``Activation("relu")``, ``UnitNormalization`` vs
+``L2Normalize``. Mistakes named: ``Flatten`` instead of ``GlobalAveragePooling2D``;
 convolutions with a bias; BatchNormalization missing; ReLU before BatchNorm (a separate layer or
 ``Conv2D(activation="relu")``); ``padding="valid"``; wrong embedding size; L2 normalisation
 missing; ``Rescaling`` missing; ``Lambda`` layers.
@@ -22,10 +29,17 @@ import numpy as np
 from course_utils.exercises import harness as h
 from course_utils.exercises.protocol import summarise_exception
 
-_ENCODER_TODO = """\
-keras.Input(shape=input_shape) → layers.Rescaling(1/255) → for width in (32, 64, 128):
-Conv2D(width, 3, padding="same", use_bias=False) → BatchNormalization() → ReLU() → MaxPooling2D(2);
-then GlobalAveragePooling2D() → Dense(embedding_dim) → L2Normalize() (from course_utils.models)."""
+_ENCODER_HINTS = (
+    "Return a keras.Model that maps images (batch, *input_shape), pixel values 0…255, to embeddings "
+    "(batch, embedding_dim), float32, each row of length 1. Inside: scale the pixels to 0…1; three "
+    "blocks of widths 32, 64, 128, each a 3×3 convolution that keeps the size (no bias), batch "
+    "normalisation, ReLU, then halving the height and width with 2×2 max-pooling; then average each "
+    "feature map to one number, a linear projection to embedding_dim numbers (no activation), and "
+    "dividing each row by its length.",
+    "The key layers: keras.Input, layers.Rescaling, layers.Conv2D (padding 'same', use_bias off), "
+    "layers.BatchNormalization, layers.ReLU, layers.MaxPooling2D, layers.GlobalAveragePooling2D, "
+    "layers.Dense and L2Normalize from course_utils.models; wrap them with keras.Model.",
+)
 
 _ENCODER_WIDTHS = (32, 64, 128)
 _EXPECTED_PARAMS: dict = {}
@@ -91,7 +105,7 @@ def _encoder_problem(model, input_shape, embedding_dim, x) -> str | None:
     if n_bn < len(_ENCODER_WIDTHS):
         return (f"BatchNormalization is missing ({n_bn} BatchNormalization layer(s) for {len(convs)} "
                 "convolutions): put one after each Conv2D, before the ReLU.")
-    problem = _block_problem(all_layers)
+    problem = _block_problem(all_layers) or _layout_problem(all_layers) or _sign_problem(y)
     if problem:
         return problem
     norms = np.linalg.norm(y.astype(np.float64), axis=1)
@@ -155,6 +169,107 @@ def _block_problem(all_layers) -> str | None:
                 "(64 → 62 → …), so the feature maps shrink and border pixels count less. The lesson's blocks "
                 "keep the size in the convolution (Conv2D(width, 3, padding=\"same\", use_bias=False)) and "
                 "only the pooling halves it.")
+    return None
+
+
+def _pair(value) -> tuple:
+    """A Keras size setting (``2``, ``(2, 2)``, ``[2, 2]``) as a tuple of ints."""
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value), int(value))
+
+
+_ASKED = ("The exercise asks for: Rescaling(1/255) → 3 × [Conv2D(width, 3, padding=\"same\", "
+          "use_bias=False) → BatchNormalization() → ReLU() → MaxPooling2D(2)] → GlobalAveragePooling2D() → "
+          "Dense(embedding_dim) → L2Normalize().")
+
+
+def _layout_problem(all_layers) -> str | None:
+    """Convolution settings, pooling (type, size, position), the head — read from the loaded model.
+
+    These are rules the exercise states; harmless differences (layer names, Sequential vs
+    functional, ``layers.ReLU()`` vs ``Activation("relu")``) are not looked at.
+    """
+    from keras import layers
+
+    seq = [layer for layer in all_layers if type(layer).__name__ != "InputLayer"]
+    convs = [layer for layer in seq if isinstance(layer, layers.Conv2D)]
+    for layer in convs:
+        if _pair(layer.kernel_size) != (3, 3):
+            return (f"a Conv2D has kernel_size={_pair(layer.kernel_size)}; the exercise asks for 3×3 "
+                    "convolutions (Conv2D(width, 3, ...)). " + _ASKED)
+        if _pair(layer.strides) != (1, 1):
+            return (f"a Conv2D has strides={_pair(layer.strides)}: the exercise's convolutions keep the size "
+                    "(strides 1) and only MaxPooling2D(2) halves it. " + _ASKED)
+    if [layer.filters for layer in convs] != list(_ENCODER_WIDTHS):
+        return (f"the convolutions have widths {[layer.filters for layer in convs]}; the exercise asks for one "
+                f"Conv2D per width in {_ENCODER_WIDTHS}. " + _ASKED)
+    dropout = [layer for layer in seq if "Dropout" in type(layer).__name__]
+    if dropout:
+        return (f"it has a {type(dropout[0]).__name__} layer: the exercise's encoder has no Dropout (it is not "
+                "wrong in general, but it is not what is asked, and it makes training-mode embeddings random). "
+                + _ASKED)
+    average = [layer for layer in seq if type(layer).__name__ in ("AveragePooling2D",)]
+    if average:
+        return ("it uses AveragePooling2D in the blocks: the exercise asks for MaxPooling2D(2) after each ReLU "
+                "(max-pooling keeps the strongest response in each 2×2 window). " + _ASKED)
+    pools = [i for i, layer in enumerate(seq) if isinstance(layer, layers.MaxPooling2D)]
+    conv_at = [i for i, layer in enumerate(seq) if isinstance(layer, layers.Conv2D)]
+    gap_at = [i for i, layer in enumerate(seq) if isinstance(layer, layers.GlobalAveragePooling2D)]
+    if not gap_at:
+        return "GlobalAveragePooling2D is missing before the Dense layer. " + _ASKED
+    ends = conv_at[1:] + [gap_at[0]]
+    for k, (start, end) in enumerate(zip(conv_at, ends)):
+        inside = [i for i in pools if start < i < end]
+        if len(inside) != 1:
+            return (f"block {k + 1} (width {_ENCODER_WIDTHS[k]}) has {len(inside)} MaxPooling2D layer(s): each of "
+                    "the 3 blocks ends with exactly one MaxPooling2D(2), the last block too. " + _ASKED)
+        pool = seq[inside[0]]
+        size, strides = _pair(pool.pool_size), _pair(pool.strides or pool.pool_size)
+        if size != (2, 2) or strides != (2, 2) or pool.padding != "valid":
+            return (f"block {k + 1}'s MaxPooling2D has pool_size={size}, strides={strides}, "
+                    f"padding={pool.padding!r}; the exercise asks for MaxPooling2D(2) (2×2 windows, stride 2). "
+                    + _ASKED)
+    return _head_problem(seq[gap_at[0] + 1:])
+
+
+def _head_problem(head) -> str | None:
+    """After GlobalAveragePooling2D: exactly Dense(embedding_dim, no activation) → L2 normalisation."""
+    from keras import layers
+
+    dense = [layer for layer in head if isinstance(layer, layers.Dense)]
+    if len(dense) != 1:
+        return (f"the head after GlobalAveragePooling2D has {len(dense)} Dense layers; the exercise asks for "
+                "one Dense(embedding_dim). " + _ASKED)
+    act = _activation_name(dense[0])
+    if act != "linear":
+        return (f"activation={act!r} on the embedding: the Dense before L2Normalize must have no activation. "
+                f"{'ReLU makes every coordinate ≥ 0' if act == 'relu' else 'It squashes the coordinates'}, "
+                "so all embeddings crowd into one corner of the sphere (distances far below the 0…2 range "
+                "a triplet loss needs). " + _ASKED)
+    after = head[head.index(dense[0]) + 1:]
+    extra = [layer for layer in after if _is_nonlinearity(layer)]
+    if extra:
+        return (f"a {type(extra[0]).__name__} layer comes after the Dense: the embedding must stay signed "
+                "before (and after) the L2 normalisation. " + _ASKED)
+    for layer in after:
+        if type(layer).__name__ == "UnitNormalization":
+            axis = layer.get_config().get("axis", -1)
+            axis = axis if isinstance(axis, (list, tuple)) else [axis]
+            if [a % 2 for a in axis] != [1]:
+                return (f"the normalisation runs over axis={layer.get_config().get('axis')}: each embedding "
+                        "(one row, the last axis) must have length 1, not each column of the batch.")
+    return None
+
+
+def _sign_problem(y) -> str | None:
+    """Behaviour: an embedding is a signed direction. ``y`` (batch, D) outputs on a fixed batch."""
+    y = np.asarray(y, dtype=np.float64)
+    if np.all(y >= -1e-7):
+        unit = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+        cos = unit @ unit.T
+        return ("every embedding coordinate is ≥ 0 on a test batch (pairwise cosine similarities "
+                f"{np.round(cos[np.triu_indices(len(y), 1)], 3).tolist()}, all ≥ 0): a non-negative "
+                "activation (ReLU, softmax, sigmoid) at the end squeezes all embeddings into one corner of "
+                "the sphere. The Dense(embedding_dim) before L2Normalize has no activation.")
     return None
 
 
@@ -245,7 +360,7 @@ def _judge_encoder(ex, cases, outputs) -> h.Verdict:
     if len(records) != total:
         return h.Verdict(False, f"the grading probe returned {len(records)} results for {total} tests.", "probe_failed")
     return h.Verdict(True, f"✓ build_my_encoder: correct on {total} randomized tests "
-                           "(output shape, unit length, parameter count, save and reload).", "correct")
+                           "(layers as asked, signed unit-length embeddings, parameter count, save and reload).", "correct")
 
 
 def _reload_problem(loaded, case, saved) -> str | None:
@@ -264,7 +379,7 @@ def _reload_problem(loaded, case, saved) -> str | None:
 BUILD_MY_ENCODER = h.Exercise(
     grade_id="ex_build_my_encoder_check", lesson="03", name="build_my_encoder",
     answer_names=("build_my_encoder",), make_cases=_encoder_cases, custom_judge=_judge_encoder,
-    todo=_ENCODER_TODO, reference="course_utils.exercises.solutions:build_my_encoder",
+    hints=_ENCODER_HINTS, reference="course_utils.exercises.solutions:build_my_encoder",
     forbidden=("course_utils.exercises.solutions:build_my_encoder", "course_utils.models:build_encoder"),
     probes={"model": True})
 

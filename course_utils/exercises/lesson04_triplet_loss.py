@@ -19,9 +19,10 @@ import numpy as np
 
 from course_utils.exercises import harness as h
 
-_TRIPLET_TODO = """\
-Compute, for each row i, d_pos = ‖a_i − p_i‖² and d_neg = ‖a_i − n_i‖² (sum over axis=1),
-then return ops.mean(ops.maximum(d_pos − d_neg + alpha, 0)) — a scalar tensor."""
+_TRIPLET_HINTS = (
+    'Inputs: three (batch, dim) tensors. For each row, the squared distance anchor→positive and anchor→negative (a (batch,) vector each); the loss of a row is that gap plus alpha, floored at 0; return the MEAN over rows as a scalar tensor (not a sum, no square roots).',
+    'The key operations: ops.square and ops.sum along axis 1 for each distance, ops.maximum with 0 for the hinge, ops.mean for the batch.',
+)
 
 
 def _triplet_terms(d):
@@ -161,7 +162,7 @@ TRIPLET_LOSS = h.Exercise(
     requirements=(h.gradient_requirement("loss", "anchor"),),
     advice="Check each step on the example: d_pos and d_neg (shape (B,)), the max with 0 per "
            "example, then the mean over the batch.",
-    todo=_TRIPLET_TODO, reference="course_utils.losses:triplet_loss",
+    hints=_TRIPLET_HINTS, reference="course_utils.losses:triplet_loss",
     forbidden=("course_utils.losses:triplet_loss", "course_utils.exercises.solutions:triplet_loss",
                "course_utils.exercises.loop_references:triplet_loss_loop",
                "course_utils.losses:batch_all_triplet_loss", "course_utils.losses:triplet_loss_from_batch"),
@@ -177,9 +178,10 @@ def check_triplet_loss(fn, seed: int | None = None):
 # pairwise_squared_distances
 # ==============================================================================================
 
-_PAIRWISE_TODO = """\
-Use ‖a − b‖² = ‖a‖² − 2 a·b + ‖b‖²: one matrix product (ops.matmul(e, ops.transpose(e))) plus the
-squared norms broadcast as a column and as a row; clip at 0 (ops.maximum) and set the diagonal to 0."""
+_PAIRWISE_HINTS = (
+    'Input: (batch, dim) embeddings. Output: a (batch, batch) matrix whose (i, j) entry is the squared distance between rows i and j, without a Python loop (it must work inside tf.function with an unknown batch size). Rounding can make tiny entries negative: floor them at 0, and make the diagonal exactly 0.',
+    'The key identity: ‖a − b‖² = ‖a‖² − 2 a·b + ‖b‖². The key operations: ops.matmul with the transpose, ops.sum of squares kept as a column and as a row (broadcasting), ops.maximum with 0, and a mask built from ops.eye to zero the diagonal.',
+)
 
 _LOOP_NODES = (ast.For, ast.While, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
@@ -362,7 +364,7 @@ PAIRWISE_SQUARED_DISTANCES = h.Exercise(
     requirements=(_pairwise_clipped_and_zero_diagonal, _no_loops, _works_in_tf_function),
     advice="Check each piece on the example: gram = e @ eᵀ (B, B), sq = row sums of e² (B,), "
            "then sq[:, None] − 2·gram + sq[None, :].",
-    todo=_PAIRWISE_TODO, reference="course_utils.losses:pairwise_squared_distances",
+    hints=_PAIRWISE_HINTS, reference="course_utils.losses:pairwise_squared_distances",
     forbidden=("course_utils.losses:pairwise_squared_distances", "course_utils.losses:pairwise_distances",
                "course_utils.losses:_squared_distances",
                "course_utils.exercises.loop_references:pairwise_squared_distances_loop",

@@ -13,13 +13,15 @@ import numpy as np
 
 from course_utils.exercises import harness as h
 
-_POSITIVE_TODO = """\
-Flatten the labels (ops.reshape(labels, (-1,))), compare every pair with broadcasting
-(labels[:, None] == labels[None, :]) and remove the diagonal (ops.logical_not(ops.eye(B, dtype="bool")))."""
+_POSITIVE_HINTS = (
+    'Input: labels of shape (B,) or (B, 1), int. Output: a (B, B) bool tensor, True at (i, j) when i and j are DIFFERENT images of the SAME person — so never on the diagonal. Use tensor operations only, so it works inside tf.function.',
+    'The key operations: ops.reshape to a flat vector, broadcasting a column against a row with ==, ops.eye (as bool) and ops.logical_not / ops.logical_and to remove the diagonal.',
+)
 
-_NEGATIVE_TODO = """\
-Flatten the labels (ops.reshape(labels, (-1,))) and compare every pair with broadcasting:
-labels[:, None] != labels[None, :] (a boolean (B, B) mask)."""
+_NEGATIVE_HINTS = (
+    'Input: labels of shape (B,) or (B, 1), int. Output: a (B, B) bool tensor, True at (i, j) when i and j show DIFFERENT people. Use tensor operations only, so it works inside tf.function.',
+    'The key operations: ops.reshape to a flat vector, then broadcasting a column against a row with !=.',
+)
 
 
 def _mask_cases(rng, which: str) -> list[h.Case]:
@@ -113,7 +115,7 @@ POSITIVE_MASK = h.Exercise(
     grade_id="ex_positive_mask_check", lesson="05", name="positive_mask", answer_names=("positive_mask",),
     make_cases=lambda rng: _mask_cases(rng, "positive"), convert=_bool_mask, same=_same_mask,
     mistakes=_positive_mistakes, show=_show_mask, advice="Positive pairs: same label and i != j.",
-    todo=_POSITIVE_TODO, reference="course_utils.losses:positive_mask",
+    hints=_POSITIVE_HINTS, reference="course_utils.losses:positive_mask",
     forbidden=("course_utils.losses:positive_mask", "course_utils.losses:_pair_masks",
                "course_utils.losses:triplet_mask",
                "course_utils.exercises.loop_references:positive_mask_loop"))
@@ -122,7 +124,7 @@ NEGATIVE_MASK = h.Exercise(
     grade_id="ex_negative_mask_check", lesson="05", name="negative_mask", answer_names=("negative_mask",),
     make_cases=lambda rng: _mask_cases(rng, "negative"), convert=_bool_mask, same=_same_mask,
     mistakes=_negative_mistakes, show=_show_mask, advice="Negative pairs: different labels.",
-    todo=_NEGATIVE_TODO, reference="course_utils.losses:negative_mask",
+    hints=_NEGATIVE_HINTS, reference="course_utils.losses:negative_mask",
     forbidden=("course_utils.losses:negative_mask", "course_utils.losses:_pair_masks",
                "course_utils.exercises.loop_references:negative_mask_loop"))
 
@@ -139,10 +141,10 @@ def check_negative_mask(fn, seed: int | None = None):
 
 
 
-_BATCH_HARD_TODO = """\
-d = pairwise squared distances (B, B); per anchor: hardest positive = max of d over the positive mask,
-hardest negative = min of d over the negative mask; loss = mean over anchors that have a positive
-of max(hardest_pos − hardest_neg + margin, 0)."""
+_BATCH_HARD_HINTS = (
+    'Inputs: labels (B,) and embeddings (B, dim). For every anchor: its hardest positive (the FARTHEST image of the same person) and its hardest negative (the CLOSEST image of another person), by squared distance. The loss is the mean, over anchors that have at least one positive AND at least one negative, of the hinge hardest_pos − hardest_neg + margin floored at 0 (a scalar; 0 when no anchor qualifies).',
+    'The key operations: your pairwise_squared_distances and the two masks from this lesson; ops.where to hide the pairs a mask excludes (0 for the max, a large value for the min); ops.max / ops.min along axis 1; ops.any for anchors that qualify; a masked mean (a sum divided by a count, guarded for 0).',
+)
 
 
 def _batch_hard_parts(data):
@@ -283,7 +285,7 @@ BATCH_HARD_TRIPLET_LOSS = h.Exercise(
     requirements=(h.gradient_requirement("loss", "embeddings"),),
     advice="For the example, print the (B, B) distances, the hardest positive and hardest negative "
            "of each anchor, and which anchors have a positive.",
-    todo=_BATCH_HARD_TODO, reference="course_utils.exercises.solutions:batch_hard_triplet_loss",
+    hints=_BATCH_HARD_HINTS, reference="course_utils.exercises.solutions:batch_hard_triplet_loss",
     forbidden=("course_utils.losses:batch_hard_triplet_loss", "course_utils.losses:semi_hard_triplet_loss",
                "course_utils.losses:triplet_loss_from_batch",
                "course_utils.exercises.solutions:batch_hard_triplet_loss",

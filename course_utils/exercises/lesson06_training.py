@@ -21,12 +21,16 @@ _NO_PREDICTION = {"i don't know", "i dont know", "don't know", "dont know", "idk
                   "i do not know", "unknown", "?", "no prediction", "none"}
 
 
-def not_done_value(name: str, todo: str, fallback_text: str, fallback=None):
+def not_done_value(name: str, hints, fallback_text: str, fallback=None, exercise: str | None = None):
     """Like ``harness.not_done`` for a value (not a function) the student has to fill in."""
     if h.grading_mode():
         raise h.CheckFailed(f"{name} is not implemented yet")
-    lines = [f"⏳ {name} is not done yet."]
-    lines += ["   " + line for line in textwrap.dedent(todo).strip().splitlines()]
+    exercise = exercise or name                    # the name hint() knows it by
+    level, text = h.next_hint(exercise, hints)
+    lines = [f"⏳ {name} is not done yet. Hint {level} of {h.HINT_LEVELS}:"]
+    lines += ["   " + line for line in text.splitlines()]
+    if level < h.HINT_LEVELS:
+        lines.append(f"   (Run the check again, or hint({exercise!r}, {level + 1}), for a bigger hint.)")
     lines.append(fallback_text)
     print("\n".join(lines))
     return fallback
@@ -48,9 +52,10 @@ def _auc_matches(value: float, aucs: list[float]) -> bool:
     return math.isclose(value, max(aucs), abs_tol=1e-6)
 
 
-_EXPERIMENT_TODO = """\
-Fill in the dict: {"change": what you changed, "prediction": what you expected to happen,
-"val_auc_before": the best val_auc of the first run, "val_auc_after": the same for the second}."""
+_EXPERIMENT_HINTS = (
+    'Fill in the dict with four keys: "change" (the one recipe field you changed, and to what), "prediction" (what you expected it to do to validation AUC, written BEFORE training), and "val_auc_before" / "val_auc_after" (the BEST validation AUC of each run, as numbers).',
+    "Read the numbers from the two histories: the largest value in each run's 'val_auc' list (max), not the last epoch's. The change text should name the field that differs between the two recipes.",
+)
 
 
 def _experiment_message(experiment, history_before, history_after) -> str:
@@ -129,14 +134,15 @@ def _judge_experiment(ex, cases, outputs) -> Verdict:
 DESCRIBE_EXPERIMENT = h.Exercise(
     grade_id="ex_experiment_check", lesson="06", name="describe_experiment",
     answer_names=("experiment", "before", "after"), mode="values", custom_judge=_judge_experiment,
-    todo=_EXPERIMENT_TODO)
+    hints=_EXPERIMENT_HINTS)
 
 
 def check_describe_experiment(experiment, history_before, history_after):
     """Check the lesson-6 experiment record and print a short reflection on it."""
     if experiment is None:
-        return not_done_value("experiment", _EXPERIMENT_TODO,
-                              "The lesson continues; come back to it once both runs are trained.")
+        return not_done_value("experiment", _EXPERIMENT_HINTS,
+                              "The lesson continues; come back to it once both runs are trained.",
+                              exercise="describe_experiment")
     answers = dict(zip(DESCRIBE_EXPERIMENT.answer_names, (experiment, history_before, history_after)))
     try:
         outputs = run_in_process(DESCRIBE_EXPERIMENT, answers, [], ".", provenance=False)

@@ -10,9 +10,10 @@ import numpy as np
 
 from course_utils.exercises import harness as h
 
-_NEIGHBOURS_TODO = """\
-Squared distances from the query to every gallery row: ops.sum(ops.square(gallery - query), axis=1)
-(or np.sum); then the indices of the k smallest, closest first: np.argsort(distances)[:k]."""
+_NEIGHBOURS_HINTS = (
+    'Inputs: a query (dim,) and a gallery (N, dim), NumPy arrays. Output: an int array of the k gallery row indices closest to the query by squared distance, closest first; ties go to the smaller index.',
+    'The key operations: broadcasting the query against the gallery, a sum of squares along axis 1 (N distances), then np.argsort with a stable kind and the first k entries.',
+)
 
 
 def _neighbour_cases(rng) -> list[h.Case]:
@@ -122,7 +123,7 @@ NEAREST_NEIGHBOURS = h.Exercise(
     answer_names=("nearest_neighbours",), make_cases=_neighbour_cases, convert=_neighbour_result,
     same=_same_order, mistakes=_neighbour_mistakes,
     advice="Print the distances for the example and check the order of the indices you return.",
-    todo=_NEIGHBOURS_TODO, reference="course_utils.exercises.solutions:nearest_neighbours",
+    hints=_NEIGHBOURS_HINTS, reference="course_utils.exercises.solutions:nearest_neighbours",
     forbidden=("course_utils.exercises.solutions:nearest_neighbours", "course_utils.index:search",
                "course_utils.metrics:_identity_distances"))
 

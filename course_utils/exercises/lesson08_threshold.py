@@ -14,14 +14,19 @@ import numpy as np
 
 from course_utils.exercises import harness as h
 
-_FAR_TODO = """\
-FAR(t) = accepted impostor pairs / all impostor pairs, with accepted ⇔ distance <= t. Try the
-observed distances as thresholds (sorted) and return the LARGEST one whose FAR <= far
-(-inf if none: then nothing can be accepted)."""
+_FAR_HINTS = (
+    "A pair is accepted when its distance is <= t. FAR at t is the share of IMPOSTOR pairs (same == False) "
+    "that are accepted. Try the observed distances (of ALL pairs) as thresholds and return the LARGEST t "
+    "whose FAR is <= far; if none is that strict, return -inf (nothing can be accepted).",
+    "The key operations: np.unique gives the observed distances, sorted; for each candidate t, a <= "
+    "comparison on the impostor distances and np.mean of that bool array is FAR at t; keep the last t "
+    "whose FAR passes, starting from -inf.",
+)
 
-_FRR_TODO = """\
-FRR = rejected genuine pairs / all genuine pairs, where a pair is rejected when distance > threshold:
-np.mean(distances[same] > threshold)."""
+_FRR_HINTS = (
+    'FRR is the share of GENUINE pairs (same == True) that are rejected, where a pair is rejected when its distance is strictly greater than the threshold. Return a float between 0 and 1.',
+    'The key operations: the boolean mask selects the genuine distances, a comparison with > gives a bool array, and np.mean of a bool array is the share of True.',
+)
 
 
 def _pair_cases(rng, kind: str) -> list[h.Case]:
@@ -146,7 +151,7 @@ THRESHOLD_FOR_FAR = h.Exercise(
     same=lambda got, exp, case: np.array_equal(got[1], exp[1]), mistakes=_far_mistakes, show=_show_threshold,
     advice="Any threshold that accepts exactly the same pairs is fine. Count, for your threshold, "
            "the impostor pairs with distance <= t and divide by the number of impostor pairs.",
-    todo=_FAR_TODO, reference="course_utils.metrics:threshold_for_far",
+    hints=_FAR_HINTS, reference="course_utils.metrics:threshold_for_far",
     forbidden=("course_utils.metrics:threshold_for_far", "course_utils.metrics:tar_at_far",
                "course_utils.exercises.solutions:threshold_for_far"))
 
@@ -187,7 +192,7 @@ FRR_AT = h.Exercise(
     make_cases=_frr_cases, convert=lambda raw, case: h.float_scalar(raw, "FRR"),
     same=lambda got, exp, case: math.isclose(got, exp, abs_tol=1e-9), mistakes=_frr_mistakes,
     advice="FRR = (genuine pairs with distance > threshold) / (number of genuine pairs).",
-    todo=_FRR_TODO, reference="course_utils.exercises.solutions:frr_at",
+    hints=_FRR_HINTS, reference="course_utils.exercises.solutions:frr_at",
     forbidden=("course_utils.exercises.solutions:frr_at", "course_utils.metrics:confusion_at",
                "course_utils.metrics:accuracy_at"))
 

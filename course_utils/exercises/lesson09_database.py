@@ -13,10 +13,10 @@ import numpy as np
 
 from course_utils.exercises import harness as h
 
-_WHO_TODO = """\
-Squared distances from the embedding to every database row; a person's distance is the MIN over
-their rows; sort the people by that distance and keep the first k as (name, distance) pairs.
-The answer is the first name, or "unknown" if its distance > threshold."""
+_WHO_HINTS = (
+    'A person may have several rows in the database: their distance is the SMALLEST squared distance over their rows. Return (answer, top): top is the k closest people as (name, distance) pairs, closest first; answer is the closest name, or "unknown" when its distance is greater than the threshold (exactly at the threshold is known).',
+    'The key operations: broadcasting the embedding against the (rows, dim) array, a sum of squares along axis 1, min per name (a dict or np.minimum.at), sorted with a key, and one <= comparison.',
+)
 
 
 def _who_cases(rng) -> list[h.Case]:
@@ -163,7 +163,7 @@ WHO_IS_IT = h.Exercise(
     grade_id="ex_who_is_it_check", lesson="09", name="who_is_it", answer_names=("who_is_it",),
     make_cases=_who_cases, convert=_who_result, same=_same_who, mistakes=_who_mistakes,
     advice="Print each person's distance (min over their rows) for the example, sorted.",
-    todo=_WHO_TODO, reference="course_utils.exercises.solutions:who_is_it",
+    hints=_WHO_HINTS, reference="course_utils.exercises.solutions:who_is_it",
     forbidden=("course_utils.exercises.solutions:who_is_it", "course_utils.database:identify",
                "course_utils.database:identify_batch"))
 

@@ -24,10 +24,10 @@ from course_utils.exercises import harness as h
 
 LINKAGES = {"single": np.min, "average": np.mean, "complete": np.max}
 
-_TODO = """\
-d = squared distances between all photos; for every pair of DIFFERENT people (p, q): the linkage
-distance of their photos' cross block d[labels == p][:, labels == q] (single: min, average: mean,
-complete: max). Then, as lesson 8: the LARGEST of these distances t with share(distances <= t) <= far."""
+_HINTS = (
+    "For every pair of DIFFERENT people, the linkage distance between their photos: single: the closest cross pair, average: the mean of all cross pairs, complete: the farthest. These are the 'impostor' merges. Return, as in lesson 8, the LARGEST of these distances t such that the share of these distances that are <= t is <= far (-inf if none).",
+    'The key operations: pairwise squared distances of all photos, np.unique for the people, the cross block picked with two boolean masks, np.min / np.mean / np.max by linkage, then your lesson-8 rule on that list.',
+)
 
 
 def people_pair_distances(x: np.ndarray, labels: np.ndarray, linkage: str,
@@ -189,7 +189,7 @@ CLUSTER_THRESHOLD_FOR_FAR = h.Exercise(
     same=lambda got, exp, case: np.array_equal(got[1], exp[1]), mistakes=_mistakes, show=_show,
     advice="Any threshold that merges exactly the same pairs of people is fine. For the example, print "
            "the linkage distance of each pair of different people and count those <= your threshold.",
-    todo=_TODO, reference="course_utils.exercises.solutions:cluster_threshold_for_far",
+    hints=_HINTS, reference="course_utils.exercises.solutions:cluster_threshold_for_far",
     forbidden=("course_utils.exercises.solutions:cluster_threshold_for_far",
                "course_utils.exercises.lesson10_clustering:people_pair_distances",
                "course_utils.exercises.lesson10_clustering:largest_within_budget"))

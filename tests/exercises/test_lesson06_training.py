@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from course_utils import exercises as checks
+from course_utils.exercises import harness
 
 from kit_helpers import failure
 
@@ -69,8 +70,14 @@ def test_experiment_mistakes(record, words):
 
 
 def test_experiment_not_done(monkeypatch, capsys):
+    monkeypatch.setattr(harness, "_hint_level", {})
     assert checks.check_describe_experiment(None, BEFORE, AFTER) is None
-    assert capsys.readouterr().out.startswith("⏳ experiment is not done yet.")
+    first = capsys.readouterr().out
+    assert first.startswith("⏳ experiment is not done yet. Hint 1 of 2:")
+    assert "hint('describe_experiment', 2)" in first
+    assert checks.check_describe_experiment(None, BEFORE, AFTER) is None
+    second = capsys.readouterr().out
+    assert second.startswith("⏳ experiment is not done yet. Hint 2 of 2:") and "max" in second
     monkeypatch.setenv("COURSE_GRADING", "1")
     with pytest.raises(AssertionError, match="^experiment is not implemented yet$"):
         checks.check_describe_experiment(None, BEFORE, AFTER)
