@@ -10,16 +10,19 @@ How a check is scored (issue 10; the README's "Grading" section says what this d
 1. Before any student code runs, the grader reads the instructor's ``solutions/*.ipynb`` and the
    whole ``course_utils`` package (the exercise kit included) into memory and imports the kit.
 2. Each submission runs in its own temporary folders (working dir, ``COURSE_DATA_DIR``, ``HOME``)
-   with a private copy of ``course_utils`` first on ``PYTHONPATH``, in a kernel whose whole
-   environment the grader builds (grading mode, quick mode and synthetic data are the grader's
-   decision, not environment variables inherited or read back from the notebook).
+   with its own copy of ``course_utils`` in which the exercise kit and every function that
+   computes a graded exercise's answer are placeholders (:mod:`coursekit.hidden`), in a kernel
+   inside the OS sandbox (:mod:`coursekit.bwrap`: no network, own PID namespace, read-only system
+   and venv, nothing of the repository mounted, memory capped) whose whole environment the grader
+   builds (grading mode, quick mode and synthetic data are the grader's decision). Without bwrap
+   the kernel runs unconfined and every row is flagged.
 3. Execution counts and outputs are cleared. Every check cell (nbgrader ``grade: true``, matched
    by ``grade_id``) is replaced by a **probe**: code that calls the student's functions on inputs
    the grader drew with a fresh random seed and writes what came back as plain data (JSON + .npy,
    no pickle) to a file with a random name. Right after that cell ran, the grader reads that file
    and the kit's ``judge`` — running here, in the grader's process — decides the verdict against
    the reference and the catalogue of mistakes. A check counts only if its probe ran in this run
-   and the judge passed it; a function that is, or calls, the course's own implementation scores 0.
+   and the judge passed it; an answer that leans on the course's code finds only placeholders.
 4. Cells run one by one with a per-cell timeout (a timed-out cell is interrupted and the next
    cells still run; a kernel that ignores the interrupt is killed), a cap on the whole notebook's
    time and on the size of its outputs. A dead kernel scores every check that had not run 0.
@@ -47,7 +50,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell
 
-from coursekit import feedback, sandbox
+from coursekit import bwrap, feedback, hidden, sandbox
 from coursekit.review import review_flags
 
 SOLUTIONS = sandbox.REPO_ROOT / "solutions"
@@ -218,6 +221,8 @@ class Limits:
     notebook_cap: float = DEFAULT_NOTEBOOK_CAP
     output_cap: int = DEFAULT_OUTPUT_CAP
     kernel_name: str = "python3"
+    memory: int = bwrap.DEFAULT_MEMORY      # bytes of address space per kernel (OS sandbox)
+    os_sandbox: bool = True                 # False only for tests that compare with and without
 
 
 def _prepared_notebook(nb, lesson: Lesson) -> tuple[list, list[str]]:
@@ -260,7 +265,12 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
         return result
     result["review"] = review_flags(written)
     seed = secrets.randbelow(2**31) if seed is None else seed
-    ws = sandbox.Workspace.create(snapshot, seed_data)
+    exercises = [verdicts.graded[g] for g in lesson.possible if getattr(verdicts, "covers", lambda _: False)(g)]
+    package, _ = hidden.kernel_package(snapshot.package, exercises)
+    ws = sandbox.Workspace.create(snapshot, seed_data, package)
+    confined = limits.os_sandbox and bwrap.available()
+    if not confined:
+        result["review"].append("graded WITHOUT the OS sandbox: " + (bwrap.problem() or "switched off"))
     run_nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": limits.kernel_name, "language": "python",
                                                                "display_name": "Python 3"}})
     run_nb.cells = [c for c, _ in cells]
@@ -275,7 +285,8 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
     t0 = time.monotonic()
     try:
         with sandbox.START_LOCK:        # no orphan reaping between the start and the registration
-            client.km = client.create_kernel_manager()
+            client.km = (bwrap.kernel_manager(limits.kernel_name, ws.root, [ws.pkg], ws.work, limits.memory)
+                         if confined else client.create_kernel_manager())
             client.start_new_kernel(env=ws.kernel_env(), cwd=str(ws.work))
             kernel_pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
             sandbox.register(kernel_pid)
@@ -399,9 +410,10 @@ def prepare_seed_data(snapshot: sandbox.CourseSnapshot, lessons: set[str]) -> Pa
 def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeout: float = DEFAULT_CELL_TIMEOUT,
                  solutions: str | Path = SOLUTIONS, jobs: int = 1, notebook_cap: float = DEFAULT_NOTEBOOK_CAP,
                  output_cap: int = DEFAULT_OUTPUT_CAP, seed_data: bool = True, verdicts=None,
-                 course_root: str | Path | None = None) -> list[dict]:
+                 course_root: str | Path | None = None, os_sandbox: bool = True) -> list[dict]:
     """Grade every submission under ``folder`` against the lessons in ``solutions``; write ``out``
-    and ``feedback/`` next to it. Returns the CSV rows."""
+    and ``feedback/`` next to it. Returns the CSV rows. ``os_sandbox=False`` (or a host without
+    bubblewrap) runs the kernels unconfined: every row then carries a review flag saying so."""
     folder, out = Path(folder), Path(out)
     if not folder.is_dir():
         raise FileNotFoundError(f"Submissions folder not found: {folder}")
@@ -421,7 +433,11 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
             continue
         work.append((student, path, lesson))
     seed_dir = prepare_seed_data(snapshot, {lesson.name for _, _, lesson in work}) if (seed_data and work) else None
-    limits = Limits(cell_timeout, notebook_cap, output_cap)
+    limits = Limits(cell_timeout, notebook_cap, output_cap, os_sandbox=os_sandbox)
+    if work and not (os_sandbox and bwrap.available()):
+        print("WARNING: grading WITHOUT the OS sandbox (" + (bwrap.problem() or "switched off") + "): a "
+              "submission can read the course folder, use the network and leave files behind. Install "
+              "bubblewrap (Debian: apt-get install bubblewrap) for anything that counts.", flush=True)
     lock = threading.Lock()
 
     def one(item):
@@ -472,7 +488,11 @@ def _default_verdicts():
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="course.py grade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", help="folder of submissions")
+    parser.add_argument("folder", nargs="?", help="folder of submissions")
+    parser.add_argument("--nbgrader", metavar="COURSE_DIR",
+                        help="grade an nbgrader course's collected submissions and write its gradebook "
+                             "(instead of a folder; see coursekit/gradebook.py)")
+    parser.add_argument("--assignment", help="with --nbgrader: only this assignment")
     parser.add_argument("--out", default="grades.csv", help="CSV file to write (default grades.csv); "
                         "feedback/ is written next to it")
     parser.add_argument("--timeout", type=float, default=DEFAULT_CELL_TIMEOUT,
@@ -482,11 +502,21 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default 1; "
                         "each needs about 1 GB of memory and one core)")
     parser.add_argument("--solutions", default=str(SOLUTIONS), help="instructor notebooks (default solutions/)")
+    parser.add_argument("--no-os-sandbox", action="store_true",
+                        help="run the kernels without bubblewrap (every row is flagged; for debugging only)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be 1 or more")
+    if (args.folder is None) == (args.nbgrader is None):
+        parser.error("give a folder of submissions, or --nbgrader COURSE_DIR (one of the two)")
     try:
-        grade_folder(args.folder, args.out, args.timeout, args.solutions, jobs=args.jobs, notebook_cap=args.cap)
+        if args.nbgrader:
+            from coursekit import gradebook
+            gradebook.grade_course(args.nbgrader, args.assignment, jobs=args.jobs, cell_timeout=args.timeout,
+                                   notebook_cap=args.cap, os_sandbox=not args.no_os_sandbox)
+            return 0
+        grade_folder(args.folder, args.out, args.timeout, args.solutions, jobs=args.jobs, notebook_cap=args.cap,
+                     os_sandbox=not args.no_os_sandbox)
     except FileNotFoundError as err:
         print(f"course.py grade: {err}", file=sys.stderr)
         return 2

@@ -22,6 +22,13 @@ _PROC = {"subprocess", "os.system", "os.popen", "os.spawnl", "os.spawnv", "os.ex
 _INTERNAL = ("course_utils.exercises", "course_utils.checks", "course_utils.losses",
              "course_utils.reference", "course_utils.metrics", "checks", "losses", "reference")
 _WRITE_MODES = set("wax+")
+_FRAMES = {"sys._getframe", "sys._current_frames", "inspect.currentframe", "inspect.stack", "inspect.getouterframes",
+           "traceback.extract_stack", "traceback.walk_stack"}
+# Strings that name the interpreter's start-up machinery: a file planted there runs in later processes.
+_STARTUP = ("site-packages", "dist-packages", ".pth", "sitecustomize", "usercustomize", ".ipython", "startup/",
+            "PYTHONSTARTUP", ".venv")
+_MODULES = {"sys", "os", "json", "builtins", "numpy", "np", "keras", "ops", "tf", "importlib",
+            "course_utils", "checks", "losses", "reference", "metrics", "database", "models"}
 
 
 def _dotted(node) -> str:
@@ -75,11 +82,14 @@ class _Visitor(ast.NodeVisitor):
             self.add(f"course internals ({name})")
         if name.split(".")[0] in ("threading", "_thread", "concurrent", "asyncio", "signal"):
             self.add(f"background threads/signals ({name.split('.')[0]})")
-        if name in ("importlib", "builtins", "gc", "inspect") or name.startswith("importlib."):
+        if name in ("importlib", "builtins", "gc", "inspect", "site", "sysconfig") or name.startswith("importlib."):
             self.add(f"introspection ({name})")
 
     def visit_Attribute(self, node):
         name = _dotted(node)
+        if node.attr in ("__dict__", "__globals__", "__builtins__", "__code__", "__closure__", "f_globals",
+                         "f_locals", "f_back", "gi_frame", "tb_frame"):
+            self.add(f"reaching past names ({name})")
         if name.startswith(_INTERNAL) and "." in name:
             self.add(f"course internals ({name})")
         if name.split(".")[-1] in _HOOKS and ("get_ipython" in name or "ip." in name or name.startswith("sys.")):
@@ -88,9 +98,27 @@ class _Visitor(ast.NodeVisitor):
             self.add(f"environment change ({name})")
         self.generic_visit(node)
 
+    def visit_Name(self, node):
+        if node.id in ("__builtins__", "__loader__", "__spec__"):
+            self.add(f"reaching past names ({node.id})")
+        self.generic_visit(node)
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, str) and any(mark in node.value for mark in _STARTUP):
+            self.add("interpreter start-up files (site-packages, .pth, sitecustomize, ~/.ipython)")
+
     def visit_Call(self, node):
         name = _dotted(node.func)
         last = name.split(".")[-1]
+        if name in _FRAMES or last in ("_getframe", "currentframe"):
+            self.add(f"stack inspection ({name})")
+        if name in ("getattr", "vars", "globals") and node.args:
+            target = _dotted(node.args[0])
+            if name == "globals" or target.split(".")[0] in _MODULES or target.startswith("course_utils"):
+                self.add(f"dynamic attribute access ({name}({target or '...'}, ...))")
+        if name in ("site.addsitedir", "site.getsitepackages", "site.getusersitepackages", "sysconfig.get_paths",
+                    "sysconfig.get_path"):
+            self.add("interpreter start-up files (site-packages, .pth, sitecustomize, ~/.ipython)")
         if name in _EXIT or last in ("_exit", "abort", "killpg", "setsid"):
             self.add(f"process exit/kill ({name})")
         if name in _TRACE or last in ("setprofile", "settrace"):

