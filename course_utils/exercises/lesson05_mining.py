@@ -34,6 +34,7 @@ def _mask_cases(rng, which: str) -> list[h.Case]:
         (20, "column", np.int32, True, "random"),
         (6, "flat", np.int32, False, "same"),
         (9, "column", np.float32, True, "random"),
+        (7, "flat", np.int64, True, "wide"),       # ids ≥ 128: a cast to int8/uint8 wraps them onto each other
     ]
     cases = []
     for b, layout, dtype, tensor, structure in plan:
@@ -41,6 +42,8 @@ def _mask_cases(rng, which: str) -> list[h.Case]:
             labels = rng.permutation(100)[:b]
         elif structure == "same":
             labels = np.full(b, rng.integers(100))
+        elif structure == "wide":            # 300, 812 and 44 agree modulo 256; 1000 and 488 too
+            labels = rng.permutation(np.array([300, 44, 300, 812, 1000, 488, 44]))
         else:
             ids = rng.permutation(100)[:max(2, b // 3)]
             labels = ids[rng.integers(len(ids), size=b)]
@@ -50,8 +53,11 @@ def _mask_cases(rng, which: str) -> list[h.Case]:
         same = flat[:, None] == flat[None, :]
         eye = np.eye(b, dtype=bool)
         positive = same & ~eye
+        small = flat.astype(np.int8)                 # what a narrowing cast makes of the ids
+        same_small = small[:, None] == small[None, :]
         cases.append(h.Case(args=(h.tensor_or_array(shaped, tensor),), names=("labels",),
-                           data={"B": b, "same": same, "eye": eye, "positive": positive, "negative": ~same},
+                           data={"B": b, "same": same, "eye": eye, "positive": positive, "negative": ~same,
+                                 "positive_small": same_small & ~eye, "negative_small": ~same_small},
                            expected=positive if which == "positive" else ~same, size=b))
     return cases
 
@@ -97,6 +103,9 @@ def _positive_mistakes():
         h.Mistake("this is the negative mask (different labels): a positive pair has the SAME label "
                   "(labels[:, None] == labels[None, :]), without the diagonal.",
                   lambda d: h.AnyOf((d["negative"], d["negative"] | d["eye"]))),
+        h.Mistake("the labels were cast to a small integer type (int8/uint8): person ids of 128 or more wrap "
+                  "around (300 and 44 both become 44), so different people look like one. Compare the labels "
+                  "in their own dtype, or cast to int32/int64.", lambda d: d["positive_small"]),
     ]
 
 
@@ -108,6 +117,9 @@ def _negative_mistakes():
         h.Mistake("this is the positive mask (same labels): a negative pair has DIFFERENT labels "
                   "(labels[:, None] != labels[None, :]).",
                   lambda d: h.AnyOf((d["positive"], d["same"]))),
+        h.Mistake("the labels were cast to a small integer type (int8/uint8): person ids of 128 or more wrap "
+                  "around (300 and 44 both become 44), so different people look like one. Compare the labels "
+                  "in their own dtype, or cast to int32/int64.", lambda d: d["negative_small"]),
     ]
 
 
@@ -197,6 +209,12 @@ def _batch_hard_mistakes():
         valid = pos.any(axis=1)
         return mean_valid(_masked_max(d, pos) - _masked_min(d, neg) + m, valid)
 
+    def no_negative_kept(data):
+        d, pos, neg, _, m = _batch_hard_parts(data)
+        valid = pos.any(axis=1)
+        hn = np.where(neg.any(axis=1), _masked_min(d, neg), d.max(axis=1))    # filled with the row's max
+        return mean_valid(np.maximum(_masked_max(d, pos) - hn + m, 0.0), valid)
+
     def mean_over_all(data):
         d, pos, neg, _, m = _batch_hard_parts(data)
         valid = pos.any(axis=1)
@@ -211,6 +229,11 @@ def _batch_hard_mistakes():
     def same_or_column(got, variant_out, case):
         return variant_out is _ANY_VALUE or h.close(got, variant_out, case)
 
+    def with_negatives(variant):
+        # A batch without any negative only tells the negative filter apart (no_negative_kept):
+        # every other mistake is judged on the batches that have both.
+        return lambda data: _ANY_VALUE if (data["labels"] == data["labels"][0]).all() else variant(data)
+
     return [
         h.Mistake("the labels were not flattened: your loss is right for labels of shape (B,) and wrong "
                   "for labels of shape (B, 1) — the shape Keras gives y_true. With a (B, 1) column, "
@@ -218,22 +241,26 @@ def _batch_hard_mistakes():
                   "distances it broadcasts to (B, B, B). Start with labels = ops.reshape(labels, (-1,)).",
                   right_on_flat_labels, same=same_or_column),
         h.Mistake("the hardest positive is the FARTHEST one: take the max (not the min) of the distances "
-                 "over the positive mask.", min_positive),
+                 "over the positive mask.", with_negatives(min_positive), same=same_or_column),
         h.Mistake("the hardest negative is the CLOSEST one: take the min (not the max) of the distances "
                  "over the negative mask (fill the non-negatives with a large value before the min).",
-                 max_negative),
+                 with_negatives(max_negative), same=same_or_column),
         h.Mistake("anchors without any positive in the batch (a person with one image) still get a loss: "
                  "the diagonal (an anchor with itself, distance 0) counts as a positive, or those anchors "
                  "are not excluded. Use the positive mask without the diagonal and average only over "
-                 "anchors that have a positive.", diagonal_positive),
+                 "anchors that have a positive.", with_negatives(diagonal_positive), same=same_or_column),
         h.Mistake("the negatives are not masked, or the non-negatives were filled with 0 before the min: "
                  "the minimum is then taken over the whole row (the anchor itself, at distance 0, or its "
                  "positives win). Take the min only where the negative mask is True: fill the others with "
-                 "a LARGE value, e.g. ops.where(neg_mask, d, ops.max(d) + 1.0), before ops.min.", negatives_unmasked),
+                 "a LARGE value, e.g. ops.where(neg_mask, d, ops.max(d) + 1.0), before ops.min.", with_negatives(negatives_unmasked), same=same_or_column),
         h.Mistake("the relu (max(·, 0)) is missing: an anchor whose hardest negative is already far enough "
-                 "must contribute 0, not a negative number.", no_relu),
+                 "must contribute 0, not a negative number.", with_negatives(no_relu), same=same_or_column),
+        h.Mistake("anchors without any negative (a batch of one person) still get a loss: the non-negatives "
+                 "were filled with a value a positive can reach (e.g. the row's maximum), so the 'hardest "
+                 "negative' is a positive. Fill with a value larger than every distance, and average only over "
+                 "anchors that have a positive AND a negative.", no_negative_kept),
         h.Mistake("you divided by ALL anchors: anchors without a positive have no triplet and must not count. "
-                 "Divide the sum by the number of anchors that have at least one positive.", mean_over_all),
+                 "Divide the sum by the number of anchors that have at least one positive.", with_negatives(mean_over_all), same=same_or_column),
     ]
 
 
@@ -248,11 +275,14 @@ def _batch_hard_cases(rng) -> list[h.Case]:
         ("single", 16, 0.6, 0.5, np.float64, True, True),
         ((3, 4), 8, 0.6, 1.0, np.float32, False, False),
         ("single", 4, 0.3, None, np.float32, True, False),
+        ("one person", 8, 0.4, 0.2, np.float32, True, False),   # positives everywhere, no negative at all
     ]
     cases = []
     for pattern, dim, noise, margin, dtype, tensor, column in plan:
         if pattern == "single":               # some people with one image only (no positive)
             counts = [3, 1, 2, 1, 4]
+        elif pattern == "one person":
+            counts = [5]
         else:
             counts = [pattern[1]] * pattern[0]
         ids = rng.permutation(1000)[:len(counts)]

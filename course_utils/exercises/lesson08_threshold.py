@@ -84,6 +84,14 @@ def _largest(candidates, ok) -> float:
     return max(good) if good else -math.inf
 
 
+def _same_threshold(got, expected) -> bool:
+    """Same decisions (d <= t) — and -inf exactly where no threshold keeps the FAR in budget: a finite
+    number there (0.0, the smallest distance minus a bit) is a threshold the docstring does not allow."""
+    if expected[0] == -math.inf and got[0] != -math.inf:
+        return False
+    return bool(np.array_equal(got[1], expected[1]))
+
+
 def _far_mistakes():
     def parts(data):
         d, same, far = data["d"], data["same"], data["far"]
@@ -118,7 +126,18 @@ def _far_mistakes():
     def same_rate(got, expected, case):      # the value itself is one of the rates
         return math.isclose(got[0], expected[0], rel_tol=1e-9, abs_tol=1e-12)
 
+    def finite_for_none(got, variant_out, case):      # right decisions, a finite number for "none"
+        return (variant_out[0] == -math.inf and got[0] != -math.inf and not np.any(got[1])) or \
+            (variant_out[0] != -math.inf and _same_threshold(got, variant_out))
+
+    def expected(data):
+        return _decisions(_largest(parts(data)[3], lambda t: np.mean(data["d"][~data["same"]] <= t) <= data["far"]),
+                          data)
+
     return [
+        h.Mistake("when no threshold keeps FAR <= far, return -inf (float('-inf') or -np.inf), not a number "
+                  "like 0.0: -inf says 'accept nothing' whatever the distances are.", expected,
+                  same=finite_for_none),
         h.Mistake("the FAR was divided by ALL pairs: FAR = accepted impostor pairs / number of IMPOSTOR "
                  "pairs (same == False), not / all pairs.", over_all),
         h.Mistake("FAR and FRR/TAR are mixed up: the false ACCEPT rate is about impostor pairs "
@@ -148,9 +167,10 @@ def _far_cases(rng) -> list[h.Case]:
 THRESHOLD_FOR_FAR = h.Exercise(
     grade_id="ex_threshold_for_far_check", lesson="08", name="threshold_for_far",
     answer_names=("threshold_for_far",), make_cases=_far_cases, convert=_threshold_result,
-    same=lambda got, exp, case: np.array_equal(got[1], exp[1]), mistakes=_far_mistakes, show=_show_threshold,
-    advice="Any threshold that accepts exactly the same pairs is fine. Count, for your threshold, "
-           "the impostor pairs with distance <= t and divide by the number of impostor pairs.",
+    same=lambda got, exp, case: _same_threshold(got, exp), mistakes=_far_mistakes, show=_show_threshold,
+    advice="Any threshold that accepts exactly the same pairs is fine, except where nothing may be accepted: "
+           "then -inf, as the docstring says. Count, for your threshold, the impostor pairs with "
+           "distance <= t and divide by the number of impostor pairs.",
     hints=_FAR_HINTS, reference="course_utils.metrics:threshold_for_far",
     forbidden=("course_utils.metrics:threshold_for_far", "course_utils.metrics:tar_at_far",
                "course_utils.exercises.solutions:threshold_for_far"))

@@ -45,6 +45,7 @@ POSITIVE_MISTAKES = {
     "0/1 numbers": lambda l: ops.cast(losses.positive_mask(l), "float32"),
     "must be flattened first": lambda l: ops.logical_and(l[:, None] == l[None, :], ~np.eye(len(l), dtype=bool)[..., None])
     if len(l.shape) == 2 else losses.positive_mask(l),
+    "small integer type": lambda l: losses.positive_mask(ops.cast(_flat(l), "int8")),
 }
 
 NEGATIVE_MISTAKES = {
@@ -52,13 +53,14 @@ NEGATIVE_MISTAKES = {
     "this is the positive mask": losses.positive_mask,
     "0/1 numbers": lambda l: ops.cast(losses.negative_mask(l), "int32"),
     "must be flattened first": lambda l: (l[:, None] != l[None, :]) if len(l.shape) == 2 else losses.negative_mask(l),
+    "small integer type": lambda l: negative_numpy(np.asarray(l).astype(np.uint8)),
 }
 
 
 # --- batch-hard --------------------------------------------------------------------------------
 
 def _batch_hard(hardest_positive="max", hardest_negative="min", diagonal=False, mask_negatives=True,
-                relu=True, divide_by="valid"):
+                relu=True, divide_by="valid", fill_negatives=1e9):
     def batch_hard_triplet_loss(labels, embeddings, margin=0.2):
         d = losses.pairwise_squared_distances(embeddings)
         labels = ops.reshape(labels, (-1,))
@@ -72,8 +74,10 @@ def _batch_hard(hardest_positive="max", hardest_negative="min", diagonal=False, 
             hp = ops.min(ops.where(positives, d, 1e9), axis=1)
         if not mask_negatives:
             hn = ops.min(d, axis=1)
+        elif fill_negatives == "row max":
+            hn = ops.min(ops.where(negatives, d, ops.max(d, axis=1, keepdims=True)), axis=1)
         elif hardest_negative == "min":
-            hn = ops.min(ops.where(negatives, d, 1e9), axis=1)
+            hn = ops.min(ops.where(negatives, d, fill_negatives), axis=1)
         else:
             hn = ops.max(ops.where(negatives, d, 0.0), axis=1)
         per_anchor = hp - hn + margin
@@ -110,6 +114,7 @@ BATCH_HARD_MISTAKES = {
     "the negatives are not masked": _batch_hard(mask_negatives=False),
     "the relu (max(·, 0)) is missing": _batch_hard(relu=False),
     "you divided by ALL anchors": _batch_hard(divide_by="all (masked)"),
+    "anchors without any negative": _batch_hard(fill_negatives="row max"),
 }
 
 

@@ -16,18 +16,21 @@ from kit_helpers import NONE, exercise_tests
 # --- threshold_for_far / frr_at ----------------------------------------------------------------
 
 def far_threshold_below_next_impostor(distances, same, far):
-    """Any threshold with the same decisions is right: here, just below the first impostor too many."""
-    impostors = np.sort(np.asarray(distances, dtype=np.float64)[~same])
+    """Any threshold with the same decisions is right: here, just below the first impostor too many
+    (and -inf, as the docstring asks, when that accepts nothing)."""
+    d = np.asarray(distances, dtype=np.float64)
+    impostors = np.sort(d[~same])
     allowed = int(math.floor(far * len(impostors) + 1e-9))
     if allowed >= len(impostors):
         return float(np.max(distances))
-    return float(np.nextafter(impostors[allowed], -np.inf))
+    t = float(np.nextafter(impostors[allowed], -np.inf))
+    return t if np.any(d <= t) else -math.inf
 
 
-def _far_sweep(rate, strict=False, smallest=False, return_rate=False):
+def _far_sweep(rate, strict=False, smallest=False, return_rate=False, none=-math.inf):
     def threshold_for_far(distances, same, far):
         d = np.asarray(distances, dtype=np.float64)
-        best = -math.inf
+        best = none
         for t in np.unique(d):
             accepted = d < t if strict else d <= t
             if rate(accepted, same, d) <= far:
@@ -48,6 +51,7 @@ FAR_MISTAKES = {
     "`<` instead of `<=`": _far_sweep(lambda acc, same, d: np.mean(acc[~same]), strict=True),
     "SMALLEST threshold": _far_sweep(lambda acc, same, d: np.mean(acc[~same]), smallest=True),
     "returned a rate": _far_sweep(lambda acc, same, d: np.mean(acc[~same]), return_rate=True),
+    "return -inf": _far_sweep(lambda acc, same, d: np.mean(acc[~same]), none=0.0),
 }
 
 
