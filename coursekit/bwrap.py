@@ -83,6 +83,8 @@ def command(argv: list[str], root: Path, readonly: list[Path], cwd: Path,
             # ipykernel exits when its parent pid changes; inside the PID namespace it always looks
             # changed. "1" (init) switches that watch off; --die-with-parent ends the kernel with the grader.
             "--setenv", "JPY_PARENT_PID", "1"]
+    # /tmp first: the Python or the venv may live under it (a CI clone), and later mounts go on top.
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     for path in _SYSTEM_DIRS:
         if os.path.isdir(path):
             args += ["--ro-bind", path, path]
@@ -93,7 +95,6 @@ def command(argv: list[str], root: Path, readonly: list[Path], cwd: Path,
             args += ["--ro-bind", path, path]
     for path in _python_roots():
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     args += ["--bind", str(root), str(root)]
     for path in readonly:
         args += ["--ro-bind", str(path), str(path)]
