@@ -207,7 +207,9 @@ def test_honest_work_and_attacks(course, tmp_path):
     assert "output limit" in by["flood"]["status"]
     assert "process exit" in by["exit"]["review"] and "environment change" in by["grading_off"]["review"]
     assert "course internals" in by["kit_import"]["review"] and "IPython" in by["hooks"]["review"]
-    assert by["solved"]["review"] == "" and by["unsolved"]["review"] == ""
+    # Where the host has no bubblewrap every row says so, and that is the only flag honest work gets.
+    unconfined = "" if grading.bwrap.available() else f"graded WITHOUT the OS sandbox: {grading.bwrap.problem()}"
+    assert by["solved"]["review"] == unconfined and by["unsolved"]["review"] == unconfined
     # feedback: the student's message, short, no internal paths
     wrong = (tmp_path / "feedback" / "wrong" / f"{LESSON}.md").read_text()
     assert "Likely mistake" in wrong and "course_utils/" not in wrong and "Traceback" not in wrong
