@@ -12,7 +12,9 @@ from pathlib import Path
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """``name`` as one file or folder name: letters, digits, ``_ . -`` only (student text cannot climb
+    out of the feedback folder or name a hidden file)."""
     return _SAFE.sub("_", str(name)).strip("._") or "student"
 
 
@@ -45,7 +47,7 @@ def write_all(folder: Path, graded: list[tuple[dict, dict]]) -> int:
     """Write every submission's feedback under ``folder``; returns how many files were written."""
     count = 0
     for row, result in graded:
-        path = Path(folder) / _safe(row["student"]) / f"{_safe(row['lesson'])}.md"
+        path = Path(folder) / safe_name(row["student"]) / f"{safe_name(row['lesson'])}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(row, result), encoding="utf-8")
         count += 1

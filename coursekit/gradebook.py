@@ -93,7 +93,7 @@ def grade_course(course_dir, assignment: str | None = None, db_url: str | None =
                 target = course / "feedback" / md.parent.name / name / (md.stem + ".html")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(_html(md.read_text()))
-            shutil.copyfile(tmp / "grades" / "grades.csv", course / f"grades-{feedback._safe(name)}.csv")
+            shutil.copyfile(tmp / "grades" / "grades.csv", course / f"grades-{feedback.safe_name(name)}.csv")
             print(f"{name}: {count} grades written to {db_url}; feedback in {course / 'feedback'}")
             done[name] = rows
     return done
