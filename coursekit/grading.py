@@ -247,6 +247,13 @@ def _prepared_notebook(nb, lesson: Lesson) -> tuple[list, list[str]]:
     return cells, written
 
 
+def _unconfined(os_sandbox: bool) -> str | None:
+    """Why kernels run without the OS sandbox ("switched off", or what the host lacks); None if they don't."""
+    if not os_sandbox:
+        return "switched off"
+    return bwrap.problem()
+
+
 def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot, verdicts,
                    limits: Limits = Limits(), seed_data: Path | None = None, seed: int | None = None) -> dict:
     """Execute one submission in a fresh workspace and score it (see the module docstring).
@@ -268,9 +275,10 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
     exercises = [verdicts.graded[g] for g in lesson.possible if getattr(verdicts, "covers", lambda _: False)(g)]
     package, _ = hidden.kernel_package(snapshot.package, exercises)
     ws = sandbox.Workspace.create(snapshot, seed_data, package)
-    confined = limits.os_sandbox and bwrap.available()
-    if not confined:
-        result["review"].append("graded WITHOUT the OS sandbox: " + (bwrap.problem() or "switched off"))
+    unconfined = _unconfined(limits.os_sandbox)
+    confined = unconfined is None
+    if unconfined:
+        result["review"].append(f"graded WITHOUT the OS sandbox: {unconfined}")
     run_nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": limits.kernel_name, "language": "python",
                                                                "display_name": "Python 3"}})
     run_nb.cells = [c for c, _ in cells]
@@ -434,8 +442,8 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
         work.append((student, path, lesson))
     seed_dir = prepare_seed_data(snapshot, {lesson.name for _, _, lesson in work}) if (seed_data and work) else None
     limits = Limits(cell_timeout, notebook_cap, output_cap, os_sandbox=os_sandbox)
-    if work and not (os_sandbox and bwrap.available()):
-        print("WARNING: grading WITHOUT the OS sandbox (" + (bwrap.problem() or "switched off") + "): a "
+    if work and _unconfined(os_sandbox):
+        print(f"WARNING: grading WITHOUT the OS sandbox ({_unconfined(os_sandbox)}): a "
               "submission can read the course folder, use the network and leave files behind. Install "
               "bubblewrap (Debian: apt-get install bubblewrap) for anything that counts.", flush=True)
     lock = threading.Lock()

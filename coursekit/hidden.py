@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import ast
 
+from course_utils.exercises.harness import HIDDEN_MARK    # the judge recognises the hidden code by it
+
 HIDDEN_ERROR = "CourseCodeHidden"
 
-_KIT_STUB = '''"""The exercise kit is not available while grading: write each exercise yourself."""
+_KIT_STUB = '''"""The exercise kit HIDDEN_MARK: write each exercise yourself."""
 
 
 class CourseCodeHidden(RuntimeError):
@@ -39,7 +41,7 @@ class Hidden:
 
     def __call__(self, *args, **kwargs):
         raise CourseCodeHidden(
-            f"course_utils.exercises.{self._name} is not available while grading: "
+            f"course_utils.exercises.{self._name} HIDDEN_MARK: "
             "the grader runs its own check, and an answer must not use the course's code for the exercise.")
 
     def __getattr__(self, attr):
@@ -62,8 +64,11 @@ def __getattr__(name):
 '''
 
 
+_KIT_STUB = _KIT_STUB.replace("HIDDEN_MARK", HIDDEN_MARK)
+
+
 def _stub_body(module: str, qualname: str, indent: str) -> list[str]:
-    message = (f"{module}.{qualname} is not available while grading: it computes what the exercise asks, "
+    message = (f"{module}.{qualname} {HIDDEN_MARK}: it computes what the exercise asks, "
                "so an answer must not call it.")
     return [f"{indent}raise RuntimeError({message!r})  # {HIDDEN_ERROR}\n"]
 

@@ -357,7 +357,6 @@ class Exercise:
     advice: str = ""
     show: Callable = fmt
     hints: tuple = ()                # (what to compute + shapes, the key operation named): never code
-    todo: str = ""                   # older single hint; used as level 1 when ``hints`` is empty
     reference: str = ""              # "module:function" the lesson falls back to
     forbidden: tuple = ()            # "module:function" of the course's own implementations
     probes: dict = field(default_factory=dict)   # extra observations the judge needs
@@ -531,11 +530,18 @@ def hint_text(name: str, hints, level: int) -> str:
     return textwrap.dedent(hints[min(max(level, 1), len(hints)) - 1]).strip()
 
 
-def next_hint(name: str, hints) -> tuple[int, str]:
-    """The next rung of the ladder: each unimplemented run of a check shows one more level."""
+def hint_ladder(name: str, hints) -> tuple[str, list[str]]:
+    """Climb one rung for exercise ``name`` (once per unimplemented run): the heading's ending
+    (" Hint N of M:", "" without hints) and the indented hint lines, then how to get the next rung."""
     level = min(_hint_level.get(name, 0) + 1, max(len(tuple(h for h in hints if h)), 1))
     _hint_level[name] = level
-    return level, hint_text(name, hints, level)
+    text = hint_text(name, hints, level)
+    if not text:
+        return "", []
+    lines = ["   " + line for line in text.splitlines()]
+    if level < HINT_LEVELS:
+        lines.append(f"   (Run the check again, or hint({name!r}, {level + 1}), for a bigger hint.)")
+    return f" Hint {level} of {HINT_LEVELS}:", lines
 
 
 def not_done(name: str, hints, reference, continues: str = "the course's working version"):
@@ -543,18 +549,15 @@ def not_done(name: str, hints, reference, continues: str = "the course's working
     go on (normal mode); a failed check in grading mode."""
     if grading_mode():
         raise CheckFailed(f"{name} is not implemented yet")
-    level, text = next_hint(name, hints)
-    lines = [f"⏳ {name} is not implemented yet." + (f" Hint {level} of {HINT_LEVELS}:" if text else "")]
-    lines += ["   " + line for line in text.splitlines()]
-    if text and level < HINT_LEVELS:
-        lines.append(f"   (Run the check again, or hint({name!r}, {level + 1}), for a bigger hint.)")
-    lines.append(f"For now the lesson continues with {continues}, so the next cells still run.")
+    heading, body = hint_ladder(name, hints)
+    lines = [f"⏳ {name} is not implemented yet.{heading}", *body,
+             f"For now the lesson continues with {continues}, so the next cells still run."]
     print("\n".join(lines))
     return reference
 
 
 def exercise_hints(ex: Exercise) -> tuple:
-    return tuple(ex.hints) or ((ex.todo,) if ex.todo else ())
+    return tuple(ex.hints)
 
 
 def new_seed() -> int:

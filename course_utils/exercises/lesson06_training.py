@@ -8,7 +8,6 @@ prints a short reflection on it.
 from __future__ import annotations
 
 import math
-import textwrap
 
 import numpy as np
 
@@ -25,13 +24,8 @@ def not_done_value(name: str, hints, fallback_text: str, fallback=None, exercise
     """Like ``harness.not_done`` for a value (not a function) the student has to fill in."""
     if h.grading_mode():
         raise h.CheckFailed(f"{name} is not implemented yet")
-    exercise = exercise or name                    # the name hint() knows it by
-    level, text = h.next_hint(exercise, hints)
-    lines = [f"⏳ {name} is not done yet. Hint {level} of {h.HINT_LEVELS}:"]
-    lines += ["   " + line for line in text.splitlines()]
-    if level < h.HINT_LEVELS:
-        lines.append(f"   (Run the check again, or hint({exercise!r}, {level + 1}), for a bigger hint.)")
-    lines.append(fallback_text)
+    heading, body = h.hint_ladder(exercise or name, hints)     # exercise: the name hint() knows it by
+    lines = [f"⏳ {name} is not done yet.{heading}", *body, fallback_text]
     print("\n".join(lines))
     return fallback
 
