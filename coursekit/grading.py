@@ -254,9 +254,17 @@ def _unconfined(os_sandbox: bool) -> str | None:
     return bwrap.problem()
 
 
+def lesson_package(lesson: Lesson, snapshot: sandbox.CourseSnapshot, verdicts) -> dict[str, bytes]:
+    """The kernel's ``course_utils`` for ``lesson``: the kit and what its exercises forbid hidden."""
+    exercises = [verdicts.graded[g] for g in lesson.possible if getattr(verdicts, "covers", lambda _: False)(g)]
+    return hidden.kernel_package(snapshot.package, exercises)[0]
+
+
 def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot, verdicts,
-                   limits: Limits = Limits(), seed_data: Path | None = None, seed: int | None = None) -> dict:
+                   limits: Limits = Limits(), seed_data: Path | None = None, seed: int | None = None,
+                   package: dict[str, bytes] | None = None) -> dict:
     """Execute one submission in a fresh workspace and score it (see the module docstring).
+    ``package`` is :func:`lesson_package` for the lesson, built here when not given.
 
     Returns ``{"scores", "possible", "messages", "status", "review", "course_changed", "killed"}``.
     """
@@ -272,8 +280,7 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
         return result
     result["review"] = review_flags(written)
     seed = secrets.randbelow(2**31) if seed is None else seed
-    exercises = [verdicts.graded[g] for g in lesson.possible if getattr(verdicts, "covers", lambda _: False)(g)]
-    package, _ = hidden.kernel_package(snapshot.package, exercises)
+    package = package if package is not None else lesson_package(lesson, snapshot, verdicts)
     ws = sandbox.Workspace.create(snapshot, seed_data, package)
     unconfined = _unconfined(limits.os_sandbox)
     confined = unconfined is None
@@ -446,12 +453,14 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
         print(f"WARNING: grading WITHOUT the OS sandbox ({_unconfined(os_sandbox)}): a "
               "submission can read the course folder, use the network and leave files behind. Install "
               "bubblewrap (Debian: apt-get install bubblewrap) for anything that counts.", flush=True)
+    # Built once per lesson, before any thread starts: same files for every student, less work.
+    packages = {lesson.name: lesson_package(lesson, snapshot, verdicts) for _, _, lesson in work}
     lock = threading.Lock()
 
     def one(item):
         student, path, lesson = item
         t0 = time.time()
-        result = run_submission(path, lesson, snapshot, verdicts, limits, seed_dir)
+        result = run_submission(path, lesson, snapshot, verdicts, limits, seed_dir, package=packages[lesson.name])
         row = {"student": student, "lesson": lesson.name, **result["scores"],
                "total": sum(result["scores"].values()), "max": sum(result["possible"].values()),
                "status": result["status"], "review": "; ".join(result["review"]),

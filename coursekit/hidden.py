@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 
 from course_utils.exercises.harness import HIDDEN_MARK    # the judge recognises the hidden code by it
+from course_utils.exercises.protocol import parse_python
 
 HIDDEN_ERROR = "CourseCodeHidden"
 
@@ -87,7 +88,7 @@ def _targets(tree: ast.Module, names: set[str]):
 def stub_functions(source: str, module: str, names: set[str]) -> tuple[str, list[str]]:
     """``source`` with the body of every function in ``names`` replaced by a ``raise`` (docstring and
     signature kept, every other line untouched). Returns ``(new source, qualnames stubbed)``."""
-    tree = ast.parse(source)
+    tree = parse_python(source)
     lines = source.splitlines(keepends=True)
     edits = []
     for qualname, node in _targets(tree, names):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 
+from course_utils.exercises.protocol import parse_python
+
 _EXIT = {"os._exit", "sys.exit", "os.kill", "os.killpg", "os.abort", "exit", "quit", "signal.signal",
          "os.setsid", "os.fork", "os.forkpty", "signal.pthread_kill"}
 _ENV = {"os.environ", "os.putenv", "os.unsetenv", "os.chdir", "sys.path", "sys.modules", "os.setenv"}
@@ -197,7 +199,7 @@ def review_flags(sources: list[str]) -> list[str]:
                 line = ""
             lines.append(line)
         try:
-            tree = ast.parse("\n".join(lines))
+            tree = parse_python("\n".join(lines))
         except SyntaxError:
             visitor.add("syntax error in a solution cell")
             continue

@@ -18,6 +18,7 @@ import textwrap
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises import protocol
 
 _TRIPLET_HINTS = (
     'Inputs: three (batch, dim) tensors. For each row, the squared distance anchor→positive and anchor→negative (a (batch,) vector each); the loss of a row is that gap plus alpha, floored at 0; return the MEAN over rows as a scalar tensor (not a sum, no square roots).',
@@ -191,7 +192,7 @@ def _function_node(source: str | None):
     if not source:
         return None
     try:
-        tree = ast.parse(textwrap.dedent(source))
+        tree = protocol.parse_python(textwrap.dedent(source))
     except (SyntaxError, IndentationError, ValueError):
         return None
     for node in ast.walk(tree):
