@@ -260,6 +260,13 @@ def lesson_package(lesson: Lesson, snapshot: sandbox.CourseSnapshot, verdicts) -
     return hidden.kernel_package(snapshot.package, exercises)[0]
 
 
+def _blank_result(lesson: Lesson) -> dict:
+    """What :func:`run_submission` returns before anything has run: 0 points, every check "not run"."""
+    return {"scores": {gid: 0.0 for gid in lesson.possible}, "possible": lesson.possible,
+            "messages": {gid: "not run (the check cell is missing or was never reached)" for gid in lesson.possible},
+            "status": "ok", "review": [], "course_changed": [], "killed": []}
+
+
 def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot, verdicts,
                    limits: Limits = Limits(), seed_data: Path | None = None, seed: int | None = None,
                    package: dict[str, bytes] | None = None) -> dict:
@@ -268,10 +275,8 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
 
     Returns ``{"scores", "possible", "messages", "status", "review", "course_changed", "killed"}``.
     """
-    scores = {gid: 0.0 for gid in lesson.possible}
-    messages = {gid: "not run (the check cell is missing or was never reached)" for gid in lesson.possible}
-    result = {"scores": scores, "possible": lesson.possible, "messages": messages, "status": "ok",
-              "review": [], "course_changed": [], "killed": []}
+    result = _blank_result(lesson)
+    scores, messages = result["scores"], result["messages"]
     try:
         nb = nbformat.read(path, as_version=4)
         cells, written = _prepared_notebook(nb, lesson)
@@ -460,7 +465,13 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
     def one(item):
         student, path, lesson = item
         t0 = time.time()
-        result = run_submission(path, lesson, snapshot, verdicts, limits, seed_dir, package=packages[lesson.name])
+        try:
+            result = run_submission(path, lesson, snapshot, verdicts, limits, seed_dir, package=packages[lesson.name])
+        except Exception as err:  # noqa: BLE001 — the grader's own failure on one file must not lose the others
+            result = _blank_result(lesson)
+            result["status"] = f"grader error: {type(err).__name__}: {str(err)[:200]}"
+            result["review"].append("the grader failed on this submission: grade it again "
+                                    "(python3 course.py grade … with only this file)")
         row = {"student": student, "lesson": lesson.name, **result["scores"],
                "total": sum(result["scores"].values()), "max": sum(result["possible"].values()),
                "status": result["status"], "review": "; ".join(result["review"]),
@@ -491,7 +502,15 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
         writer.writerows([{k: spreadsheet_safe(v) for k, v in row.items()} for row in rows])
     written = feedback.write_all(out.parent / "feedback", [(row, result) for row, result in done])
     print(f"Wrote {out} ({len(rows)} submissions) and {written} feedback files in {out.parent / 'feedback'}.")
+    failed = [f"{row['student']} ({row['lesson']})" for row in rows if _grader_failed(row)]
+    if failed:
+        print(f"ERROR: the grader itself failed on {len(failed)} submission(s): {', '.join(failed)}. Their rows "
+              "say 'grader error'; grade those files again.", file=sys.stderr, flush=True)
     return rows
+
+
+def _grader_failed(row: dict) -> bool:
+    return str(row.get("status", "")).startswith("grader error")
 
 
 def _default_verdicts():
@@ -529,15 +548,17 @@ def main(argv=None) -> int:
     try:
         if args.nbgrader:
             from coursekit import gradebook
-            gradebook.grade_course(args.nbgrader, args.assignment, jobs=args.jobs, cell_timeout=args.timeout,
-                                   notebook_cap=args.cap, os_sandbox=not args.no_os_sandbox)
-            return 0
-        grade_folder(args.folder, args.out, args.timeout, args.solutions, jobs=args.jobs, notebook_cap=args.cap,
-                     os_sandbox=not args.no_os_sandbox)
+            by_assignment = gradebook.grade_course(args.nbgrader, args.assignment, jobs=args.jobs,
+                                                   cell_timeout=args.timeout, notebook_cap=args.cap,
+                                                   os_sandbox=not args.no_os_sandbox)
+            rows = [row for rows in by_assignment.values() for row in rows]
+        else:
+            rows = grade_folder(args.folder, args.out, args.timeout, args.solutions, jobs=args.jobs,
+                                notebook_cap=args.cap, os_sandbox=not args.no_os_sandbox)
     except FileNotFoundError as err:
         print(f"course.py grade: {err}", file=sys.stderr)
         return 2
-    return 0
+    return 1 if any(_grader_failed(row) for row in rows) else 0
 
 
 if __name__ == "__main__":

@@ -173,3 +173,32 @@ def test_without_the_os_sandbox_every_row_says_so(tmp_path, capsys):
     assert {r["student"]: r["total"] for r in rows} == {"ana": 3, "ben": 1}
     assert all("graded WITHOUT the OS sandbox" in r["review"] for r in rows)
     assert "WARNING: grading WITHOUT the OS sandbox" in capsys.readouterr().out
+
+
+def test_a_grader_failure_on_one_file_keeps_the_others_and_exits_non_zero(tmp_path, monkeypatch, capsys):
+    """The grader's own error on one submission (it once hit a CPython race) must not lose the
+    class's grades: that row says "grader error", the others are graded, the command exits 1."""
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    nbformat.write(lesson("def add_one(x):\n    return x + 1"), solutions / "01_demo.ipynb")
+    subs = tmp_path / "subs"
+    for name in ("ana", "ben"):
+        (subs / name).mkdir(parents=True)
+        nbformat.write(lesson("def add_one(x):\n    return 1 + x"), subs / name / "01_demo.ipynb")
+    real = grading.run_submission
+
+    def fails_for_ben(path, *args, **kwargs):
+        if path.parent.name == "ben":
+            raise SystemError("AST constructor recursion depth mismatch")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(grading, "run_submission", fails_for_ben)
+    out = tmp_path / "grades.csv"
+    code = grading.main([str(subs), "--out", str(out), "--solutions", str(solutions), "--jobs", "2",
+                         "--no-os-sandbox"])
+    assert code == 1
+    with open(out) as f:
+        by = {r["student"]: r for r in csv.DictReader(f)}
+    assert float(by["ana"]["total"]) == 3 and by["ana"]["status"] == "ok"
+    assert float(by["ben"]["total"]) == 0 and by["ben"]["status"].startswith("grader error: SystemError")
+    assert "grader itself failed on 1 submission(s): ben (01_demo)" in capsys.readouterr().err
