@@ -52,3 +52,31 @@ def write_all(folder: Path, graded: list[tuple[dict, dict]]) -> int:
         path.write_text(render(row, result), encoding="utf-8")
         count += 1
     return count
+
+
+def write_summary(path: Path, rows: list[dict], graded: list[tuple[dict, dict]]) -> None:
+    """``summary.md`` for the instructor — what to re-teach: per lesson, the rows by status and the
+    mean total; per check, how many passed and the most common named mistake of those who did not
+    (the judge's reason codes, never student text). Unmatched files are listed at the end."""
+    from collections import Counter
+    lines = ["# Grading summary", ""]
+    for lesson in sorted({row["lesson"] for row, _ in graded}):
+        mine = [(row, result) for row, result in graded if row["lesson"] == lesson]
+        totals = [float(r["total"]) for r in rows if r["lesson"] == lesson and not str(r["status"]).startswith("missing")]
+        missing = sum(r["lesson"] == lesson and str(r["status"]).startswith("missing") for r in rows)
+        top = float(mine[0][0]["max"])
+        lines += [f"## {lesson}", "",
+                  f"{len(mine)} graded, {missing} missing; mean {sum(totals) / max(len(totals), 1):.2f} / {top:g}", "",
+                  "| check | passed | most common mistake among the others |", "|---|---|---|"]
+        for gid, possible in mine[0][1]["possible"].items():
+            passed = sum(result["scores"].get(gid, 0.0) == possible for _, result in mine)
+            wrong = Counter(result.get("reasons", {}).get(gid) or "not run" for _, result in mine
+                            if result["scores"].get(gid, 0.0) != possible)
+            common = ", ".join(f"{safe_name(reason)} ({n})" for reason, n in wrong.most_common(2)) or "—"
+            lines.append(f"| {gid} | {passed} / {len(mine)} | {common} |")
+        lines.append("")
+    odd = [r for r in rows if str(r["status"]).startswith("unmatched")]
+    if odd:
+        lines += ["## Files matched to no lesson", ""] + [f"- {safe_name(r['student'])}: {safe_name(r['lesson'])}"
+                                                          for r in odd] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")

@@ -53,13 +53,19 @@ def write_scores(db_url: str, assignment: str, rows: list[dict]) -> int:
     written = 0
     with Gradebook(db_url) as gb:
         for row in rows:
+            if str(row.get("status", "")).startswith(("unmatched", "missing")):
+                continue          # no notebook of the assignment to score (grades.csv says why)
             student, notebook = row["student"], row["lesson"]
             gb.update_or_create_student(student)
             try:
                 gb.find_submission(assignment, student)
             except MissingEntry:
                 gb.add_submission(assignment, student)
-            for grade in gb.find_submission_notebook(notebook, assignment, student).grades:
+            try:
+                graded = gb.find_submission_notebook(notebook, assignment, student)
+            except MissingEntry:
+                continue
+            for grade in graded.grades:
                 if grade.name in row:
                     grade.auto_score = float(row[grade.name])
                     written += 1

@@ -32,13 +32,15 @@ How a check is scored (issue 10; the README's "Grading" section says what this d
 
 Outputs: ``grades.csv`` (one row per student and lesson: points per check, total, max, status,
 ``review`` = statically found things a human should look at) and ``feedback/<student>/<lesson>.md``
-next to it (each check's message, for the student).
+next to it (each check's message, for the student), ``summary.md`` (per check: how many passed, the
+most common mistake). Which rows exist — renamed, duplicated, unmatched, missing — is
+:mod:`coursekit.classlist`'s business.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import re
 import secrets
 import sys
 import threading
@@ -50,7 +52,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell
 
-from coursekit import bwrap, feedback, hidden, sandbox
+from coursekit import bwrap, classlist, feedback, hidden, sandbox
 from coursekit.review import review_flags
 
 SOLUTIONS = sandbox.REPO_ROOT / "solutions"
@@ -225,26 +227,39 @@ class Limits:
     os_sandbox: bool = True                 # False only for tests that compare with and without
 
 
-def _prepared_notebook(nb, lesson: Lesson) -> tuple[list, list[str]]:
-    """Code cells to run, in order, as ``(cell, grade_id or None)``; and the student-written sources."""
-    cells, seen, written = [], set(), []
+def _prepared_notebook(nb, lesson: Lesson) -> tuple[list, list[str], list[str]]:
+    """Code cells to run, in order, as ``(cell, grade_id or None, written by the student?)``; the
+    student-written sources; review flags. Every check of the lesson runs once: an edited one as the
+    original, a deleted one restored after the student's cell it followed in ``solutions/``."""
+    cells, seen, written, flags = [], set(), [], []
     for cell in nb.cells:
         if cell.get("cell_type") != "code":
             continue
         gid = nbgrader_meta(cell).get("grade_id")
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else src
         if gid in lesson.possible:
             if gid in seen:            # a copied check cell runs (and counts) once
                 continue
             seen.add(gid)
-            cells.append((new_code_cell(""), gid))
+            if src.strip() != lesson.checks[gid].strip():
+                flags.append(f"check cell {gid} was edited (the original ran)")
+            cells.append((new_code_cell(""), gid, False))
         else:
-            src = cell.get("source", "")
-            if isinstance(src, list):
-                src = "".join(src)
-            if src.strip() not in lesson.given:
+            mine = src.strip() not in lesson.given
+            if mine:
                 written.append(src)
-            cells.append((new_code_cell(src), None))
-    return cells, written
+            cells.append((new_code_cell(src), gid, mine))
+    order = [nbgrader_meta(c).get("grade_id") for c in lesson.nb.cells if c.get("cell_type") == "code"]
+    for gid in [g for g in lesson.possible if g not in seen]:
+        before = [g for g in order[:order.index(gid)] if g]
+        anchor = next((i for i in range(len(cells) - 1, -1, -1) if before and cells[i][1] == before[-1]), None)
+        at = len(cells) if anchor is None else anchor + 1
+        while at < len(cells) and cells[at][1] in lesson.possible:   # after checks restored there already
+            at += 1
+        cells.insert(at, (new_code_cell(""), gid, False))
+        flags.append(f"check cell {gid} was deleted (restored from solutions/)")
+    return cells, written, flags
 
 
 def _unconfined(os_sandbox: bool) -> str | None:
@@ -264,7 +279,7 @@ def _blank_result(lesson: Lesson) -> dict:
     """What :func:`run_submission` returns before anything has run: 0 points, every check "not run"."""
     return {"scores": {gid: 0.0 for gid in lesson.possible}, "possible": lesson.possible,
             "messages": {gid: "not run (the check cell is missing or was never reached)" for gid in lesson.possible},
-            "status": "ok", "review": [], "course_changed": [], "killed": []}
+            "reasons": {}, "status": "ok", "review": [], "course_changed": [], "killed": []}
 
 
 def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot, verdicts,
@@ -279,11 +294,11 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
     scores, messages = result["scores"], result["messages"]
     try:
         nb = nbformat.read(path, as_version=4)
-        cells, written = _prepared_notebook(nb, lesson)
+        cells, written, restored = _prepared_notebook(nb, lesson)
     except Exception as err:  # noqa: BLE001 — an unreadable file scores 0, it does not stop grading
         result["status"] = f"unreadable notebook: {type(err).__name__}: {str(err)[:200]}"
         return result
-    result["review"] = review_flags(written)
+    result["review"] = review_flags(written) + restored
     seed = secrets.randbelow(2**31) if seed is None else seed
     package = package if package is not None else lesson_package(lesson, snapshot, verdicts)
     ws = sandbox.Workspace.create(snapshot, seed_data, package)
@@ -293,7 +308,7 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
         result["review"].append(f"graded WITHOUT the OS sandbox: {unconfined}")
     run_nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": limits.kernel_name, "language": "python",
                                                                "display_name": "Python 3"}})
-    run_nb.cells = [c for c, _ in cells]
+    run_nb.cells = [c for c, _, _ in cells]
     client = _client_class()(run_nb, timeout=limits.cell_timeout, kernel_name=limits.kernel_name,
                              allow_errors=True, interrupt_on_timeout=True, startup_timeout=120,
                              error_on_timeout={"ename": "CellTimeoutError", "evalue": "stopped by the grader",
@@ -311,13 +326,14 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
             kernel_pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
             sandbox.register(kernel_pid)
         with client.setup_kernel(cleanup_kc=True):
-            for index, (cell, gid) in enumerate(cells):
+            broken = None               # the first exercise cell that could not even be compiled
+            for index, (cell, gid, mine) in enumerate(cells):
                 remaining = limits.notebook_cap - (time.monotonic() - t0)
                 if remaining <= 1:
                     problems.append(f"stopped after {limits.notebook_cap:g} s (time cap per notebook)")
                     break
                 state, kit = None, False
-                if gid is not None:
+                if gid in lesson.possible:
                     kit = hasattr(verdicts, "covers") and verdicts.covers(gid)
                     if kit:
                         cell.source, state = verdicts.prepare(gid, ws.work, seed + index)
@@ -330,14 +346,19 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
                     client.execute_cell(cell, index)
                 except DeadKernelError:
                     problems.append("the kernel died (the notebook ended its own process or ran out of memory)")
-                    if gid is not None:
+                    if gid in lesson.possible:
                         (verdicts.judge(state) if kit else CellVerdicts().judge(state))
                     break
                 timed_out = client.timed_out
-                if gid is not None:
+                if mine and broken is None:
+                    broken = _syntax_error(cell)
+                if gid in lesson.possible:
                     v = verdicts.judge(state) if kit else CellVerdicts().judge(state)
                     scores[gid] = lesson.possible[gid] if v.passed else 0.0
                     messages[gid] = v.message if not timed_out else "the check ran past the time limit"
+                    result["reasons"][gid] = v.reason if not timed_out else "timeout"
+                    if broken and not v.passed and not timed_out:
+                        messages[gid] = f"{broken}: nothing in that cell ran, so fix it first. ({v.message})"
                     if timed_out:
                         scores[gid] = 0.0
                 if timed_out:
@@ -361,6 +382,17 @@ def run_submission(path: Path, lesson: Lesson, snapshot: sandbox.CourseSnapshot,
     return result
 
 
+def _syntax_error(cell) -> str | None:
+    """"SyntaxError in your exercise cell, line N: …" when the cell did not compile, else None."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error" and out.get("ename") in ("SyntaxError", "IndentationError", "TabError"):
+            text = str(out.get("evalue", ""))
+            line = re.search(r"line (\d+)\)?$", text)
+            what = re.sub(r"\s*\([^()]*line \d+\)$", "", text)
+            return f"{out['ename']} in your exercise cell{f', line {line.group(1)}' if line else ''}: {what}"
+    return None
+
+
 def _responsive(client) -> bool:
     """After an interrupt: does the kernel answer a trivial cell within 10 s?"""
     saved = client.timeout
@@ -379,30 +411,6 @@ def _responsive(client) -> bool:
 
 
 # ------------------------------------------------------------------------------ a grading run
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")   # OWASP's CSV-injection list
-
-
-def spreadsheet_safe(value):
-    """A CSV cell a spreadsheet shows as text: a string that begins like a formula (``= + - @``,
-    tab or carriage return) gets a leading apostrophe. Numbers are left as they are."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-def find_submissions(folder: Path) -> list[tuple[str, Path]]:
-    """``(student, notebook path)`` pairs from either supported layout."""
-    found = []
-    for path in sorted(folder.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in path.parts:
-            continue
-        if path.parent != folder:
-            found.append((path.parent.name, path))
-        elif "__" in path.stem:
-            found.append((path.stem.split("__")[0], path))
-    return found
-
-
 def prepare_seed_data(snapshot: sandbox.CourseSnapshot, lessons: set[str]) -> Path | None:
     """For lessons 7-10, train the quick encoder once per grading run (the course's own code, no
     student code); every submission gets a copy in its data folder instead of training its own."""
@@ -430,10 +438,14 @@ def prepare_seed_data(snapshot: sandbox.CourseSnapshot, lessons: set[str]) -> Pa
 def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeout: float = DEFAULT_CELL_TIMEOUT,
                  solutions: str | Path = SOLUTIONS, jobs: int = 1, notebook_cap: float = DEFAULT_NOTEBOOK_CAP,
                  output_cap: int = DEFAULT_OUTPUT_CAP, seed_data: bool = True, verdicts=None,
-                 course_root: str | Path | None = None, os_sandbox: bool = True) -> list[dict]:
-    """Grade every submission under ``folder`` against the lessons in ``solutions``; write ``out``
-    and ``feedback/`` next to it. Returns the CSV rows. ``os_sandbox=False`` (or a host without
-    bubblewrap) runs the kernels unconfined: every row then carries a review flag saying so."""
+                 course_root: str | Path | None = None, os_sandbox: bool = True, roster: list[str] | None = None,
+                 students: list[str] | None = None, only_lessons: list[str] | None = None) -> list[dict]:
+    """Grade every submission under ``folder`` against the lessons in ``solutions``; write ``out``,
+    ``summary.md`` and ``feedback/`` next to it. Returns the CSV rows. ``os_sandbox=False`` (or a
+    host without bubblewrap) runs the kernels unconfined: every row then carries a review flag
+    saying so. ``roster`` gives every listed student a row per graded lesson; ``students`` /
+    ``only_lessons`` regrade just those and merge the rows into an existing ``out``; totals in
+    ``overrides.csv`` beside ``out`` replace the automatic ones (see :mod:`coursekit.classlist`)."""
     folder, out = Path(folder), Path(out)
     if not folder.is_dir():
         raise FileNotFoundError(f"Submissions folder not found: {folder}")
@@ -445,25 +457,28 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
     snapshot = sandbox.CourseSnapshot.take(Path(course_root) if course_root else sandbox.REPO_ROOT, solutions)
     lessons = {Path(name).stem: Lesson.from_bytes(Path(name).stem, data) for name, data in snapshot.solutions.items()}
     verdicts = verdicts if verdicts is not None else _default_verdicts()
-    work = []
-    for student, path in find_submissions(folder):
-        lesson = lessons.get(path.stem.split("__")[-1])
-        if lesson is None:
-            print(f"skip {path}: no lesson called {path.name.split('__')[-1]} in {solutions}")
-            continue
-        work.append((student, path, lesson))
-    seed_dir = prepare_seed_data(snapshot, {lesson.name for _, _, lesson in work}) if (seed_data and work) else None
+    unknown = sorted(set(only_lessons or ()) - set(lessons))
+    if unknown:
+        raise FileNotFoundError(f"no lesson called {', '.join(unknown)} in {solutions} (have: {', '.join(sorted(lessons))})")
+    found = [(st, p) for st, p in classlist.find_submissions(folder) if not students or st in students]
+    subs = classlist.match_all(found, lessons)
+    unmatched = [classlist.unmatched_row(sub) for sub in subs if sub.lesson is None]
+    work = [(sub.student, sub.path, sub.lesson, sub.notes) for sub in subs
+            if sub.lesson is not None and (not only_lessons or sub.lesson.name in only_lessons)]
+    for row in unmatched:
+        print(f"{row['student']:>16}  {row['status']}", flush=True)
+    seed_dir = prepare_seed_data(snapshot, {lesson.name for _, _, lesson, _ in work}) if (seed_data and work) else None
     limits = Limits(cell_timeout, notebook_cap, output_cap, os_sandbox=os_sandbox)
     if work and _unconfined(os_sandbox):
         print(f"WARNING: grading WITHOUT the OS sandbox ({_unconfined(os_sandbox)}): a "
               "submission can read the course folder, use the network and leave files behind. Install "
               "bubblewrap (Debian: apt-get install bubblewrap) for anything that counts.", flush=True)
     # Built once per lesson, before any thread starts: same files for every student, less work.
-    packages = {lesson.name: lesson_package(lesson, snapshot, verdicts) for _, _, lesson in work}
+    packages = {lesson.name: lesson_package(lesson, snapshot, verdicts) for _, _, lesson, _ in work}
     lock = threading.Lock()
 
     def one(item):
-        student, path, lesson = item
+        student, path, lesson, notes = item
         t0 = time.time()
         try:
             result = run_submission(path, lesson, snapshot, verdicts, limits, seed_dir, package=packages[lesson.name])
@@ -472,6 +487,7 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
             result["status"] = f"grader error: {type(err).__name__}: {str(err)[:200]}"
             result["review"].append("the grader failed on this submission: grade it again "
                                     "(python3 course.py grade … with only this file)")
+        result["review"] = notes + result["review"]
         row = {"student": student, "lesson": lesson.name, **result["scores"],
                "total": sum(result["scores"].values()), "max": sum(result["possible"].values()),
                "status": result["status"], "review": "; ".join(result["review"]),
@@ -490,18 +506,20 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
         done = [one(item) for item in work]
     if seed_dir is not None:
         sandbox.Workspace(seed_dir.parent, "").remove()
-    rows = [row for row, _ in done]
-    columns = ["student", "lesson"]
-    for row in rows:
-        columns += [k for k in row if k not in columns and k not in ("total", "max", "status", "review", "seconds")]
-    columns += ["total", "max", "status", "review", "seconds"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows([{k: spreadsheet_safe(v) for k, v in row.items()} for row in rows])
-    written = feedback.write_all(out.parent / "feedback", [(row, result) for row, result in done])
-    print(f"Wrote {out} ({len(rows)} submissions) and {written} feedback files in {out.parent / 'feedback'}.")
+    rows = [row for row, _ in done] + unmatched
+    if roster is not None:
+        graded = [lessons[n] for n in (only_lessons or sorted({r["lesson"] for r, _ in done}))]
+        rows += classlist.roster_rows([s for s in roster if not students or s in students], graded, rows)
+    if students or only_lessons:
+        rows = classlist.merged(out, rows)
+    overridden = classlist.apply_overrides(out.parent / "overrides.csv", rows)
+    classlist.write_csv(out, rows)
+    written = feedback.write_all(out.parent / "feedback", [*done, *((r, classlist.NO_RESULT) for r in unmatched)])
+    feedback.write_summary(out.parent / "summary.md", rows, done)
+    counts = {k: sum(str(r["status"]).startswith(k) for r in rows) for k in ("unmatched", "missing")}
+    print(f"Wrote {out} ({len(rows)} rows: {len(done)} graded, {counts['unmatched']} unmatched, "
+          f"{counts['missing']} missing{f', {overridden} overridden by hand' if overridden else ''}), "
+          f"{out.parent / 'summary.md'} and {written} feedback files in {out.parent / 'feedback'}.")
     failed = [f"{row['student']} ({row['lesson']})" for row in rows if _grader_failed(row)]
     if failed:
         print(f"ERROR: the grader itself failed on {len(failed)} submission(s): {', '.join(failed)}. Their rows "
@@ -538,6 +556,12 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default 1; "
                         "each needs about 1 GB of memory and one core)")
     parser.add_argument("--solutions", default=str(SOLUTIONS), help="instructor notebooks (default solutions/)")
+    parser.add_argument("--roster", help="CSV of the class (a 'student' column, or one id per line): every "
+                        "listed student gets a row per lesson, 'missing' where nothing came")
+    parser.add_argument("--student", action="append", help="regrade only this student (repeat for more); "
+                        "their rows replace the old ones in --out")
+    parser.add_argument("--lesson", action="append", help="regrade only this lesson, e.g. 04_triplet_loss "
+                        "(repeat for more); merged into --out like --student")
     parser.add_argument("--no-os-sandbox", action="store_true",
                         help="run the kernels without bubblewrap (every row is flagged; for debugging only)")
     args = parser.parse_args(argv)
@@ -554,8 +578,10 @@ def main(argv=None) -> int:
             rows = [row for rows in by_assignment.values() for row in rows]
         else:
             rows = grade_folder(args.folder, args.out, args.timeout, args.solutions, jobs=args.jobs,
-                                notebook_cap=args.cap, os_sandbox=not args.no_os_sandbox)
-    except FileNotFoundError as err:
+                                notebook_cap=args.cap, os_sandbox=not args.no_os_sandbox,
+                                roster=classlist.read_roster(args.roster) if args.roster else None,
+                                students=args.student, only_lessons=args.lesson)
+    except (FileNotFoundError, ValueError) as err:
         print(f"course.py grade: {err}", file=sys.stderr)
         return 2
     return 1 if any(_grader_failed(row) for row in rows) else 0

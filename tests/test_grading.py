@@ -4,7 +4,7 @@ import csv
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from coursekit import grading
+from coursekit import classlist, grading
 
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 
@@ -59,7 +59,7 @@ def test_grade_folder(tmp_path):
 
 def test_flat_layout_is_found(tmp_path):
     nbformat.write(lesson("x = 1"), tmp_path / "zoe__01_demo.ipynb")
-    assert grading.find_submissions(tmp_path) == [("zoe", tmp_path / "zoe__01_demo.ipynb")]
+    assert classlist.find_submissions(tmp_path) == [("zoe", tmp_path / "zoe__01_demo.ipynb")]
 
 
 def test_review_flags_name_what_to_look_at():
@@ -145,8 +145,8 @@ def test_a_student_folder_named_like_a_formula_is_text_in_the_csv(tmp_path):
         (row,) = list(csv.DictReader(f))
     assert row["student"] == "'" + name and float(row["total"]) == 3
     for value in ("=1+1", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx"):
-        assert grading.spreadsheet_safe(value) == "'" + value
-    assert grading.spreadsheet_safe(-1.0) == -1.0 and grading.spreadsheet_safe("ana") == "ana"
+        assert classlist.spreadsheet_safe(value) == "'" + value
+    assert classlist.spreadsheet_safe(-1.0) == -1.0 and classlist.spreadsheet_safe("ana") == "ana"
 
 
 def test_feedback_shows_student_text_without_rendering_it():
