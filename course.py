@@ -28,6 +28,7 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".course-installed"
 FIRST_LESSON = "notebooks/00_welcome.ipynb"
 MIN_PYTHON = (3, 10)
+MAX_PYTHON = (3, 13)     # the newest tested (README, "Python versions"); TensorFlow has no 3.14 wheel yet
 
 
 def venv_python() -> Path:
@@ -47,8 +48,9 @@ def run(cmd: list[str], **kwargs) -> int:
 
 def ensure_env(extras: str = "test") -> Path:
     """Create ``.venv`` and install the course (editable) with ``extras``; idempotent."""
-    if sys.version_info < MIN_PYTHON:
-        sys.exit(f"Python {'.'.join(map(str, MIN_PYTHON))}+ is needed; this is {sys.version.split()[0]}. "
+    if not MIN_PYTHON <= sys.version_info[:2] <= MAX_PYTHON:
+        sys.exit(f"Python {'.'.join(map(str, MIN_PYTHON))} to {'.'.join(map(str, MAX_PYTHON))} is needed; "
+                 f"this is {sys.version.split()[0]}. "
                  "Install Python 3.11 (python.org or your package manager) and run this again with it.")
     py = venv_python()
     if not py.exists():
@@ -119,9 +121,13 @@ def cmd_test(args) -> int:
     # Unit tests first, then the authored solutions (they save the trained encoder that later
     # lessons reuse), then the student versions. nbval compares the cells tagged as
     # deterministic (--nbval-lax + the "nbval-check-output" tag); every cell must run.
-    targets = test_targets(args.rest)
-    rc = run([py, "-m", "pytest", *targets, "--nbval-lax", "--nbval-cell-timeout=600",
-              "-p", "no:cacheprovider"], env=test_env())
+    # The unit tests run on two workers (most of them wait on one core or on kernels starting);
+    # the lessons run in order on one, because later lessons load what lesson 6 saved.
+    phases = [test_targets(args.rest)] if args.rest else [
+        ["tests", "-n", test_workers(), "--dist", "loadfile"], ["solutions", "notebooks"]]
+    codes = [run([py, "-m", "pytest", *targets, "--nbval-lax", "--nbval-cell-timeout=600",
+                  "-p", "no:cacheprovider"], env=test_env()) for targets in phases]
+    rc = next((code for code in codes if code), 0)
     if rc == 0 and not args.rest:
         # The decks and the website are built from the notebooks nbval just executed, so they
         # cannot silently break (and nothing is executed twice).
@@ -136,6 +142,12 @@ def cmd_test(args) -> int:
 
 
 DEFAULT_TEST_TARGETS = ["tests", "solutions", "notebooks"]
+
+
+def test_workers() -> str:
+    """pytest-xdist's ``-n`` for the unit tests: 2 workers, or COURSE_TEST_WORKERS (1: one process)."""
+    n = int(os.environ.get("COURSE_TEST_WORKERS", "2"))
+    return str(n) if n > 1 else "0"
 
 
 def test_targets(rest: list[str]) -> list[str]:

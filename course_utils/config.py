@@ -2,7 +2,8 @@
 
 Environment variables (all optional):
 
-``COURSE_DATA_DIR``  where caches and checkpoints go (default: ``data/`` in the repository)
+``COURSE_DATA_DIR``  where caches and checkpoints go (default: ``data/`` in the course folder;
+                     installed from a wheel, a per-user cache folder: see :func:`data_dir`)
 ``COURSE_LFW_DIR``   a local LFW folder (``Name/Name_0001.jpg`` layout + ``pairs*.txt``)
 ``COURSE_ATT_DIR``   a local AT&T faces folder (``s1/1.pgm`` layout)
 ``COURSE_OFFLINE``   ``1`` = never try to download (classrooms without internet)
@@ -29,10 +30,28 @@ DEFAULT_SEED = 42
 
 
 def data_dir() -> Path:
-    """Folder for caches, downloads and checkpoints (created on demand)."""
-    path = Path(os.environ.get("COURSE_DATA_DIR", REPO_ROOT / "data")).expanduser()
+    """Folder for caches, downloads and checkpoints (created on demand).
+
+    ``COURSE_DATA_DIR`` if set; else ``data/`` in the course folder when the package runs from
+    one (a clone, an editable install); else — installed from a wheel, where ``REPO_ROOT`` is
+    ``site-packages`` — a per-user folder: ``%LOCALAPPDATA%\\facenet-course`` on Windows,
+    ``~/Library/Caches/facenet-course`` on macOS, ``$XDG_CACHE_HOME/facenet-course`` (default
+    ``~/.cache/facenet-course``) elsewhere. Never inside ``site-packages``."""
+    path = Path(os.environ.get("COURSE_DATA_DIR") or _default_data_dir()).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _default_data_dir() -> Path:
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "notebooks").is_dir():
+        return REPO_ROOT / "data"
+    if os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "facenet-course"
 
 
 def atomic_write(final_path: str | Path, write: Callable[[BinaryIO], object]) -> Path:

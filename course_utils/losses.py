@@ -1,7 +1,7 @@
 """Distances and triplet losses for FaceNet, written with ``keras.ops`` only.
 
-Everything numeric here uses ``keras.ops`` (never ``tf.``), so it runs unchanged on the
-TensorFlow, JAX and PyTorch backends. A slow, loop-by-loop version of every function lives in
+Everything numeric here uses ``keras.ops`` (never ``tf.``), so it runs unchanged on other Keras
+backends: TensorFlow and JAX are tested (``tests/test_backend_jax.py``), PyTorch is not. A slow, loop-by-loop version of every function lives in
 ``course_utils.exercises.loop_references``; the tests check that both give the same numbers.
 
 Why one long module: the distance matrix, the masks and the three mining strategies share one

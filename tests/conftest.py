@@ -62,3 +62,15 @@ def write_image(path: Path, size=(40, 50), mode="RGB", fmt=None, seed=0):
     path.parent.mkdir(parents=True, exist_ok=True)
     im.save(path, format=fmt)
     return path
+
+
+# The longest files first (minutes each: kernels, a hub, a lesson run under bfloat16), so that
+# on two pytest-xdist workers (course.py test) they overlap instead of finishing last on one.
+LONGEST_FIRST = ("test_grading_attacks.py", "test_notebooks.py", "test_grading_nbgrader.py", "test_classroom.py",
+                 "test_lesson04_triplet_loss.py", "test_lesson05_mining.py", "test_lesson03_encoder.py",
+                 "test_backend_jax.py", "test_wheel.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))     # stable: the rest keep their order

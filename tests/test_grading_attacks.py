@@ -193,7 +193,9 @@ def test_honest_work_and_attacks(course, tmp_path):
                                                       "while True:\n    pass"}, solve=("ex_pairwise_distances",))}
     subs.update({name: build(**spec) for name, spec in ATTACKS.items()})
     before = digest(course)
-    by = grade(course, tmp_path, subs, cell_timeout=120, output_cap=500_000)   # 120 s: a busy CI machine
+    # 120 s: a busy CI machine. Four kernels at once: two of them ("sleep", "loop") only wait
+    # for that timeout, so the other two keep the cores busy meanwhile.
+    by = grade(course, tmp_path, subs, jobs=4, cell_timeout=120, output_cap=500_000)
     assert by["solved"]["total"] == 4 and by["solved"]["max"] == 4
     assert by["unsolved"]["total"] == 0
     assert by["half"]["ex_triplet_loss_check"] == 2 and by["half"]["total"] == 2
