@@ -9,6 +9,7 @@ Notebooks teach; this package holds the plumbing. Modules (import what you need)
 - ``align``      find faces in real photos (MTCNN) and align them on 5 landmarks
 - ``pretrained`` dlib's ResNet behind the encoder interface (optional extra ``pretrained``)
 - ``cache``      atomic, checksummed ``.npz`` cache under ``data/``
+- ``progress``   tqdm bars for long work (decoding, alignment, dlib); none for short work or in quick mode
 - ``sampler``    P×K batch sampler with augmentation for ``model.fit``
 - ``models``     the encoder (image → unit-norm embedding) and the pixel baseline
 - ``losses``     pairwise distances, triplet loss, batch-all / batch-hard / semi-hard mining

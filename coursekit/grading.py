@@ -52,7 +52,9 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell
 
+from course_utils.progress import Countdown
 from coursekit import bwrap, classlist, feedback, hidden, sandbox
+from coursekit.classlist import nbgrader_meta
 from coursekit.review import review_flags
 
 SOLUTIONS = sandbox.REPO_ROOT / "solutions"
@@ -63,10 +65,6 @@ DEFAULT_OUTPUT_CAP = 5_000_000                    # bytes of outputs kept per no
 
 
 # ------------------------------------------------------------------------------ lesson metadata
-def nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
 def is_grade_cell(cell) -> bool:
     return bool(nbgrader_meta(cell).get("grade", False))
 
@@ -85,13 +83,14 @@ class Lesson:
     possible: dict[str, float]
     checks: dict[str, str]                 # grade_id -> the instructor's check source
     given: set[str] = field(default_factory=set)   # sources of the cells students did not write
+    ids: set[str] = field(default_factory=set)     # every nbgrader grade_id (to recognise a renamed copy)
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> "Lesson":
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         checks = {nbgrader_meta(c)["grade_id"]: c.source for c in nb.cells if is_grade_cell(c)}
         given = {c.source.strip() for c in nb.cells if c.cell_type == "code" and not nbgrader_meta(c).get("solution")}
-        return cls(name, nb, grade_cells(nb), checks, given)
+        return cls(name, nb, grade_cells(nb), checks, given, classlist.notebook_ids(nb))
 
 
 # ------------------------------------------------------------------------------ verdict sources
@@ -475,7 +474,7 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
               "bubblewrap (Debian: apt-get install bubblewrap) for anything that counts.", flush=True)
     # Built once per lesson, before any thread starts: same files for every student, less work.
     packages = {lesson.name: lesson_package(lesson, snapshot, verdicts) for _, _, lesson, _ in work}
-    lock = threading.Lock()
+    lock, countdown = threading.Lock(), Countdown(len(work), "graded")
 
     def one(item):
         student, path, lesson, notes = item
@@ -493,8 +492,9 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
                "status": result["status"], "review": "; ".join(result["review"]),
                "seconds": round(time.time() - t0, 1)}
         with lock:
+            overall = f"  [{countdown.step()}]" if len(work) > 1 else ""
             print(f"{student:>16}  {lesson.name:<28} {row['total']:g}/{row['max']:g}  "
-                  f"({row['seconds']:.0f} s; {result['status']})", flush=True)
+                  f"({row['seconds']:.0f} s; {result['status']}){overall}", flush=True)
             for change in result["course_changed"]:
                 print(f"{'':>16}  restored course file: {change}", flush=True)
         return row, result

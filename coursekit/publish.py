@@ -32,6 +32,7 @@ from pathlib import Path
 import nbformat
 
 from course_utils.config import REPO_ROOT
+from course_utils.progress import Countdown
 
 BUILD = REPO_ROOT / "build"
 EXECUTED = BUILD / "executed"
@@ -60,9 +61,12 @@ def executed_notebooks(version: str, execute: bool) -> list[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
         settings = " ".join(f"{k}={v}" for k, v in run_settings(caller=True).items())
         print(f"Executing with {settings} (set COURSE_DATASET / COURSE_QUICK to change).", flush=True)
-        for src in (sources if execute else missing):
-            print(f"executing {src.relative_to(REPO_ROOT)} ...", flush=True)
+        todo = sources if execute else missing
+        countdown = Countdown(len(todo), "executed")
+        for src in todo:
+            print(f"executing {src.relative_to(REPO_ROOT)} ({countdown.starting()}) ...", flush=True)
             nbformat.write(run(src, caller_settings=True), out_dir / src.name)
+            countdown.step()
     return [out_dir / s.name for s in sources]
 
 
@@ -91,14 +95,16 @@ def build_slides(execute: bool = False, student: bool = False, reveal_prefix: st
     guide = REPO_ROOT / "instructor" / "guide.md"
     guide_text = guide.read_text() if guide.exists() else ""
     links = []
-    for path in sources or executed_notebooks("notebooks" if student else "solutions", execute):
+    decks_in = sources or executed_notebooks("notebooks" if student else "solutions", execute)
+    countdown = Countdown(len(decks_in), "decks")
+    for path in decks_in:
         nb = nbformat.read(path, as_version=4)
         notes = decks.guide_notes(guide_text, path.stem, decks.lesson_headings(nb))
         body, _ = exporter.from_notebook_node(decks.projector_layout(nb, notes))
         target = out / f"{path.stem}.slides.html"
         target.write_text(decks.finish_deck_html(body))
         links.append((target.name, _title(nb, path.stem)))
-        print(f"slides: {target}")
+        print(f"slides: {target}  [{countdown.step()}]")
     _write_index(out, "Slide decks — FaceNet from scratch", links,
                  "Open a deck; arrow keys move (→ next section, ↓ the rest of a section), <kbd>s</kbd> opens "
                  "speaker notes, <kbd>Esc</kbd> the overview. Widgets are shown as pictures: for a live demo "
@@ -140,10 +146,11 @@ def build_site(execute: bool = False, solutions: bool = False, instructor: bool 
     if instructor and guide.exists():
         docs.append(("instructor-guide.html", "Instructor guide", guide))
     nav = _nav([(f, t) for f, t, _ in docs] + [(f, t) for f, t, _ in pages])
+    countdown = Countdown(len(pages), "pages")
     for filename, title, nb in pages:
         body, _ = exporter.from_notebook_node(nb)
         (out / filename).write_text(decks.finish_site_html(_inject_nav(body, nav, title)))
-        print(f"site: {out / filename}")
+        print(f"site: {out / filename}  [{countdown.step()}]")
     for filename, title, md_path in docs:
         text = _site_links(md_path.read_text(), instructor)
         page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
