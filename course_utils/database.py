@@ -548,3 +548,49 @@ def _validated_people(npz_path: Path, embeddings, owner, names: list[str], setti
                       "database again to store the corrected vectors.", stacklevel=3)
     unit = (values / norms[:, None]).astype(np.float32)
     return {name: unit[owner == i] for i, name in enumerate(names) if np.any(owner == i)}
+
+
+@dataclass
+class OpenSetSplit:
+    """Photo indices of an open-set experiment over one set of faces (all ``(n,) int64``).
+
+    ``gallery``: the first ``per_person`` photos of each enrolled person (what the database holds);
+    ``known``: those people's other photos (queries the database should name);
+    ``unknown``: every photo of the strangers (queries it should answer "unknown" for);
+    ``enrolled`` / ``strangers`` / ``aside``: the people (labels) in each role.
+    """
+    enrolled: np.ndarray
+    strangers: np.ndarray
+    aside: np.ndarray
+    gallery: np.ndarray
+    known: np.ndarray
+    unknown: np.ndarray
+
+
+def open_set_split(labels, n_enrolled: int, per_person: int = 2, aside: int = 0,
+                   rng: np.random.Generator | int = 0) -> OpenSetSplit:
+    """Split people into enrolled, strangers and ``aside`` (kept out of both) for open-set tests.
+
+    Enrolled people are drawn from those with more than ``per_person`` photos (so each has a
+    query left); at most two thirds of them are enrolled, so strangers remain. ``rng`` is a seed
+    or a NumPy generator (consumed: pass the same generator on to draw later queries).
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"labels must be a non-empty 1-D array of person ids, got shape {labels.shape}")
+    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    people = np.unique(labels)
+    photos_of = {p: np.flatnonzero(labels == p) for p in people}
+    candidates = np.array([p for p in people if len(photos_of[p]) > per_person], dtype=np.int64)
+    rng.shuffle(candidates)
+    n = min(int(n_enrolled), len(candidates) * 2 // 3)
+    if n < 1 or len(candidates) < n + aside:
+        raise ValueError(f"only {len(candidates)} people have more than {per_person} photos: too few to enrol "
+                         f"{n_enrolled} (and keep {aside} aside); use fewer photos per person or more people")
+    enrolled, kept = np.sort(candidates[:n]), candidates[n:n + aside]
+    strangers = np.setdiff1d(people, np.concatenate([enrolled, kept]))
+    pick = lambda group, part: np.concatenate([part(photos_of[p]) for p in group]) if len(group) else np.zeros(0, np.int64)
+    return OpenSetSplit(enrolled, strangers, kept,
+                        gallery=pick(enrolled, lambda ph: ph[:per_person]),
+                        known=pick(enrolled, lambda ph: ph[per_person:]),
+                        unknown=pick(strangers, lambda ph: ph))

@@ -34,6 +34,7 @@ import numpy as np
 from course_utils import cache, images as imgs
 from course_utils.config import IMAGE_SIZE, data_dir, env_setting, offline, quick_mode
 from course_utils.download import DownloadError, download
+from course_utils.progress import progress
 
 LFW_PAIR_FILES = ("pairs.txt", "pairsDevTrain.txt", "pairsDevTest.txt")
 _LOADER_VERSION = "1"
@@ -182,7 +183,8 @@ def make_pairs(faces: FaceSet, n_pairs: int = 1000, seed: int = 0, n_folds: int 
     """Balanced random verification pairs: ``n_pairs//2`` same-person, the rest different-person.
 
     Same-person pairs come from people with ≥ 2 images (two distinct images); different-person
-    pairs from two distinct people. Deterministic for a given ``seed``.
+    pairs from two distinct people. No pair of images appears twice (in either order) unless the
+    faces have fewer distinct pairs than asked for. Deterministic for a given ``seed``.
     """
     counts = faces.counts()
     multi = np.flatnonzero(counts >= 2)
@@ -194,13 +196,20 @@ def make_pairs(faces: FaceSet, n_pairs: int = 1000, seed: int = 0, n_folds: int 
     rng = np.random.default_rng(seed)
     by_id = indices_by_label(faces.labels, faces.n_identities)
     n_same = n_pairs // 2
-    ii, jj = [], []
-    for person in rng.choice(multi, size=n_same):
-        a, b = rng.choice(by_id[person], size=2, replace=False)
-        ii.append(a), jj.append(b)
-    for _ in range(n_pairs - n_same):
-        p, q = rng.choice(faces.n_identities, size=2, replace=False)
-        ii.append(rng.choice(by_id[p])), jj.append(rng.choice(by_id[q]))
+    ii, jj, seen = [], [], set()
+
+    def draw(make, n):
+        for _ in range(n):
+            for _attempt in range(100):              # a repeat counts a look-alike twice: draw again
+                a, b = make()
+                if (min(a, b), max(a, b)) not in seen:
+                    break
+            seen.add((min(a, b), max(a, b)))
+            ii.append(a), jj.append(b)
+
+    draw(lambda: tuple(rng.choice(by_id[rng.choice(multi)], size=2, replace=False)), n_same)
+    draw(lambda: tuple(rng.choice(by_id[p]) for p in rng.choice(faces.n_identities, size=2, replace=False)),
+         n_pairs - n_same)
     same = np.arange(n_pairs) < n_same
     order = rng.permutation(n_pairs)
     same = same[order]
@@ -523,8 +532,9 @@ def _read_folder_images(root: Path, files: list[Path], size: int, crop, align: b
     if not align:
         # A broken image file stops here, naming it (nothing is silently dropped).
         key = cache.cache_key("folder", _LOADER_VERSION, size, crop, stamps)
-        arrays = cache.cached(f"folder_{size}_{key}", lambda: {"images": imgs.load_and_preprocess(files, size=size, crop=crop)},
-                              verbose=verbose)
+        label = f"Reading {root.name}" if verbose else None
+        arrays = cache.cached(f"folder_{size}_{key}", lambda: {"images": imgs.load_and_preprocess(
+            files, size=size, crop=crop, progress=label)}, verbose=verbose)
         return arrays["images"], list(range(len(files)))
     from course_utils import align as aligner
 
@@ -532,9 +542,11 @@ def _read_folder_images(root: Path, files: list[Path], size: int, crop, align: b
 
     def build():
         out, kept, notes = [], [], []
-        for k, f in enumerate(files):
+        photos = progress(files, desc=f"Aligning faces in {root.name}", unit="photo", verbose=verbose,
+                          min_items=aligner.ALIGN_BAR_MIN)
+        for k, f in enumerate(photos):
             result = aligner.align_faces([imgs.read_image(f)], size=size, all_faces=False,
-                                         on_no_face="skip", warn=False)
+                                         on_no_face="skip", warn=False, verbose=False)
             if len(result):
                 out.append(result.faces[0]), kept.append(k)
             else:
@@ -626,7 +638,7 @@ def load_benchmark(source: str = "auto", size: int = IMAGE_SIZE, seed: int = 0, 
         test = make_pairs(load_synthetic(200, 6, size=size, seed=seed, start=20_000), 1000, seed=seed + 1)
         bench = Benchmark("synthetic", train, val, test, note="procedural faces, three disjoint populations")
     elif bench is None:
-        faces = load_att(size=size) if chosen == "att" else load_folder(chosen, size=size, align=True)
+        faces = load_att(size=size) if chosen == "att" else load_folder(chosen, size=size, align=True, verbose=verbose)
         train, rest = split_by_identity(faces, 0.25, seed=seed)
         val_faces, test_faces = split_by_identity(rest, 0.5, seed=seed)
         bench = Benchmark(faces.source, train, make_pairs(val_faces, 400, seed=seed),

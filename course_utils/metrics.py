@@ -605,6 +605,16 @@ def open_set_identification(gallery, gallery_labels, probes, probe_labels, far: 
     }
 
 
+def open_set_rates_at(open_set: dict, threshold: float) -> tuple[float, float]:
+    """``(DIR, false-alarm rate)`` of an :func:`open_set_identification` result at ``threshold``
+    (e.g. one chosen on *other* people): read off its curve, accepting distances ``<= threshold``."""
+    t = float(threshold)
+    if np.isnan(t):
+        raise ValueError("threshold is NaN: give a squared distance (a number; -inf accepts nobody)")
+    i = np.searchsorted(open_set["thresholds"], t, side="right") - 1
+    return float(open_set["dirs"][i]), float(open_set["fars"][i])
+
+
 # ----------------------------------------------------------------------------------------------
 # Clustering: did we group the faces by person?
 # ----------------------------------------------------------------------------------------------

@@ -353,8 +353,41 @@ def choose_precision(recipe: "Recipe", input_shape, verbose: bool = True, cpuinf
 
 
 # ----------------------------------------------------------------------------- the recipe
-def default_encoder_path(name: str = "encoder") -> Path:
-    return data_dir() / "models" / f"{name}.keras"
+def default_encoder_path(name: str = "encoder", quick: bool | None = None) -> Path:
+    """``data/models/encoder.keras``; in quick mode (the test suite; ``quick=None`` asks
+    :func:`quick_mode`) ``encoder-quick.keras``, so a seconds-long run never replaces the encoder
+    a student trained for minutes."""
+    quick = quick_mode() if quick is None else quick
+    return data_dir() / "models" / f"{name}{'-quick' if quick else ''}.keras"
+
+
+def describe_encoder(path: Path) -> str:
+    """One line on what a saved encoder is, from its provenance (dataset, images seen, time, AUC)."""
+    info = read_provenance(path)
+    if not info:
+        return f"{path.parent.name}/{path.name}"
+    auc = info.get("best_val_auc")
+    return (f"{path.parent.name}/{path.name}: {info.get('dataset', '?')}, {int(info.get('images_seen', 0)):,} images "
+            f"in {float(info.get('seconds', 0)) / 60:.1f} min" + (" (quick mode)" if info.get("quick_mode") else "")
+            + (f", validation AUC {auc:.3f}" if isinstance(auc, (int, float)) and auc == auc else ""))
+
+
+def keep_previous(path: Path, images_seen: int, verbose: bool = True) -> Path | None:
+    """Before ``path`` is overwritten: move the encoder there (and its provenance) to
+    ``NAME.previous.keras`` and return that path — nothing trained is lost. Says so when the old
+    one had seen more images than the new one (a shorter run replacing a longer one)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    old = read_provenance(path)
+    backup = path.with_name(f"{path.stem}.previous.keras")
+    path.replace(backup)
+    if path.with_suffix(".json").exists():
+        path.with_suffix(".json").replace(backup.with_suffix(".json"))
+    if verbose and int(old.get("images_seen", 0)) > images_seen:
+        print(f"Note: the encoder saved before had seen more images ({int(old['images_seen']):,} vs "
+              f"{images_seen:,}); it is kept as {backup.name} — copy it back to {path.name} to use it again.")
+    return backup
 
 
 def compile_for_triplets(model: keras.Model, recipe: Recipe) -> ScheduledTripletLoss:
@@ -379,7 +412,9 @@ def train_encoder(data: Benchmark | FaceSet, minutes: float | None = None, steps
         minutes / steps: the budget (exactly one; default 5 minutes, 20 seconds in quick mode).
         recipe: hyper-parameters (:class:`Recipe`); defaults are the course's tested recipe.
         model: continue training this encoder instead of building a new one.
-        checkpoint: ``"auto"`` → ``data/models/encoder.keras``; a path; or ``None`` (no file).
+        checkpoint: ``"auto"`` → ``data/models/encoder.keras`` (``encoder-quick.keras`` in quick
+            mode); a path; or ``None`` (no file). An encoder already there is kept as
+            ``encoder.previous.keras``.
         live: draw loss / active triplets / validation AUC while training.
         stop_on_collapse: stop early if the collapse detector fires.
         distribution: ``"auto"`` (MirroredStrategy when more than one GPU / logical CPU device
@@ -431,6 +466,7 @@ def train_encoder(data: Benchmark | FaceSet, minutes: float | None = None, steps
         reestimate_batchnorm(model, train, batches=recipe.reestimate_bn, seed=recipe.seed)
     seconds = time.perf_counter() - t0
     if path is not None:
+        keep_previous(path, schedule.step * recipe.P * recipe.K, verbose=verbose)
         save_encoder(model, path)
         write_provenance(path, {"dataset": data.name if isinstance(data, Benchmark) else train.source,
                                 "quick_mode": quick_mode(), "images_seen": schedule.step * recipe.P * recipe.K,
@@ -527,7 +563,7 @@ def load_or_train_encoder(bench: Benchmark, path: str | Path | None = None, minu
             model = load_encoder(path)
             if tuple(model.input_shape[1:]) == tuple(size):
                 if verbose:
-                    print(f"Loaded the encoder trained earlier ({path.parent.name}/{path.name}).")
+                    print(f"Loaded the encoder trained earlier ({describe_encoder(path)}).")
                 return model
             if verbose:
                 print(f"The saved encoder expects {model.input_shape[1:]} images, not {size}; training a new one.")

@@ -40,10 +40,14 @@ def _lesson_stem(path: Path) -> str:
     return path.stem.split("__")[-1]
 
 
+def nbgrader_meta(cell) -> dict:
+    """A cell's ``metadata.nbgrader`` (empty when it has none)."""
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
 def notebook_ids(nb) -> set[str]:
     """The nbgrader ``grade_id`` of every cell that has one (exercise and check cells alike)."""
-    return {str(c.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
-            for c in nb.cells if (c.get("metadata", {}).get("nbgrader") or {}).get("grade_id")}
+    return {str(nbgrader_meta(c)["grade_id"]) for c in nb.cells if nbgrader_meta(c).get("grade_id")}
 
 
 def _ids_of(path: Path) -> set[str]:
@@ -59,7 +63,7 @@ def match_lesson(path: Path, lessons: dict) -> tuple[object | None, str]:
     stem = _lesson_stem(path)
     by_name = lessons.get(stem) or lessons.get(_COPY.sub("", stem).strip())
     ids = _ids_of(path)
-    overlap = {name: len(ids & notebook_ids(lesson.nb)) for name, lesson in lessons.items()}
+    overlap = {name: len(ids & lesson.ids) for name, lesson in lessons.items()}
     best = max(overlap.values(), default=0)
     if best > 0:
         top = [name for name, n in overlap.items() if n == best]

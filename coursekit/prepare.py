@@ -31,7 +31,7 @@ def encoder_status() -> str:
     """What ``data/models/encoder.keras`` is, read from its provenance sidecar ``encoder.json``."""
     from course_utils.training import default_encoder_path, read_provenance
 
-    path = default_encoder_path()
+    path = default_encoder_path(quick=False)       # the lessons' real encoder, whatever mode this runs in
     if not path.exists():
         return f"not yet (lesson 6 trains it; until then {LESSONS_ON_ENCODER} train a quick one)"
     info = read_provenance(path)

@@ -503,3 +503,23 @@ def test_unicode_names_round_trip(tmp_path):
     db.enroll("李雷", embeddings=[0.0, 1.0])
     db.save(tmp_path / "db")
     assert FaceDatabase.load(tmp_path / "db").names == db.names
+
+
+def test_open_set_split_gives_disjoint_roles_and_every_photo_once():
+    labels = np.repeat(np.arange(30), np.arange(30) % 5 + 1)     # 1 to 5 photos per person
+    split = database_module.open_set_split(labels, n_enrolled=8, per_person=2, aside=1, rng=4)
+    people = [set(split.enrolled), set(split.strangers), set(split.aside)]
+    assert len(split.enrolled) == 8 and len(split.aside) == 1
+    assert not (people[0] & people[1]) and not (people[0] & people[2]) and not (people[1] & people[2])
+    assert set().union(*people) == set(labels)
+    for p in split.enrolled:                       # enrolled: more than 2 photos, the first 2 in the gallery
+        photos = np.flatnonzero(labels == p)
+        assert len(photos) > 2 and list(split.gallery[labels[split.gallery] == p]) == list(photos[:2])
+        assert list(split.known[labels[split.known] == p]) == list(photos[2:])
+    assert set(labels[split.unknown]) == people[1] and len(split.unknown) == np.isin(labels, split.strangers).sum()
+    again = database_module.open_set_split(labels, n_enrolled=8, per_person=2, aside=1, rng=4)
+    assert np.array_equal(again.gallery, split.gallery) and np.array_equal(again.unknown, split.unknown)
+    small = database_module.open_set_split(labels, n_enrolled=1000, per_person=2)
+    assert len(small.enrolled) == 18 * 2 // 3          # 18 people have more than 2 photos
+    with pytest.raises(ValueError, match="too few"):
+        database_module.open_set_split(np.arange(5), n_enrolled=3)

@@ -51,6 +51,16 @@ def test_make_pairs_is_balanced_and_correct():
         assert pairs.same[pairs.fold == k].sum() == 10 and (pairs.fold == k).sum() == 20
 
 
+def test_make_pairs_never_lists_a_pair_twice():
+    faces = toy_faces(people=12, per=3)                    # 36 same-person pairs exist; 30 are drawn
+    for seed in range(5):
+        pairs = make_pairs(faces, 60, seed=seed)
+        keys = {(min(a, b), max(a, b)) for a, b in zip(pairs.i, pairs.j)}
+        assert len(keys) == 60, seed
+    tiny = make_pairs(toy_faces(people=2, per=2), 10, seed=0)   # fewer distinct pairs than asked: repeats
+    assert len(tiny) == 10 and tiny.same.sum() == 5
+
+
 def test_pairs_distances_match_a_loop():
     faces = toy_faces()
     pairs = make_pairs(faces, 20, seed=0)

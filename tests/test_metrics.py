@@ -420,6 +420,42 @@ def test_open_set_on_a_constructed_case():
     assert len(result["fars"]) == len(result["dirs"]) == len(result["thresholds"])
 
 
+def loop_open_set_rates(gallery, gallery_labels, probes, probe_labels, threshold):
+    """DIR and false-alarm rate at one threshold, one probe at a time (reference)."""
+    named = wrong_known = strangers_named = 0
+    known = [lab in set(gallery_labels) for lab in probe_labels]
+    for probe, label, is_known in zip(probes, probe_labels, known):
+        best = {}
+        for row, owner in zip(gallery, gallery_labels):
+            d = float(np.sum((probe - row) ** 2))
+            best[owner] = min(best.get(owner, np.inf), d)
+        order = sorted(best.items(), key=lambda item: item[1])
+        name, d = order[0]
+        unique_best = len(order) == 1 or order[1][1] > d
+        if is_known:
+            named += d <= threshold and name == label and unique_best
+        else:
+            strangers_named += d <= threshold
+    return named / sum(known), strangers_named / (len(known) - sum(known))
+
+
+def test_open_set_rates_at_any_threshold_match_a_loop():
+    rng = np.random.default_rng(3)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
+    gallery = unit(rng.normal(size=(12, 6)))
+    gallery_labels = np.repeat(np.arange(6), 2)
+    probes = unit(np.concatenate([gallery + 0.4 * rng.normal(size=gallery.shape), rng.normal(size=(15, 6))]))
+    probe_labels = np.concatenate([gallery_labels, np.arange(100, 115)])
+    curve = M.open_set_identification(gallery, gallery_labels, probes, probe_labels)
+    steps = curve["thresholds"][1:]
+    between = (steps[:-1] + steps[1:]) / 2           # every step of the curve (not on an edge: rounding)
+    for threshold in [-np.inf, 0.0, 4.0, np.inf, *between]:
+        assert M.open_set_rates_at(curve, threshold) == pytest.approx(
+            loop_open_set_rates(gallery, gallery_labels, probes, probe_labels, threshold)), threshold
+    with pytest.raises(ValueError, match="NaN"):
+        M.open_set_rates_at(curve, float("nan"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Clustering scores
 # ---------------------------------------------------------------------------------------------

@@ -129,6 +129,29 @@ def test_load_or_train_ignores_an_encoder_from_another_dataset(tmp_path, capsys)
     assert training.read_provenance(path)["dataset"] == "synthetic"      # replaced by a new one
 
 
+def test_a_quick_run_never_replaces_the_real_encoder_and_a_shorter_one_keeps_the_longer(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    quick = training.default_encoder_path()
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    real = training.default_encoder_path()
+    assert quick != real and real.name == "encoder.keras" and quick.parent == real.parent
+    assert training.default_encoder_path(quick=False) == real
+
+    bench = tiny_bench()
+    path = tmp_path / "enc.keras"
+    long = training.train_encoder(bench, steps=4, recipe=training.Recipe(**TINY), checkpoint=path, live=False, verbose=False)
+    capsys.readouterr()
+    training.train_encoder(bench, steps=2, recipe=training.Recipe(**TINY), checkpoint=path, live=False, verbose=True)
+    out = capsys.readouterr().out
+    backup = tmp_path / "enc.previous.keras"
+    assert "had seen more images (32 vs 16)" in out and backup.name in out
+    assert training.read_provenance(backup)["images_seen"] == 32 and training.read_provenance(path)["images_seen"] == 16
+    x = bench.test.faces.images[:3]
+    np.testing.assert_allclose(np.asarray(load_encoder(backup)(x)), np.asarray(long.model(x)), atol=1e-5)
+    line = training.describe_encoder(path)
+    assert "/enc.keras: synthetic, 16 images in " in line and "validation AUC" in line, line
+
+
 # ----------------------------------------------------------------------------- issue 16: BN and precision
 def test_reestimate_batchnorm_sets_the_batch_statistics_of_the_final_weights():
     import keras

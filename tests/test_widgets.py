@@ -227,6 +227,27 @@ def test_buttons_jump_to_the_named_thresholds(explorer_data):
     assert ex.examples == []
 
 
+def test_buttons_choose_on_validation_pairs_and_the_toggle_switches_to_the_shown_ones(explorer_data):
+    d, s, pairs = explorer_data
+    val_d, val_s = synthetic_verification(n=300, seed=11)                # other pairs: other thresholds
+    ex = W.ThresholdExplorer(d, s, pairs, n_examples=4, tune=(val_d, val_s))
+    assert ex.tune_on.options == ("validation", "shown pairs") and ex.tune_on.value == "validation"
+    on_val, on_shown = metrics.named_thresholds(val_d, val_s), metrics.named_thresholds(d, s)
+    assert on_val["FAR = 1%"] != on_shown["FAR = 1%"]
+    for which, expected in [("validation", on_val), ("shown pairs", on_shown), ("validation", on_val)]:
+        ex.tune_on.value = which
+        picture = bytes(ex.image.value)
+        for name, button in ex.buttons.items():
+            button.click()
+            assert same_decisions(ex, expected[name]), (which, name)
+            same_rates(ex.stats, metrics.operating_point(d, s, ex.threshold))   # read off on the SHOWN pairs
+            assert which in button.tooltip
+        assert picture.startswith(PNG_SIGNATURE) and "Could not update" not in ex.stats_html.value
+    assert W.ThresholdExplorer(d, s).tune_on is None
+    with pytest.raises(TypeError, match="validation pairs"):
+        W.ThresholdExplorer(d, s, tune=val_d)
+
+
 def test_browser_echo_of_a_value_set_from_python_is_absorbed(explorer_data):
     """The browser snaps a value it is sent to the slider's grid and sends it back; that echo
     must not move the exact threshold a button chose (nor redraw the figure)."""
@@ -496,6 +517,12 @@ def test_enrol_widget_aligns_real_photos_and_refuses_a_photo_without_a_face():
                                                ("wall.png", png_bytes(noise))))
     assert db.count("Eileen") == 1                   # all-or-nothing: the failed upload added nothing
     assert not W.EnrolWidget(db, encoder, align=False).align
+    # A 64×64 crop (a dataset face, made like the gallery's rows) is not re-aligned: the widget and
+    # db.identify answer alike for one image. (Detection would refuse this noise crop.)
+    crop = noise[:64, :64]
+    assert ew.identify(upload_value(("crop.png", png_bytes(crop))))
+    assert ew.last_results[0].name == db.identify(embedding=encoder(crop[None])[0]).name
+    np.testing.assert_array_equal(ew.last_results[0].distance, db.identify(embedding=encoder(crop[None])[0]).distance)
 
 
 def test_the_threshold_is_tau_and_alpha_stays_the_margin(explorer_data):

@@ -31,8 +31,11 @@ class EnrolWidget(View):
     face in each photo and align it (``course_utils.align``, MTCNN + 5 landmarks) before the
     encoder sees it — the default, since everyday photos show a head, shoulders and background the
     encoder never saw. A photo with no face is refused, naming the file; a small or blurred face
-    is enrolled with a note. Use ``align=False`` for photos already cropped to the face (and for
-    the synthetic cartoon faces, which a real face detector does not see as faces).
+    is enrolled with a note. A photo that already has the encoder's input size (S×S: a face crop
+    from a course dataset, made the way the database's rows were) is used as it is, so the widget
+    and ``database.identify`` give one answer for one image. Use ``align=False`` for photos already
+    cropped to the face (and for the synthetic cartoon faces, which a real face detector does not
+    see as faces).
 
     Enrolment is all-or-nothing: if any uploaded file cannot be read, or the name is missing,
     or the encoder fails, nothing is enrolled and the output says why (never a traceback).
@@ -99,15 +102,17 @@ class EnrolWidget(View):
         return False
 
     def _one_face(self, image: np.ndarray, filename: str) -> tuple[np.ndarray, list[str]]:
-        """One decoded photo → (model-ready face, notes): aligned when ``self.align``."""
-        if not self.align:
+        """One decoded photo → (model-ready face, notes): aligned when ``self.align``, unless it
+        already is an S×S crop (then it went through the dataset's pipeline, like the gallery)."""
+        size = self._input_size()
+        if not self.align or image.shape[:2] == (size, size):      # align implies the default preprocess
             return np.asarray(self.preprocess(image)), []
         import warnings
 
         from course_utils.align import largest_aligned_face
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            face = largest_aligned_face(image, name=f"“{filename}”", size=self._input_size())
+            face = largest_aligned_face(image, name=f"“{filename}”", size=size)
         return np.asarray(face), [str(w.message) for w in caught]
 
     def _faces(self, value):

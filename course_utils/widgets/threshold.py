@@ -21,10 +21,14 @@ class ThresholdExplorer(ThresholdView):
     distances: ``(M,)`` squared distances; same: ``(M,)`` bool (True = same person);
     pairs: optional :class:`course_utils.datasets.Pairs` for the example strip (the pairs
     nearest to τ); threshold: the starting τ (default: the EER threshold); far: the FAR of the
-    "FAR = 1%" button; n_examples: how many pairs in the strip; log_far: log-scale FAR axis.
+    "FAR = 1%" button; n_examples: how many pairs in the strip; log_far: log-scale FAR axis;
+    tune: optional ``(distances, same)`` of *other* pairs (validation) on which the jump buttons
+    choose τ — a toggle then switches the buttons between those pairs and the shown ones, so a
+    student sees what choosing on the test pairs would have flattered.
 
     Attributes for code and tests: ``slider`` (FloatSlider), ``buttons`` (dict name → Button),
-    ``named`` (dict name → threshold), ``stats`` (the current :func:`operating_point`),
+    ``named`` (dict name → threshold, on the pairs the buttons use now), ``tune_on``
+    (ToggleButtons "validation" / "shown pairs", or None), ``stats`` (the current :func:`operating_point`),
     ``examples`` (current :func:`pair_verdicts` of the strip), ``stats_html`` (HTML widget),
     ``image`` (Image widget with the figure), ``widget`` (the whole VBox),
     ``figure()`` (a fresh matplotlib Figure of the current state).
@@ -38,14 +42,22 @@ class ThresholdExplorer(ThresholdView):
 
     def __init__(self, distances, same, pairs=None, title: str | None = None, threshold: float | None = None,
                  far: float = 1e-2, n_examples: int = 6, log_far: bool = False, static: bool | None = None,
-                 blit: bool = True):
+                 blit: bool = True, tune=None):
         d, s = metrics.as_pairs(distances, same)
         metrics.require_both_classes(s, "ThresholdExplorer")
         check_pairs_match(pairs, len(d))
         self.distances, self.same, self.pairs = d, s, pairs
         self.title, self.log_far, self.static, self.blit = title, log_far, static, bool(blit)
         self.n_examples = int(n_examples) if pairs is not None else 0
-        self.named = named_thresholds(d, s, far)
+        self._named_on = {"shown pairs": named_thresholds(d, s, far)}
+        if tune is not None:
+            if not (isinstance(tune, (tuple, list)) and len(tune) == 2):
+                raise TypeError("tune must be a (distances, same) pair of arrays of validation pairs, "
+                                f"got {type(tune).__name__}")
+            tune_d, tune_s = metrics.as_pairs(*tune)
+            metrics.require_both_classes(tune_s, "ThresholdExplorer(tune=...)")
+            self._named_on = {"validation": named_thresholds(tune_d, tune_s, far), **self._named_on}
+        self.chosen_on = next(iter(self._named_on))
         self._auc = metrics.roc_auc(d, s)
 
         lo, hi, step = slider_range(d)
@@ -56,18 +68,21 @@ class ThresholdExplorer(ThresholdView):
             readout_format=".4g", continuous_update=True,
             style={"description_width": "initial"}, layout=widgets.Layout(width="min(640px, 95%)"))
         self.buttons = {}
-        for name, t in self.named.items():
-            button = widgets.Button(description=name, tooltip=f"move τ to {as_short_number(t)}",
-                                    layout=widgets.Layout(width="auto"))
-            button.on_click(lambda _b, t=t: self.set_threshold(t))
+        for name in self.named:
+            button = widgets.Button(description=name, layout=widgets.Layout(width="auto"))
+            button.on_click(lambda _b, name=name: self.set_threshold(self.named[name]))
             self.buttons[name] = button
+        self.tune_on = None
+        jump = [widgets.Label("jump to:"), *self.buttons.values()]
+        if len(self._named_on) > 1:
+            self.tune_on = widgets.ToggleButtons(options=list(self._named_on), value="validation",
+                                                 description="chosen on", style={"button_width": "auto"})
+            self.tune_on.observe(lambda change: self._choose_on(change["new"]), names="value")
+            jump.append(self.tune_on)
+        self._name_targets()
         self.stats_html = widgets.HTML()
         self.image = image_widget()
-        self.widget = widgets.VBox([
-            self.slider,
-            widgets.HBox([widgets.Label("jump to:")] + list(self.buttons.values())),
-            self.stats_html, self.image,
-        ])
+        self.widget = widgets.VBox([self.slider, widgets.HBox(jump), self.stats_html, self.image])
         self._fig, self._artists = self._build_figure(animated=self.blit)
         self._background = None
         self._panels = PairPanels(self.pairs, self.n_examples) if self.blit and self.n_examples else None
@@ -76,6 +91,24 @@ class ThresholdExplorer(ThresholdView):
         self._follow_slider()
 
     # ------------------------------------------------------------------ control
+    @property
+    def named(self) -> dict[str, float]:
+        """``{button name: τ}`` on the pairs the buttons choose on now (``chosen_on``)."""
+        return self._named_on[self.chosen_on]
+
+    def _name_targets(self):
+        for name, button in self.buttons.items():
+            button.tooltip = f"move τ to {as_short_number(self.named[name])} (chosen on the {self.chosen_on})"
+
+    def _choose_on(self, which: str):
+        """The jump buttons choose τ on ``which`` pairs ("validation" or "shown pairs"); the ROC
+        marks move with them, so the figure is drawn again."""
+        self.chosen_on = which
+        self._name_targets()
+        self._fig, self._artists = self._build_figure(animated=self.blit)
+        self._background = None
+        self._update(self.slider.value)
+
     def set_threshold(self, threshold: float):
         """Move the slider to ``threshold`` (clipped to its range); the view follows.
 
@@ -144,13 +177,15 @@ class ThresholdExplorer(ThresholdView):
                                     color=SAME_COLOR, bbox=box)
 
         roc_plot({"ROC": (d, s)}, ax=ax_roc, log_far=self.log_far)
-        for (name, t), marker in zip(self.named.items(), ("s", "^", "D")):
+        # Hollow marks of three sizes: two choices that land on one ROC point stay visible.
+        for (name, t), marker, size in zip(self.named.items(), ("s", "^", "D"), (9, 7, 5)):
             p = operating_point(d, s, t)
-            ax_roc.plot([p["far"]], [p["tar"]], marker=marker, color="grey", markersize=5, linestyle="none",
-                        label=name)
+            ax_roc.plot([p["far"]], [p["tar"]], marker=marker, color="dimgrey", markersize=size, linestyle="none",
+                        fillstyle="none", markeredgewidth=1.2, label=name)
         a["point"], = ax_roc.plot([], [], "o", color="k", markersize=8, label="τ")
         ax_roc.legend(fontsize=7, loc="lower right")
-        ax_roc.set_title("ROC: TAR against FAR", fontsize=9)
+        ax_roc.set_title("ROC: TAR against FAR" + ("\n(marks: τ chosen on the validation pairs)"
+                                                    if self.chosen_on == "validation" else ""), fontsize=9)
         # Live (animated) views paste cached pictures of each pair into the strip's area (see
         # PairPanels); a figure for saving draws the strip with matplotlib axes.
         a["strip"] = PairStrip(bottom, self.pairs, self.n_examples) if with_pairs and not animated else None
