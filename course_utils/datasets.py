@@ -37,7 +37,7 @@ from course_utils.download import DownloadError, download
 from course_utils.progress import progress
 
 LFW_PAIR_FILES = ("pairs.txt", "pairsDevTrain.txt", "pairsDevTest.txt")
-_LOADER_VERSION = "1"
+_LOADER_VERSION = "2"          # 2: aligned folders keep the small/blurred-face notes
 
 
 # ----------------------------------------------------------------------------- containers
@@ -466,8 +466,11 @@ def load_folder(path: str | Path, size: int = IMAGE_SIZE, crop=None, min_images:
     - ``align=False``: each photo is centre-cropped to a square (or cut to ``crop``) and resized.
       ``align=True``: faces are found and aligned (:mod:`course_utils.align`); the largest face of
       each photo is used, photos without a face are skipped.
-    - Skipped files (hidden, not an image, no face) are reported in one warning with counts and
-      reasons. A file that looks like an image but cannot be read stops with an error naming it.
+    - Skipped files (hidden, marked bad or temporary by their name — ``*.bad``, ``*.tmp``, ``*~``
+      — not an image, no face) are reported in one warning, grouped by reason, naming every file
+      (the first 10 of each reason, then a count); faces kept with a note (small, blurred) are
+      listed there too. A file that looks like an image but cannot be read stops with an error
+      naming it.
     - People with fewer than ``min_images`` images are left out. The result is cached.
     """
     import warnings
@@ -492,6 +495,10 @@ def load_folder(path: str | Path, size: int = IMAGE_SIZE, crop=None, min_images:
             rel = f.relative_to(d)
             if any(part.startswith(".") for part in rel.parts):
                 skipped.setdefault("hidden file", []).append(str(f))
+            elif f.name.lower().endswith(MARKED_BAD):
+                # Datasets mark broken files this way (Extended Yale B's *.pgm.bad): content alone
+                # would load them as faces.
+                skipped.setdefault("file marked bad or temporary by its name", []).append(str(f))
             elif f.suffix.lower() in imgs.IMAGE_SUFFIXES or imgs.is_image_file(f):
                 mine.append(f)
             else:
@@ -507,11 +514,9 @@ def load_folder(path: str | Path, size: int = IMAGE_SIZE, crop=None, min_images:
         skipped.setdefault(f"person with fewer than {min_images} images", []).extend(sorted(few))
         keep = [k for k, o in enumerate(owners) if o not in few]
         images, owners, files = images[keep], [owners[k] for k in keep], [files[k] for k in keep]
-    if skipped:
-        lines = [f"{len(v)} {why}{'s' if len(v) > 1 and not why.endswith('image') else ''} (e.g. {v[0]})"
-                 for why, v in skipped.items()]
-        warnings.warn(f"load_folder({root}) skipped {sum(len(v) for v in skipped.values())} item(s): "
-                      + "; ".join(lines) + ".", stacklevel=2)
+    notes = skipped.pop(_KEPT_WITH_A_NOTE, [])
+    if skipped or notes:
+        warnings.warn(skip_report(f"load_folder({root})", skipped, notes), stacklevel=2)
     if not files:
         loose = [f for f in root.iterdir() if f.is_file() and imgs.is_image_file(f)]
         hint = (f" It holds {len(loose)} images directly; move each person's photos into a sub-folder "
@@ -521,6 +526,42 @@ def load_folder(path: str | Path, size: int = IMAGE_SIZE, crop=None, min_images:
     names, labels = np.unique(owners, return_inverse=True) if people is None else _ordered(owners)
     return FaceSet(images, labels.astype(np.int32), [str(n) for n in names], source or f"folder:{root.name}",
                    [str(f) for f in files])
+
+
+MARKED_BAD = (".bad", ".tmp", ".part", ".crdownload", "~")   # name endings of files not to load
+_KEPT_WITH_A_NOTE = "kept with a note"
+_LIST_AT_MOST = 10
+
+
+_PLURALS = {"hidden file": "hidden files", "not an image": "files that are not images",
+            "file marked bad or temporary by its name": "files marked bad or temporary by their names",
+            "photo with no face found": "photos with no face found"}
+
+
+def _plural(n: int, what: str) -> str:
+    """"1 hidden file", "2 hidden files", "3 people with fewer than 2 images"."""
+    if n == 1:
+        return f"1 {what}"
+    if what.startswith("person "):
+        return f"{n} people {what[len('person '):]}"
+    return f"{n} {_PLURALS.get(what, what)}"
+
+
+def skip_report(what: str, skipped: dict[str, list[str]], notes: list[str] = ()) -> str:
+    """One readable message: per reason a count and the files (the first 10, then how many more);
+    then the faces that were kept with a note."""
+    total = sum(len(v) for v in skipped.values())
+    lines = [f"{what} skipped {total} item{'s' if total != 1 else ''}:"] if skipped else [f"{what}:"]
+    for why, items in skipped.items():
+        shown = ", ".join(items[:_LIST_AT_MOST])
+        more = f", and {len(items) - _LIST_AT_MOST} more" if len(items) > _LIST_AT_MOST else ""
+        lines.append(f"  - {_plural(len(items), why)}: {shown}{more}")
+    if notes:
+        lines.append(f"  {len(notes)} face{'s' if len(notes) != 1 else ''} kept with a note:")
+        lines += [f"  - {n}" for n in notes[:_LIST_AT_MOST]]
+        if len(notes) > _LIST_AT_MOST:
+            lines.append(f"  - and {len(notes) - _LIST_AT_MOST} more")
+    return "\n".join(lines)
 
 
 def _read_folder_images(root: Path, files: list[Path], size: int, crop, align: bool,
@@ -541,7 +582,7 @@ def _read_folder_images(root: Path, files: list[Path], size: int, crop, align: b
     key = cache.cache_key("folder-aligned", _LOADER_VERSION, size, aligner.DEFAULT_MARGIN, stamps)
 
     def build():
-        out, kept, notes = [], [], []
+        out, kept, no_face, notes = [], [], [], []
         photos = progress(files, desc=f"Aligning faces in {root.name}", unit="photo", verbose=verbose,
                           min_items=aligner.ALIGN_BAR_MIN)
         for k, f in enumerate(photos):
@@ -549,14 +590,19 @@ def _read_folder_images(root: Path, files: list[Path], size: int, crop, align: b
                                          on_no_face="skip", warn=False, verbose=False)
             if len(result):
                 out.append(result.faces[0]), kept.append(k)
+                # align_faces names an array "photo 1"; the file's path is what the student can find.
+                notes += [n.replace(result.names[0], str(f)) for n in result.notes]
             else:
-                notes.append(str(f))
+                no_face.append(str(f))
         return {"images": np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8),
-                "kept": np.array(kept, np.int64), "no_face": np.array(notes, dtype=str)}
+                "kept": np.array(kept, np.int64), "no_face": np.array(no_face, dtype=str),
+                "notes": np.array(notes, dtype=str)}
 
     arrays = cache.cached(f"folder_aligned_{size}_{key}", build, verbose=verbose)
     if len(arrays["no_face"]):
         skipped.setdefault("photo with no face found", []).extend(str(x) for x in arrays["no_face"])
+    if len(arrays["notes"]):
+        skipped.setdefault(_KEPT_WITH_A_NOTE, []).extend(str(x) for x in arrays["notes"])
     return arrays["images"], [int(k) for k in arrays["kept"]]
 
 

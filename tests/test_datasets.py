@@ -242,9 +242,29 @@ def test_folder_nested_no_extension_and_skip_report(tmp_path):
     write_image(tmp_path / "Ben" / "c.dat", fmt="PNG", seed=3)                       # unknown ending
     (tmp_path / "Ben" / "readme.md").write_text("not a photo")
     (tmp_path / "Ben" / ".hidden").write_bytes(b"x")
-    with pytest.warns(UserWarning, match=r"skipped 2 item.*hidden file.*not an image.*readme.md"):
+    write_image(tmp_path / "Ben" / "d.pgm.bad", fmt="PNG", seed=4)                   # a dataset's "broken" mark
+    write_image(tmp_path / "Ben" / "e.jpg~", fmt="JPEG", seed=5)                     # an editor's backup
+    with pytest.warns(UserWarning) as caught:
         faces = datasets.load_folder(tmp_path, size=16)
     assert faces.names == ["Ann", "Ben"] and list(faces.counts()) == [3, 1]
+    message = str(caught[0].message)
+    assert message.splitlines()[0].endswith("skipped 4 items:"), message
+    assert f"1 hidden file: {tmp_path / 'Ben' / '.hidden'}" in message
+    assert f"1 not an image: {tmp_path / 'Ben' / 'readme.md'}" in message
+    assert "2 files marked bad or temporary by their names: " in message
+    assert "d.pgm.bad" in message and "e.jpg~" in message
+
+
+def test_the_skip_report_lists_every_file_up_to_ten_per_reason():
+    many = [f"p{i}.jpg" for i in range(13)]
+    report = datasets.skip_report("load_folder(x)", {"photo with no face found": many,
+                                                     "person with fewer than 2 images": ["Ann", "Ben"]},
+                                  ["the face in q.jpg is small (30 px < 40 px)"])
+    lines = report.splitlines()
+    assert lines[0] == "load_folder(x) skipped 15 items:"
+    assert lines[1] == "  - 13 photos with no face found: " + ", ".join(many[:10]) + ", and 3 more"
+    assert lines[2] == "  - 2 people with fewer than 2 images: Ann, Ben"
+    assert lines[3:] == ["  1 face kept with a note:", "  - the face in q.jpg is small (30 px < 40 px)"]
 
 
 def test_folder_of_train_and_val_gets_a_hint(tmp_path):
@@ -272,13 +292,17 @@ def test_own_photos_are_aligned_and_faceless_ones_skipped(tmp_path, monkeypatch)
     Image.fromarray(photo).save(tmp_path / "Eileen" / "portrait.jpg", quality=90)
     Image.fromarray(np.ascontiguousarray(photo[:, ::-1])).save(tmp_path / "Eileen" / "mirrored.png")
     Image.fromarray(np.full((200, 200, 3), 120, np.uint8)).save(tmp_path / "Eileen" / "wall.png")
-    with pytest.warns(UserWarning, match=r"no face found.*wall.png"):
+    small = Image.fromarray(photo).resize((96, 96))         # her face is then under MIN_FACE_PIXELS
+    small.save(tmp_path / "Eileen" / "thumbnail.png")
+    with pytest.warns(UserWarning, match=r"1 photo with no face found: .*wall.png") as caught:
         faces = datasets.load_faces(str(tmp_path), verbose=False)
-    assert faces.images.shape == (2, 64, 64, 3) and faces.names == ["Eileen"]
+    assert "1 face kept with a note:\n  - the face in " + str(tmp_path / "Eileen" / "thumbnail.png") + " is small" \
+        in str(caught[0].message), str(caught[0].message)
+    assert faces.images.shape == (3, 64, 64, 3) and faces.names == ["Eileen"]
     plain = datasets.load_faces(str(tmp_path), align=False, verbose=False)
-    assert len(plain) == 3
+    assert len(plain) == 4
     # Aligned: the two photos (one mirrored) give nearly mirror-image faces; centre crops do not.
-    a, b = faces.images.astype(int)
+    a, b = faces.images[:2].astype(int)          # mirrored.png, portrait.jpg (files in name order)
     assert np.abs(a - b[:, ::-1]).mean() < 20
     # Cached: the second call does not run the detector again.
     from course_utils import align
