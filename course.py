@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         ("slides", "coursekit.publish", "build reveal.js slide decks of every lesson into build/slides"),
         ("site", "coursekit.publish", "build the course website into build/site"),
         ("prepare", "coursekit.prepare", "download and cache datasets for offline classroom use"),
-        ("bench", "benchmarks", "run a benchmark: bench train|losses|embed|synthetic|widgets|search|photos"),
+        ("bench", "benchmarks", "run a benchmark: bench train|losses|embed|synthetic|widgets|search|photos|generalise"),
     ]:
         p = sub.add_parser(name, help=text)
         p.add_argument("rest", nargs=argparse.REMAINDER)

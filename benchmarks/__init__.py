@@ -7,4 +7,5 @@
     python3 course.py bench widgets   # threshold explorer: ms per slider move
     python3 course.py bench search [--sizes 10000 100000 1000000]
     python3 course.py bench photos [--lfw PATH] [--images 300]
+    python3 course.py bench generalise [--quick]   # LFW DevTest vs AT&T: does the threshold travel?
 """

@@ -4,7 +4,7 @@ USAGE = __import__("benchmarks").__doc__
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"train", "losses", "embed", "synthetic", "widgets", "search", "photos"}:
+    if not argv or argv[0] not in {"train", "losses", "embed", "synthetic", "widgets", "search", "photos", "generalise"}:
         print(USAGE)
         return 2
     name, rest = argv[0], argv[1:]
@@ -20,6 +20,8 @@ def main(argv: list[str]) -> int:
         from benchmarks.search import main as run
     elif name == "photos":
         from benchmarks.photos import main as run
+    elif name == "generalise":
+        from benchmarks.generalise import main as run
     else:
         from benchmarks.synthetic_check import main as run
     return run(rest) or 0

@@ -25,7 +25,14 @@ small databases and switches to a FAISS index for large ones — exact (``IndexF
 ``index.EXACT_FROM`` keys, approximate (HNSW) from ``index.APPROXIMATE_FROM``; pass
 ``index="brute" | "exact" | "hnsw"`` to choose. See ``course_utils.index``.
 
+Threshold: ``db.calibrate(far=0.01)`` chooses it from the enrolled people's own photos
+(``metrics.calibrate_threshold``), for when a threshold tuned on other photos does not suit them.
+
 TensorFlow is never imported here; the encoder you pass in does the deep-learning part.
+
+Why one long module: the database's state, the file format that saves it and the checks that
+load it back (``_validated_people``) must change together — a setting added to ``save`` needs
+its check in ``load`` — so they are read side by side.
 """
 from __future__ import annotations
 
@@ -40,6 +47,7 @@ import numpy as np
 
 from course_utils.config import atomic_write
 from course_utils import index as key_index
+from course_utils import metrics
 
 __all__ = ["FaceDatabase", "VerifyResult", "IdentifyResult", "UNKNOWN"]
 
@@ -385,6 +393,35 @@ class FaceDatabase:
             answer = best_name if best_distance <= threshold else UNKNOWN
             results.append(IdentifyResult(name=answer, distance=best_distance, top_k=top_k, threshold=threshold))
         return results
+
+    # ---------------------------------------------------------------- threshold from the enrolled photos
+    def calibrate(self, far: float = 1e-2, apply: bool = True, verbose: bool = True) -> "metrics.Calibration":
+        """Choose the threshold for a FAR budget on all pairs of the enrolled embeddings.
+
+        Same-person pairs are two rows of one person, different-person pairs rows of two people
+        (:func:`metrics.calibrate_threshold`; 1:1 pairs, so a stranger facing all N people has N
+        chances: ask for a smaller ``far`` when "unknown" answers matter). far: rate in [0, 1];
+        apply: set ``self.threshold`` to the result — only when it is usable (finite, >= 0);
+        verbose: print the threshold before → after and any warning. Returns the
+        :class:`metrics.Calibration` (``.threshold``, ``.far``, ``.frr``, pair counts, ``.warning``).
+        """
+        self._require_someone()
+        names = self.names
+        embeddings = np.concatenate([self._people[n] for n in names])
+        owner = np.repeat(np.arange(len(names)), [len(self._people[n]) for n in names])
+        result = metrics.calibrate_threshold(embeddings, owner, far)
+        before = self.threshold
+        if apply and result.usable:
+            self.threshold = _check_threshold(result.threshold)
+        if verbose:
+            if not apply:
+                change = f"threshold stays {before:.3f} (apply=False)"
+            elif result.usable:
+                change = f"threshold {before:.3f} → {self.threshold:.3f}"
+            else:
+                change = f"threshold stays {before:.3f} (no usable threshold on these photos)"
+            print(f"{result}\n{change}")
+        return result
 
     # ---------------------------------------------------------------- search index (course_utils.index)
     def _key_index(self):

@@ -27,6 +27,8 @@ stands alone.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, roc_auc_score, roc_curve
 from sklearn.metrics.cluster import contingency_matrix
@@ -36,6 +38,7 @@ __all__ = [
     "squared_distances", "squared_distance_matrix", "pair_distances",
     "roc", "roc_auc", "equal_error_rate", "tar_at_far", "threshold_for_far",
     "confusion_at", "accuracy_at", "best_threshold", "kfold_accuracy", "verification_report",
+    "Calibration", "calibration_pairs", "calibrate_threshold",
     "operating_point", "named_thresholds", "flipping_pairs", "pair_verdicts",
     "rank_k_accuracy", "cmc_curve", "open_set_identification",
     "pairwise_precision_recall_f1", "purity", "clustering_report",
@@ -385,6 +388,155 @@ def verification_report(distances, same, far: float = 1e-2, folds=10) -> dict:
         "accuracy_mean": kfold["mean"], "accuracy_std": kfold["std"],
         "best_threshold": threshold, "best_accuracy": accuracy,
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# A threshold from the enrolled people's own photos
+# ----------------------------------------------------------------------------------------------
+
+#: All pairs of more photos than this would need gigabytes; calibrate on a sample of people instead.
+MAX_CALIBRATION_PHOTOS = 5_000
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A threshold chosen for a FAR budget on all pairs of a set of labelled photos.
+
+    ``threshold``: squared distance; pairs with ``distance <= threshold`` are accepted as the
+    same person (``-inf``: no threshold keeps FAR within the budget, accept nothing; NaN: there
+    were not enough pairs to choose one). ``far`` / ``frr``: the rates this threshold gives on
+    these pairs (NaN where undefined). ``target_far``: the budget asked for. ``n_genuine`` /
+    ``n_impostor``: the same-person / different-person pairs used; ``n_people``: distinct labels;
+    ``n_people_with_pairs``: people with 2 or more photos (the only source of same-person pairs).
+    ``warning``: ``""`` when the pairs suffice, else in plain words what is missing.
+    ``distances`` ``(M,)`` and ``same`` ``(M,)``: the pairs themselves (e.g. for the threshold explorer).
+    """
+    threshold: float
+    far: float
+    frr: float
+    target_far: float
+    n_genuine: int
+    n_impostor: int
+    n_people: int
+    n_people_with_pairs: int
+    warning: str = ""
+    distances: np.ndarray = field(default=None, repr=False, compare=False)
+    same: np.ndarray = field(default=None, repr=False, compare=False)
+
+    @property
+    def usable(self) -> bool:
+        """True when ``threshold`` is a squared distance a database can use (finite and >= 0)."""
+        return bool(np.isfinite(self.threshold) and self.threshold >= 0)
+
+    def __str__(self) -> str:
+        pairs = (f"{self.n_genuine:,} same-person and {self.n_impostor:,} different-person pairs "
+                 f"of {self.n_people} {'person' if self.n_people == 1 else 'people'}")
+        if not self.usable:
+            text = f"no usable threshold for FAR <= {_percent(self.target_far)} ({pairs})"
+        else:
+            text = (f"threshold {self.threshold:.3f} for FAR <= {_percent(self.target_far)}: "
+                    f"FAR {_percent(self.far)}, FRR {_percent(self.frr)} on {pairs}")
+        return text + (f"\nwarning: {self.warning}" if self.warning else "")
+
+
+def calibration_pairs(embeddings, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Every unordered pair of different rows: ``(distances (M,), same (M,) bool)``, M = N(N−1)/2.
+
+    embeddings: ``(N, D)``; labels: ``(N,)`` person of each row. Pair ``(i, j)``, ``i < j``, in
+    ``numpy.triu_indices(N, 1)`` order; distances are squared Euclidean, as in
+    :func:`squared_distance_matrix`.
+    """
+    emb = as_embeddings(embeddings, "embeddings")
+    labels = as_labels(labels, "labels", len(emb))
+    n = len(emb)
+    if n > MAX_CALIBRATION_PHOTOS:
+        raise ValueError(f"{n:,} photos make {n * (n - 1) // 2:,} pairs, too many to hold in memory; "
+                         f"calibrate on at most {MAX_CALIBRATION_PHOTOS:,} photos (a sample of the people).")
+    distances, same = [], []
+    for start in range(0, n, _CHUNK):          # row blocks keep memory at CHUNK × N
+        block = squared_distance_matrix(emb[start:start + _CHUNK], emb)
+        for r in range(len(block)):
+            i = start + r
+            distances.append(block[r, i + 1:])
+            same.append(labels[i + 1:] == labels[i])
+    if not distances:
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    return np.concatenate(distances), np.concatenate(same).astype(bool)
+
+
+def _percent(rate: float) -> str:
+    """0.01 → "1%", 1/3200 → "0.0312%": three significant digits, as a student would write it."""
+    return f"{rate * 100:.3g}%"
+
+
+def _calibration_warning(n_people: int, n_with_pairs: int, n_impostor: int, far: float) -> str:
+    """What is missing from a calibration set, in plain words ("" when nothing is)."""
+    if n_people < 2:
+        return (f"Cannot choose a threshold: with {'one person' if n_people else 'no photos'} there are no "
+                "different-person pairs, so nothing "
+                "tells how often a stranger would be accepted (FAR). Enrol at least 2 people, 2 or more "
+                "photos each.")
+    notes = []
+    if n_with_pairs == 0:
+        notes.append("Cannot choose a threshold: nobody has 2 or more photos, so there is no same-person pair "
+                     "to tell how often your own people would be turned away (FRR). Enrol at least 2 photos "
+                     "each of at least 2 people.")
+    elif n_with_pairs == 1:
+        notes.append(f"Only 1 of the {n_people} people has 2 or more photos, so every same-person pair shows "
+                     "that one person: the FRR says little about the others. Enrol at least 2 photos each of "
+                     "at least 2 people.")
+    if far == 0:
+        notes.append(f"A FAR of exactly 0 cannot be measured: the threshold accepts none of these "
+                     f"{n_impostor:,} different-person pairs, and 0 wrong accepts out of {n_impostor:,} still fits "
+                     f"a real FAR of up to about 3 in {n_impostor:,} = {_percent(3 / n_impostor)} (the \"rule of "
+                     "three\", 95% confidence).")
+    elif n_impostor * far < 1:
+        smallest = _percent(1 / n_impostor)
+        chosen = ("The threshold accepts none of these different-person pairs, and 0 wrong accepts out of "
+                  f"{n_impostor:,} still fits a real FAR of up to about {_percent(3 / n_impostor)} (3 in "
+                  f"{n_impostor:,}, the \"rule of three\"). " if n_with_pairs else "")
+        notes.append(f"There are only {n_impostor:,} different-person pairs: one wrongly accepted pair is "
+                     f"already a FAR of {smallest}, more than the {_percent(far)} you asked for, so these photos "
+                     f"cannot tell a FAR of {_percent(far)} from 0. {chosen}Enrol more people, or ask for a "
+                     f"FAR of at least {smallest}.")
+    return " ".join(notes)
+
+
+def calibrate_threshold(embeddings, labels, far: float = 1e-2) -> Calibration:
+    """The threshold for a FAR budget, chosen on all pairs of these labelled photos.
+
+    A threshold chosen on LFW-like validation pairs need not suit other photos (another camera,
+    other people); this one is measured on the very people you enrolled. Every unordered pair
+    of rows is used (:func:`calibration_pairs`): same label = same-person pair. The threshold is
+    :func:`threshold_for_far`'s: the largest observed squared distance whose FAR on these pairs
+    is at most ``far`` (``distance <= threshold`` accepts). These are 1:1 photo pairs: a stranger
+    compared with a whole database of N people gets N chances, so ask for a smaller ``far``
+    when "unknown" answers matter (or use :func:`open_set_identification`).
+
+    embeddings: ``(N, D)``, one row per photo; labels: ``(N,)``, the person of each row;
+    far: the budget, a rate in [0, 1] (``0.01`` = 1 %).
+    Returns a :class:`Calibration`. Too few photos are not an error: ``warning`` says what is
+    missing (threshold NaN when one kind of pair is absent altogether).
+    """
+    far = _check_rate(far, "far")
+    emb = as_embeddings(embeddings, "embeddings")
+    labels = as_labels(labels, "labels", len(emb))
+    people, counts = np.unique(labels, return_counts=True)
+    n_with_pairs = int(np.sum(counts >= 2))
+    d, s = calibration_pairs(emb, labels)
+    n_genuine, n_impostor = int(s.sum()), int((~s).sum())
+    warning = _calibration_warning(len(people), n_with_pairs, n_impostor, far)
+    nan = float("nan")
+    if n_genuine == 0 or n_impostor == 0:
+        return Calibration(nan, nan, nan, far, n_genuine, n_impostor, len(people), n_with_pairs, warning, d, s)
+    threshold = threshold_for_far(d, s, far)
+    point = confusion_at(d, s, threshold)
+    if not np.isfinite(threshold):
+        warning = (warning + " " if warning else "") + (
+            f"The closest pair of all is two different people (squared distance {d[~s].min():.3f}): no threshold "
+            f"keeps FAR <= {_percent(far)}; the threshold is -inf (accept nobody).")
+    return Calibration(float(threshold), point["far"], point["frr"], far, n_genuine, n_impostor, len(people),
+                       n_with_pairs, warning, d, s)
 
 
 # ----------------------------------------------------------------------------------------------

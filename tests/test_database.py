@@ -523,3 +523,57 @@ def test_open_set_split_gives_disjoint_roles_and_every_photo_once():
     assert len(small.enrolled) == 18 * 2 // 3          # 18 people have more than 2 photos
     with pytest.raises(ValueError, match="too few"):
         database_module.open_set_split(np.arange(5), n_enrolled=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibrating the threshold on the enrolled photos
+# ---------------------------------------------------------------------------------------------
+
+def test_calibrate_matches_a_loop_over_the_enrolled_pairs(capsys):
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(12, 8))
+    db = FaceDatabase(threshold=0.5)
+    rows = {}
+    for k in range(12):
+        rows[f"p{k:02d}"] = centres[k] + 0.5 * rng.normal(size=(3, 8))
+        db.enroll(f"p{k:02d}", embeddings=rows[f"p{k:02d}"])
+    # Reference: every pair of enrolled unit vectors, by loops, then the largest threshold with FAR <= 2 %.
+    units = [(name, r / np.linalg.norm(r)) for name in sorted(rows) for r in rows[name]]
+    d, same = [], []
+    for i in range(len(units)):
+        for j in range(i + 1, len(units)):
+            d.append(float(np.sum((units[i][1] - units[j][1]) ** 2)))
+            same.append(units[i][0] == units[j][0])
+    d, same = np.array(d), np.array(same)
+    fars = {t: np.mean(d[~same] <= t) for t in d}
+    expected = max(t for t, f in fars.items() if f <= 0.02)
+    cal = db.calibrate(far=0.02)
+    assert cal.threshold == pytest.approx(expected, abs=1e-6)            # float32 storage
+    assert (cal.n_genuine, cal.n_impostor) == (12 * 3, int((~same).sum())) and cal.warning == ""
+    assert cal.frr == pytest.approx(np.mean(d[same] > expected))
+    assert db.threshold == cal.threshold                                 # apply=True
+    assert f"threshold 0.500 → {cal.threshold:.3f}" in capsys.readouterr().out
+
+
+def test_calibrate_without_apply_and_with_too_few_photos(capsys):
+    db = FaceDatabase(threshold=0.7)
+    db.enroll("a", embeddings=[e(1, 0, 0), e(0.9, 0.1, 0)])
+    cal = db.calibrate(apply=True)                         # one person: no different-person pair
+    assert np.isnan(cal.threshold) and db.threshold == 0.7
+    out = capsys.readouterr().out
+    assert "one person" in out and "threshold stays 0.700 (no usable threshold" in out
+    db.enroll("b", embeddings=[e(0, 1, 0), e(0, 0.9, 0.1)])
+    cal = db.calibrate(far=0.01, apply=False, verbose=False)
+    assert db.threshold == 0.7 and cal.usable and cal.n_impostor == 4
+    assert "only 4 different-person pairs" in cal.warning and "25%" in cal.warning      # 1/4
+    assert capsys.readouterr().out == ""
+    # Exact ties (one-hot rows): a, b and c are 2 apart, a's two photos 0 apart -> FAR 0 at d <= 0.
+    tied = FaceDatabase()
+    for k, name in enumerate("abc"):
+        tied.enroll(name, embeddings=np.eye(3)[[k, k]])
+    assert tied.calibrate(far=0.0, verbose=False).threshold == 0.0
+    assert tied.threshold == 0.0 and tied.identify(embedding=np.eye(3)[1]).name == "b"
+    with pytest.raises(ValueError, match="database is empty"):
+        FaceDatabase().calibrate()
+    with pytest.raises(ValueError, match="rate between 0 and 1"):
+        db.calibrate(far=-0.1)

@@ -308,6 +308,122 @@ def test_verification_input_errors():
 
 
 # ---------------------------------------------------------------------------------------------
+# Calibrating a threshold on labelled photos (all pairs)
+# ---------------------------------------------------------------------------------------------
+
+def loop_pairs(emb, labels):
+    """Every unordered pair i < j, distance summed coordinate by coordinate, in triu order."""
+    d, same = [], []
+    for i in range(len(emb)):
+        for j in range(i + 1, len(emb)):
+            d.append(sum((emb[i, k] - emb[j, k]) ** 2 for k in range(emb.shape[1])))
+            same.append(labels[i] == labels[j])
+    return np.array(d), np.array(same)
+
+
+def labelled_photos(n_people=9, per_person=4, dim=6, seed=0, ties=False):
+    """Photos scattered round one centre per person; ``ties``: small integers, so many pairs
+    share a distance exactly (in any summation order), across both classes."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_people), per_person)
+    if ties:
+        centres = rng.integers(0, 4, size=(n_people, dim))
+        return (centres[labels] + rng.integers(-1, 2, size=(len(labels), dim))).astype(float), labels
+    centres = rng.normal(size=(n_people, dim))
+    return unit_rows(centres[labels] + 0.6 * rng.normal(size=(len(labels), dim))), labels
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("far", [0.0, 0.01, 0.05, 0.3])
+def test_calibrate_threshold_matches_loops_over_pairs(far, ties):
+    emb, labels = labelled_photos(ties=ties)
+    d, same = loop_pairs(emb, labels)
+    got_d, got_same = M.calibration_pairs(emb, labels)
+    np.testing.assert_allclose(got_d, d, atol=1e-12)
+    np.testing.assert_array_equal(got_same, same)
+    rates = {t: loop_rates(d, same, t) for t in candidate_thresholds(d)}
+    allowed = [t for t, (f, _) in rates.items() if f <= far]
+    expected = max(allowed)                              # the largest threshold that keeps FAR <= far
+    cal = M.calibrate_threshold(emb, labels, far)
+    assert cal.threshold == pytest.approx(expected, abs=1e-9)
+    assert (cal.far, 1 - cal.frr) == pytest.approx(rates[expected])
+    assert (cal.n_genuine, cal.n_impostor) == (int(same.sum()), int((~same).sum()))
+    assert (cal.n_genuine, cal.n_people, cal.n_people_with_pairs) == (9 * 6, 9, 9)   # 9 people × C(4, 2)
+    assert cal.target_far == far and cal.usable == bool(np.isfinite(expected))
+    if ties:                                             # the data really ties pairs of both classes
+        assert len(set(d[same].tolist()) & set(d[~same].tolist())) > 3
+
+
+def test_calibrate_threshold_with_a_tie_across_the_classes():
+    # Photos on a line, people 0 0 1 1 2: 2 same-person pairs, 8 different-person pairs.
+    # d = 1: (0,1) same and (1,2) different; d = 4: (0,2) different and (2,3) same.
+    emb = np.array([[0.0], [1.0], [2.0], [4.0], [7.0]])
+    labels = [0, 0, 1, 1, 2]
+    d, same = loop_pairs(emb, labels)
+    assert sorted(same[d == 1.0].tolist()) == sorted(same[d == 4.0].tolist()) == [False, True]
+    # Accepting d <= 1 takes the tied impostor too (FAR 1/8): a 10 % budget accepts nothing.
+    assert M.calibrate_threshold(emb, labels, far=0.1).threshold == -np.inf
+    cal = M.calibrate_threshold(emb, labels, far=0.125)
+    assert (cal.threshold, cal.far, cal.frr) == (1.0, 0.125, 0.5)
+    cal = M.calibrate_threshold(emb, labels, far=0.3)               # d <= 9 would be 4/8 = 50 %
+    assert (cal.threshold, cal.far, cal.frr) == (4.0, 0.25, 0.0)
+
+
+def test_calibrate_threshold_agrees_with_sklearn_roc_curve():
+    emb, labels = labelled_photos(n_people=30, per_person=3, seed=3)
+    d, same = loop_pairs(emb, labels)
+    fpr, tpr, scores = roc_curve(same, -d, drop_intermediate=False)
+    for far in (0.001, 0.01, 0.1):
+        k = np.flatnonzero(fpr <= far)[-1]
+        cal = M.calibrate_threshold(emb, labels, far)
+        assert cal.threshold == pytest.approx(-scores[k], abs=1e-9)
+        assert cal.frr == pytest.approx(1 - tpr[k]) and cal.far == pytest.approx(fpr[k])
+        assert cal.warning == ""                          # 3,915 different-person pairs resolve 0.1 %
+
+
+def test_calibrate_threshold_warns_when_too_few_pairs():
+    emb, labels = labelled_photos(n_people=4, per_person=3)          # 4 · 3 · 9 / 2 = 54 impostor pairs
+    cal = M.calibrate_threshold(emb, labels, 0.01)
+    assert cal.n_impostor == 54 and cal.usable and cal.far == 0.0
+    assert "only 54 different-person pairs" in cal.warning and "1.85%" in cal.warning   # 1/54, in words
+    assert M.calibrate_threshold(emb, labels, 0.02).warning == ""                      # 54 · 2 % >= 1
+    assert "exactly 0" in M.calibrate_threshold(emb, labels, 0.0).warning
+
+    one_with_pairs = np.array([0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])                    # only person 0 has 2 photos
+    cal = M.calibrate_threshold(emb, one_with_pairs, 0.5)
+    assert cal.usable and cal.n_genuine == 1 and cal.n_people_with_pairs == 1
+    assert cal.warning.startswith("Only 1 of the 11 people has 2 or more photos")
+
+    cal = M.calibrate_threshold(emb, np.arange(12), 0.5)                                # nobody has 2 photos
+    assert np.isnan(cal.threshold) and not cal.usable and cal.n_genuine == 0
+    assert "no same-person pair" in cal.warning and "no usable threshold" in str(cal)
+
+    cal = M.calibrate_threshold(emb, np.zeros(12, int), 0.5)                            # one person
+    assert np.isnan(cal.threshold) and cal.n_impostor == 0 and "one person" in cal.warning
+
+
+def test_calibrate_threshold_when_no_threshold_keeps_the_far():
+    # The two closest photos belong to different people: FAR 1 % allows no accepted pair.
+    emb = np.array([[0.0, 0.0], [0.0, 0.1], [3.0, 0.0], [3.0, 0.5]])
+    cal = M.calibrate_threshold(emb, [0, 1, 0, 1], far=0.01)
+    assert cal.threshold == -np.inf and not cal.usable and (cal.far, cal.frr) == (0.0, 1.0)
+    assert "closest pair of all is two different people" in cal.warning
+
+
+def test_calibrate_threshold_input_errors(monkeypatch):
+    emb, labels = labelled_photos()
+    with pytest.raises(ValueError, match="rate between 0 and 1"):
+        M.calibrate_threshold(emb, labels, far=1.5)
+    with pytest.raises(ValueError, match="one label per embedding"):
+        M.calibrate_threshold(emb, labels[:-1])
+    with pytest.raises(ValueError, match="NaN"):
+        M.calibrate_threshold(np.where(np.eye(len(emb), emb.shape[1]) > 0, np.nan, emb), labels)
+    monkeypatch.setattr(M, "MAX_CALIBRATION_PHOTOS", 10)
+    with pytest.raises(ValueError, match="at most 10 photos"):
+        M.calibrate_threshold(emb, labels)
+
+
+# ---------------------------------------------------------------------------------------------
 # Identification: rank-k, CMC, open set
 # ---------------------------------------------------------------------------------------------
 
