@@ -16,6 +16,14 @@ JupyterLab, the websocket and the browser cost with no drawing at all).
 
 Painting the decoded picture (one frame, ~16 ms at 60 Hz) is not included. The kernel and the
 browser share this machine's cores, as on a student's laptop.
+
+Beside them, the ``BrowserThresholdExplorer`` (``course_utils/widgets/explorer_js.py``), whose
+JavaScript computes and draws every move without the kernel, on ``--browser-pairs`` pairs (6,000
+by default, about LFW's test set): each move sets its range input and sends an ``input`` event,
+and is timed from that event until the ``requestAnimationFrame`` callback after the canvas was
+drawn (the frame that shows it: the wait for the next frame is included); also the drawing alone.
+Afterwards the value the kernel received is compared with the page's, since ``threshold`` stays
+synced to Python.
 """
 from __future__ import annotations
 
@@ -69,6 +77,34 @@ def show_next(change):
 
 slider.observe(show_next, names="value")
 widgets.VBox([slider, image])
+"""
+
+# The explorer computed in the browser; every value the kernel receives goes to a file, so the
+# benchmark can check that Python sees the slider's value.
+BROWSER_CELL = """\
+import sys
+sys.path.insert(0, {repo!r})
+from benchmarks.widgets import _data
+from course_utils.widgets import BrowserThresholdExplorer
+
+pairs, d = _data({pairs})
+explorer = BrowserThresholdExplorer(d, pairs.same, pairs=pairs, n_examples=6)
+explorer.observe(lambda change: open({seen!r}, "w").write(repr(change["new"])), names="threshold")
+explorer
+"""
+
+# In the page: move the browser explorer's slider to step k (an input event, as a drag sends);
+# milliseconds until the animation frame after the draw, and the drawing alone.
+BROWSER_MOVE = """
+async (k) => {
+  const root = document.querySelector('.jp-OutputArea-output .cu-browser-explorer');
+  const slider = root.querySelector('input.cu-threshold');
+  const t0 = performance.now();
+  slider.value = String(k);
+  slider.dispatchEvent(new Event('input', {bubbles: true}));
+  await new Promise((resolve) => requestAnimationFrame(() => resolve()));
+  return {total: performance.now() - t0, draw: Number(root.dataset.drawMs), threshold: root.dataset.threshold};
+}
 """
 
 # In the page: press a key on the slider handle, resolve when the Image widget shows a new,
@@ -146,11 +182,12 @@ def stop_kernels(port: int) -> None:
         urllib.request.urlopen(request, timeout=30).close()
 
 
-def notebook(blit: bool | None) -> str:
-    """The explorer with ``blit`` True/False, or (None) the no-drawing floor."""
+def notebook(blit: bool | None, source: str | None = None) -> str:
+    """The explorer with ``blit`` True/False, or (None) the no-drawing floor; or the cell ``source``."""
     import nbformat
     nb = nbformat.v4.new_notebook()
-    source = FLOOR_CELL.format(repo=str(REPO)) if blit is None else CELL.format(repo=str(REPO), blit=blit)
+    if source is None:
+        source = FLOOR_CELL.format(repo=str(REPO)) if blit is None else CELL.format(repo=str(REPO), blit=blit)
     nb.cells = [nbformat.v4.new_code_cell(source)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nbformat.writes(nb)
@@ -174,9 +211,36 @@ def time_in_browser(browser, port: int, name: str, moves: int, key: str) -> np.n
         stop_kernels(port)
 
 
+def time_browser_explorer(browser, port: int, name: str, moves: int, seen: Path) -> dict:
+    """Moves of the browser explorer: a drag (one grid step a move) and jumps (a tenth of the range)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/{name}?reset", wait_until="domcontentloaded")
+        page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=120_000)
+        wait_for_idle_kernel(port)
+        page.click(".jp-Notebook .jp-Cell .cm-content")
+        page.keyboard.press("Shift+Enter")
+        page.wait_for_selector(".jp-OutputArea-output .cu-browser-explorer[data-faces='loaded']", state="attached",
+                               timeout=180_000)
+        page.wait_for_timeout(1000)
+        out = {}
+        for label, steps in (("→ (one grid step a move)", [300 + k for k in range(moves + 1)]),
+                             ("PageUp (a tenth of the range)", [(100 * k) % 1100 for k in range(moves + 1)])):
+            runs = [page.evaluate(BROWSER_MOVE, k) for k in steps][1:]     # the first move warms up
+            out[label] = (np.array([r["total"] for r in runs]), np.array([r["draw"] for r in runs]))
+        page.wait_for_timeout(1500)                                       # the last value's trip to the kernel
+        out["page threshold"] = runs[-1]["threshold"]
+        out["kernel threshold"] = seen.read_text() if seen.exists() else "nothing received"
+        return out
+    finally:
+        page.close()
+        stop_kernels(port)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--moves", type=int, default=40, help="slider moves per variant")
+    parser.add_argument("--browser-pairs", type=int, default=6000, help="pairs of the explorer computed in the browser")
     args = parser.parse_args(argv)
     if not CHROMIUM.exists():
         print(f"Chromium not found at {CHROMIUM} (apt-get install chromium): nothing measured.")
@@ -192,6 +256,9 @@ def main(argv=None) -> int:
     try:
         for blit in (False, True, None):
             (folder / f"explorer_blit_{blit}.ipynb").write_text(notebook(blit))
+        seen = folder / "kernel_threshold.txt"
+        (folder / "browser_explorer.ipynb").write_text(notebook(None, BROWSER_CELL.format(
+            repo=str(REPO), pairs=args.browser_pairs, seen=str(seen))))
         print(f"ThresholdExplorer in JupyterLab + Chromium, 1,000 pairs, 6 example pairs; {args.moves} moves per row; "
               f"{os.cpu_count()} CPU cores shared by kernel and browser (other jobs may share them)")
         print(f"{'moves':<30} {'redraw':<28} {'median ms':>10} {'p90 ms':>8}")
@@ -209,6 +276,20 @@ def main(argv=None) -> int:
                         print(f"{label:<30} {redraw:<28} {np.median(ms):>10.1f} {np.percentile(ms, 90):>8.1f}",
                               flush=True)
                     print(f"{label:<30} {'speed-up (median)':<28} {'×' + format(medians[False] / medians[True], '.1f'):>10}")
+                result = time_browser_explorer(browser, port, "browser_explorer.ipynb", args.moves, seen)
+                print(f"\nBrowserThresholdExplorer (computed and drawn in the browser), {args.browser_pairs:,} pairs, "
+                      f"6 example pairs; input event → animation frame after the draw")
+                print(f"{'moves':<30} {'median ms':>10} {'p90 ms':>8} {'p95 ms':>8} {'draw only: median':>18} {'p95':>6}")
+                for label in ("→ (one grid step a move)", "PageUp (a tenth of the range)"):
+                    total, draw = result[label]
+                    print(f"{label:<30} {np.median(total):>10.1f} {np.percentile(total, 90):>8.1f} "
+                          f"{np.percentile(total, 95):>8.1f} {np.median(draw):>18.2f} {np.percentile(draw, 95):>6.2f}")
+                try:
+                    same = float(result["kernel threshold"]) == float(result["page threshold"])
+                except ValueError:
+                    same = False
+                print(f"threshold after the last move: page {result['page threshold']}, kernel {result['kernel threshold']}"
+                      f" ({'the same' if same else 'DIFFERENT'})")
             finally:
                 browser.close()
     finally:

@@ -3,6 +3,8 @@
 * :class:`ThresholdExplorer` / :func:`threshold_explorer` (lesson 8): move the threshold τ
   and watch the distance histograms, the ROC operating point, FAR / FRR / TAR / accuracy, the
   confusion counts and the pairs whose decision flips near τ.
+* :class:`BrowserThresholdExplorer` (lesson 8): the same explorer computed and drawn by
+  JavaScript in the browser (anywidget; ``explorer_js.py``): a slider move needs no kernel.
 * :class:`PairSlider` / :func:`pair_slider` (lesson 1): a few pairs, a threshold and the accuracy.
 * :class:`ClusterExplorer` (lesson 10): cluster faces at a threshold, one row of thumbnails
   per cluster, and the clustering scores when the true identities are known.
@@ -43,8 +45,18 @@ from course_utils.widgets.enrol import EnrolWidget, enrol_widget
 from course_utils.widgets.pair_slider import PairSlider, choose_pairs, pair_slider
 from course_utils.widgets.threshold import ThresholdExplorer, threshold_explorer
 
+try:
+    from course_utils.widgets.explorer_js import BrowserThresholdExplorer
+except ImportError as _missing:             # an environment made before anywidget was a dependency
+    _reason = str(_missing)
+
+    class BrowserThresholdExplorer:         # noqa: D101 - stands in to say what to install
+        def __init__(self, *args, **kwargs):
+            raise ImportError(f"BrowserThresholdExplorer needs anywidget ({_reason}); update the environment: "
+                              "python3 course.py lab (or pip install 'anywidget>=0.9').")
+
 __all__ = [
-    "ThresholdExplorer", "threshold_explorer", "PairSlider", "pair_slider", "choose_pairs",
+    "ThresholdExplorer", "threshold_explorer", "BrowserThresholdExplorer", "PairSlider", "pair_slider", "choose_pairs",
     "ClusterExplorer", "cluster_explorer", "EnrolWidget", "enrol_widget",
     "STATIC_ENV", "WIDGET_VIEW_MIMETYPE",
 ]
