@@ -2,11 +2,14 @@
 
 Each file lists the lesson's checks with the points earned and the check's message (the same short
 message the student sees in the notebook: what is wrong and the likely mistake; no paths, no
-tracebacks), then anything that stopped the run (time limit, a kernel that died).
+tracebacks), then anything that stopped the run (time limit, a kernel that died). A late submission
+says how late and what that cost. ``feedback.zip`` beside the folder holds every student's folder,
+to hand out through an LMS or a file share.
 """
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -31,6 +34,10 @@ def fenced(text: str) -> list[str]:
 def render(row: dict, result: dict) -> str:
     """Markdown feedback for one graded submission."""
     lines = [f"# {row['lesson']}: {row['total']:g} / {row['max']:g} points", ""]
+    if row.get("late"):
+        penalty = float(row.get("penalty") or 0)
+        cost = f"{penalty:g} points taken off" if penalty else "no points taken off"
+        lines += [f"Handed in {row['late']} after the due date ({cost}).", ""]
     for gid, possible in result["possible"].items():
         got = result["scores"].get(gid, 0.0)
         mark = "✓" if got == possible and possible > 0 else "✗"
@@ -80,3 +87,17 @@ def write_summary(path: Path, rows: list[dict], graded: list[tuple[dict, dict]])
         lines += ["## Files matched to no lesson", ""] + [f"- {safe_name(r['student'])}: {safe_name(r['lesson'])}"
                                                           for r in odd] + [""]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def write_zip(folder: Path, target: Path) -> int:
+    """Every file under ``folder`` into the zip ``target`` as ``<student>/<lesson>.md`` (rebuilt from
+    scratch, in a stable order); returns the number of files. Nothing is written for an empty folder."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).is_dir() else []
+    if not files:
+        return 0
+    partial = target.with_name(target.name + ".partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in files:
+            zf.write(path, path.relative_to(folder).as_posix())
+    partial.replace(target)
+    return len(files)

@@ -11,6 +11,12 @@ and each check's points land in the gradebook as nbgrader's *auto score* of that
 hub's flow stays the same (``collect`` → this step → ``formgrader`` for manual marks →
 ``release_feedback``): the feedback written to ``COURSE_DIR/feedback/<student>/<assignment>/``
 is the grader's messages as escaped HTML.
+
+Every student of the gradebook (``nbgrader db student add``, or a roster given with ``--roster``)
+gets a row per notebook of each graded assignment — ``missing`` when nothing was submitted — by the
+same :mod:`coursekit.classlist` rules as a folder. The submission time is the exchange's
+``timestamp.txt`` that ``collect`` keeps in each submitted folder, for ``--due``; the combined
+``lms/canvas.csv`` and ``lms/moodle.csv`` are built from every ``grades-<assignment>.csv``.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from coursekit import feedback, grading
+from coursekit import classlist, feedback, grading
 
 
 def _assignments(course: Path, only: str | None) -> list[str]:
@@ -35,14 +41,42 @@ def _assignments(course: Path, only: str | None) -> list[str]:
 
 
 def _collect(course: Path, assignment: str, into: Path) -> int:
-    """Copy ``submitted/<student>/<assignment>/*.ipynb`` to ``into/<student>/``; returns the count."""
+    """Copy ``submitted/<student>/<assignment>/*.ipynb`` to ``into/<student>/``, with the exchange's
+    ``timestamp.txt`` beside them and their file times kept (both say when it was handed in);
+    returns the count."""
     count = 0
+    into.mkdir(parents=True, exist_ok=True)
     for path in sorted((course / "submitted").glob(f"*/{assignment}/*.ipynb")):
         student = path.parent.parent.name
         (into / student).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, into / student / path.name)
+        shutil.copy2(path, into / student / path.name)
+        if (path.parent / "timestamp.txt").is_file():
+            shutil.copy2(path.parent / "timestamp.txt", into / student / "timestamp.txt")
         count += 1
     return count
+
+
+def gradebook_people(db_url: str) -> dict[str, dict]:
+    """The students nbgrader's gradebook knows, as :func:`classlist.read_roster_people` gives them
+    (name, email, ``lms_user_id`` as the LMS id); empty when there is no gradebook yet."""
+    from nbgrader.api import Gradebook
+    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).is_file():
+        return {}
+    with Gradebook(db_url) as gb:
+        people = {}
+        for st in sorted(gb.students, key=lambda st: st.id):      # nbgrader sorts by last name
+            name = " ".join(x for x in (st.first_name, st.last_name) if x)
+            who = {"name": name, "email": st.email or "", "lms_id": st.lms_user_id or ""}
+            people[st.id] = {k: v for k, v in who.items() if v}
+    return people
+
+
+def _due_for(due: dict, assignment: str, notebooks: list[str]) -> dict:
+    """``--due`` for one assignment: ``ASSIGNMENT=…`` stands for all its notebooks, ``NOTEBOOK=…``
+    for one, a value without a name for everything."""
+    mine = {None: due[assignment]} if assignment in due else ({None: due[None]} if None in due else {})
+    mine.update({nb: due[nb] for nb in notebooks if nb in due})
+    return mine
 
 
 def write_scores(db_url: str, assignment: str, rows: list[dict]) -> int:
@@ -79,21 +113,38 @@ def _html(markdown: str) -> str:
 
 
 def grade_course(course_dir, assignment: str | None = None, db_url: str | None = None, jobs: int = 1,
+                 people: dict[str, dict] | None = None, due: dict | None = None,
                  **options) -> dict[str, list[dict]]:
     """Grade every collected submission of ``assignment`` (default: all) in the nbgrader course at
     ``course_dir`` and write its gradebook (default ``sqlite:///COURSE_DIR/gradebook.db``) and
-    feedback. ``options`` go to :func:`grading.grade_folder`. Returns ``{assignment: rows}``."""
+    feedback. ``people`` (a roster, :func:`classlist.read_roster_people`) defaults to the
+    gradebook's students; each gets a row per notebook. ``due`` as :func:`classlist.parse_due`, its
+    names assignments or notebooks. ``options`` go to :func:`grading.grade_folder`. Returns
+    ``{assignment: rows}``."""
     course = Path(course_dir).resolve()
     db_url = db_url or f"sqlite:///{course / 'gradebook.db'}"
+    names = _assignments(course, assignment)
+    notebooks = {name: sorted(p.stem for p in (course / "source" / name).glob("*.ipynb")) for name in names}
+    due = due or {}
+    known = set(_assignments(course, None)) | {nb for nbs in notebooks.values() for nb in nbs}
+    unknown = sorted(set(due) - {None} - known)
+    if unknown:
+        raise ValueError(f"--due names no assignment or notebook called {', '.join(unknown)} in {course / 'source'}")
+    people = people if people is not None else gradebook_people(db_url)
+    roster = list(people) or None        # no students in the gradebook: nobody to report missing
     done = {}
-    for name in _assignments(course, assignment):
+    for name in names:
         with tempfile.TemporaryDirectory(prefix="course-nbgrader-") as tmp:
             tmp = Path(tmp)
-            if not _collect(course, name, tmp / "subs"):
+            if not _collect(course, name, tmp / "subs") and roster is None:
                 print(f"{name}: no submissions in {course / 'submitted'} (run nbgrader collect first)")
                 continue
+            # With a roster, every notebook of the assignment is named so that a student who handed
+            # in none of them still gets a row for each (classlist gives rows per graded lesson).
             rows = grading.grade_folder(tmp / "subs", tmp / "grades" / "grades.csv", solutions=course / "source" / name,
-                                        jobs=jobs, **options)
+                                        jobs=jobs, roster=roster, only_lessons=notebooks[name] if roster else None,
+                                        due=_due_for(due, name, notebooks[name]), people=people, lms=False,
+                                        **options)
             count = write_scores(db_url, name, rows)
             for md in (tmp / "grades" / "feedback").glob("*/*.md"):
                 target = course / "feedback" / md.parent.name / name / (md.stem + ".html")
@@ -102,4 +153,9 @@ def grade_course(course_dir, assignment: str | None = None, db_url: str | None =
             shutil.copyfile(tmp / "grades" / "grades.csv", course / f"grades-{feedback.safe_name(name)}.csv")
             print(f"{name}: {count} grades written to {db_url}; feedback in {course / 'feedback'}")
             done[name] = rows
+    # One LMS file for the whole course: every assignment graded so far, this run's included.
+    every = [row for path in sorted(course.glob("grades-*.csv")) for row in classlist.read_csv(path)]
+    if every:
+        written = classlist.write_lms(course / "lms", every, people)
+        print(f"LMS imports: {', '.join(str(p) for p in written)}")
     return done

@@ -298,8 +298,9 @@ def test_a_submission_cannot_change_later_grades(course, tmp_path):
 
 @needs_sandbox
 def test_what_only_the_sandbox_stops(course, tmp_path):
-    """Reading the instructor's notebook, fetching the answer from the network, and exhausting the
-    memory: 0 points each, and the honest submission graded beside them still gets its marks."""
+    """Reading the instructor's notebook, fetching the answer from the network, exhausting the
+    memory, and a fork bomb (where the host allows a process cap): 0 points each, and the honest
+    submission graded beside them still gets its marks."""
     import http.server
     import threading
     served = tmp_path / "served"
@@ -318,10 +319,12 @@ def test_what_only_the_sandbox_stops(course, tmp_path):
                                         "ex_pairwise_distances": "pass"}),
                 "memory": build(before_checks="import numpy as np\nhog = [np.ones(2**27) for _ in range(10**4)]"),
                 "solved": build(solve=BOTH)}
+        if grading.bwrap.task_cap_problem() is None:     # unbounded, a fork bomb would take the host
+            subs["fork"] = build(before_checks="import os\nos.system('f(){ f | f & }; f')")
         by = grade(course, tmp_path, subs, jobs=2)
     finally:
         server.shutdown()
-    for name in ("steal", "steal_repo", "fetch", "memory"):
-        assert by[name]["total"] == 0, (name, by[name])
+    for name in ("steal", "steal_repo", "fetch", "memory", "fork"):
+        assert name not in subs or by[name]["total"] == 0, (name, by[name])
     assert by["solved"]["total"] == 4
     assert "graded WITHOUT" not in by["solved"]["review"]

@@ -114,3 +114,37 @@ def test_the_hub_path_scores_with_the_sandboxed_judge(tmp_path):
         assert scores[f"x_{name}"] == 0, (name, scores)
     page = (course / "feedback" / "half" / ASSIGNMENT / f"{LESSON}.html").read_text()
     assert "not implemented" in page and "<script" not in page
+
+
+def test_every_gradebook_student_gets_a_row_and_the_exchange_time_travels(tmp_path, monkeypatch):
+    """No kernel runs here: nobody submitted lesson01, so every student nbgrader's gradebook knows
+    gets a ``missing`` row (the same classlist rules as a folder) and a line in the LMS files; a
+    collected submission's ``timestamp.txt`` goes with it to the grader."""
+    from nbgrader.api import Gradebook
+
+    from coursekit import classlist, gradebook
+    from test_grading_classlist import ADD, lesson
+    # a new gradebook runs its migrations with the `alembic` command of this environment
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    course = tmp_path / "course"
+    (course / "source" / "lesson01").mkdir(parents=True)
+    nbformat.write(lesson("add_one", ADD), course / "source" / "lesson01" / "01_demo.ipynb")
+    with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+        gb.add_student("ana", first_name="Ana", last_name="Lima", email="a@x.edu", lms_user_id="77")
+        gb.add_student("ben")
+    done = gradebook.grade_course(course, cell_timeout=30, due=classlist.parse_due(["lesson01=2026-12-10T23:59Z"]))
+    rows = {r["student"]: r for r in done["lesson01"]}
+    assert set(rows) == {"ana", "ben"} and {r["status"] for r in rows.values()} == {"missing: nothing submitted"}
+    assert all(r["lesson"] == "01_demo" and r["max"] == 3 for r in rows.values())
+    canvas = (course / "lms" / "canvas.csv").read_text().splitlines()
+    assert canvas[0].endswith(",01_demo") and canvas[2] == "Ana Lima,77,,ana,,0" and canvas[3] == "ben,,,ben,,0"
+    with pytest.raises(ValueError, match="no assignment or notebook called lesson99"):
+        gradebook.grade_course(course, due=classlist.parse_due(["lesson99=2026-12-10T23:59"]))
+
+    submitted = course / "submitted" / "ana" / "lesson01"
+    submitted.mkdir(parents=True)
+    nbformat.write(lesson("add_one", ADD), submitted / "01_demo.ipynb")
+    (submitted / "timestamp.txt").write_text("2026-12-12 08:30:00.000000 UTC")
+    assert gradebook._collect(course, "lesson01", tmp_path / "subs") == 1
+    when, source = classlist.submission_time(tmp_path / "subs" / "ana" / "01_demo.ipynb", tmp_path / "subs")
+    assert source == "timestamp.txt" and when.isoformat() == "2026-12-12T08:30:00+00:00"

@@ -204,7 +204,7 @@ def test_grading_adds_k_of_n_to_its_lines(tmp_path, monkeypatch, capsys):
     for name in ("ana", "ben", "cy"):
         (tmp_path / "subs" / name).mkdir(parents=True)
         nbformat.write(lesson("def add_one(x):\n    return 1 + x"), tmp_path / "subs" / name / "01_demo.ipynb")
-    monkeypatch.setattr(grading, "run_submission", lambda path, lesson, *a, **k: grading._blank_result(lesson))
+    monkeypatch.setattr(grading, "run_submission", lambda path, lesson, *a, **k: grading.blank_result(lesson))
     grading.grade_folder(tmp_path / "subs", tmp_path / "grades.csv", solutions=solutions, seed_data=False,
                          os_sandbox=False, verdicts=grading.CellVerdicts())    # no kit import: seconds
     out = capsys.readouterr().out
