@@ -584,7 +584,7 @@ def check(ex: Exercise, fn, seed: int | None = None):
     seed = default_seed(ex) if seed is None else int(seed)
     cases = ex.cases(seed)
     with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
-        outputs = run_in_process(ex, {ex.answer_names[0]: fn}, cases, tmp, provenance=False)
+        outputs = run_in_process(ex, {ex.answer_names[0]: fn}, cases, tmp)
         verdict = ex.judge(cases, outputs)
     if verdict.passed:
         print(verdict.message)

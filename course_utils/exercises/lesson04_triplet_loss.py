@@ -8,7 +8,12 @@ the results are wrong, looks them up in the catalogue of known mistakes below (e
 * ``triplet_loss(anchor, positive, negative, alpha=0.2)`` → a scalar tensor,
   ``mean_i max(‖a−p‖² − ‖a−n‖² + α, 0)``; gradients must flow back to ``anchor``.
 * ``pairwise_squared_distances(embeddings)`` → ``(B, B)`` squared distances, clipped at 0, zero
-  diagonal, no Python loops, and it must work inside ``tf.function`` (as Keras runs it in training).
+  diagonal, no Python loops.
+
+Both must work inside ``tf.function`` with an unknown batch size, as Keras runs a loss in
+training: the probe traces them with the first dimension of every array argument ``None`` and
+without AutoGraph, so NumPy, ``.numpy()``, ``x.shape[0]``/``len(x)`` and Python loops over the
+rows fail there, and :func:`traced_problem` names which of these it was.
 """
 from __future__ import annotations
 
@@ -19,6 +24,103 @@ import numpy as np
 
 from course_utils.exercises import harness as h
 from course_utils.exercises import protocol
+
+# ---------------------------------------------------------------------------------------------
+# Inside tf.function with an unknown batch size (shared with lesson 5)
+# ---------------------------------------------------------------------------------------------
+# Keras traces the loss once into a graph for ``fit``: its tensors are symbolic (a shape, no
+# values) and the batch dimension is None, since batches can differ in size. The probe traces the
+# answer the same way (``probes={"tf_function": "unknown_batch"}``); these words turn the error
+# of that trace into the mistake behind it. The first pattern that matches the error decides.
+_TRACE_MISTAKES = (
+    (("to a numpy array", "attribute 'numpy'", "not 'SymbolicTensor'", "__array__"),
+     "NumPy cannot work on symbolic tensors: there the inputs have a shape but no values yet, so "
+     "np.asarray, np.equal, np.eye, .numpy() or float(...) cannot run on them. Use keras.ops on the "
+     "tensors all the way to the result ({ops})."),
+    (("Iterating over a symbolic", "Cannot infer argument `num`", "InaccessibleTensorError", "out of scope"),
+     "a Python loop over the rows of the batch (for …, a list comprehension, zip over the tensors, "
+     "ops.unstack) cannot run there: how many rows there are is not known while tracing. Compute all "
+     "rows at once with keras.ops on whole tensors ({ops}) instead of a Python loop."),
+    (("as a Python `bool`",),
+     "a Python if (or and / or / not) on a tensor's value cannot run there: the value is not known "
+     "while tracing. Choose between tensors with ops.where, combine masks with ops.logical_and / "
+     "ops.logical_or, and guard a division with ops.maximum(count, 1.0) instead of an if."),
+    (("unknown rank",),
+     "after ops.squeeze without an axis the rank is unknown while tracing (a batch of size 1 would "
+     "lose its batch axis too). Flatten with ops.reshape(x, (-1,)) instead."),
+    (("len is not well defined", "NoneType", "None"),
+     "the batch dimension is None while tracing, so x.shape[0] and len(x) give no number: "
+     "range(x.shape[0]), ops.eye(x.shape[0]) or np.eye(len(x)) cannot work. Use keras.ops on whole "
+     "tensors instead of a Python loop over the rows, and where you need the batch size take "
+     "ops.shape(x)[0] (a tensor while tracing, which ops.eye accepts)."),
+    (("cannot be interpreted as an integer",),
+     "ops.shape(x)[0] is a tensor while tracing, not a Python number: Python's range(...) and NumPy "
+     "(np.eye, np.zeros, …) cannot use it. Use keras.ops on whole tensors ({ops}) instead of a Python "
+     "loop or NumPy."),
+)
+_TRACE_OTHER = ("Use keras.ops on whole tensors: no NumPy (np.*, .numpy()), no Python loop over the rows, "
+                "and ops.shape(x)[0] rather than x.shape[0] for the batch size.")
+
+
+def _first_sentence(summary: str, limit: int = 200) -> str:
+    """TensorFlow's errors go on with generic advice after their first sentence: keep that one."""
+    cut = summary.find(". ")
+    text = summary[:cut + 1] if cut > 0 else summary
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def traced_problem(summary: str, where: str, ops_used: str) -> str:
+    """What the error ``summary`` of the unknown-batch trace says about the answer, for a student."""
+    lead = f"it fails inside tf.function when the batch size is unknown, as Keras runs {where} during training"
+    error = f"\n(Inside tf.function it raised {_first_sentence(summary)})"
+    for patterns, text in _TRACE_MISTAKES:
+        if any(p.lower() in summary.lower() for p in patterns):
+            return f"{lead}: {text.format(ops=ops_used)}{error}"
+    return f"{lead}. {_TRACE_OTHER}{error}"
+
+
+def works_in_tf_function(convert, same, where: str, ops_used: str):
+    """A requirement: traced like Keras traces a loss (symbolic tensors, batch dimension None), the
+    answer runs and gives the values it gives when called directly."""
+    def requirement(cases, results, outputs):
+        for i, record in enumerate(outputs.get("tf_function") or ()):
+            if record is None:            # not traced: an earlier case of the same form was
+                continue
+            if "raised" in record:
+                return traced_problem(str(record["raised"].get("summary", "")), where, ops_used)
+            try:
+                got = convert(h.revive(record["result"]), cases[i])
+            except h.Bad as bad:
+                return ("inside tf.function with an unknown batch size (as Keras runs it in training) it "
+                        f"returns the wrong kind of result: {bad}")
+            if not same(got, results[i], cases[i]):
+                return ("inside tf.function with an unknown batch size (as Keras runs it in training) it "
+                        f"gives other values than when called directly (test {i + 1}: {h.fmt(got)} instead "
+                        f"of {h.fmt(results[i])}): something depends on Python-side values of the tensors.")
+        return None
+    return requirement
+
+
+# What an exception raised by the answer itself (not inside tf.function) says about it.
+_RAISED_MISTAKES = (
+    ("attribute 'numpy'",
+     ".numpy() exists only on an eager tf.Tensor: the inputs may be NumPy arrays, and inside tf.function "
+     "(as Keras runs the loss in training) they are symbolic tensors without values. Work on the inputs "
+     "with keras.ops directly, without converting them to NumPy."),
+)
+
+
+def judge_naming_raised(ex, cases, outputs) -> h.Verdict:
+    """The usual judgement, plus the likely mistake behind an exception the answer raised."""
+    verdict = h.judge_results(ex, cases, outputs)
+    if verdict.reason != "raised" or "Likely mistake:" in verdict.message:
+        return verdict
+    first, _, rest = verdict.message.partition("\n")
+    for pattern, hint in _RAISED_MISTAKES:
+        if pattern in first:
+            return h.Verdict(False, f"{first}\nLikely mistake: {hint}\n{rest}", verdict.reason)
+    return verdict
+
 
 _TRIPLET_HINTS = (
     'Inputs: three (batch, dim) tensors. For each row, the squared distance anchor→positive and anchor→negative (a (batch,) vector each); the loss of a row is that gap plus alpha, floored at 0; return the MEAN over rows as a scalar tensor (not a sum, no square roots).',
@@ -160,14 +262,17 @@ TRIPLET_LOSS = h.Exercise(
     make_cases=_triplet_cases,
     convert=lambda raw, case: h.scalar_tensor(raw, batch=len(case.data["anchor"])),
     same=h.close, mistakes=_triplet_mistakes,
-    requirements=(h.gradient_requirement("loss", "anchor"),),
+    requirements=(h.gradient_requirement("loss", "anchor"),
+                  works_in_tf_function(lambda raw, case: h.scalar_tensor(raw, batch=len(case.data["anchor"])),
+                                       h.close, "the loss", "ops.sum(ops.square(a - p), axis=1) gives one "
+                                       "distance per row, then ops.maximum and ops.mean")),
     advice="Check each step on the example: d_pos and d_neg (shape (B,)), the max with 0 per "
            "example, then the mean over the batch.",
     hints=_TRIPLET_HINTS, reference="course_utils.losses:triplet_loss",
     forbidden=("course_utils.losses:triplet_loss", "course_utils.exercises.solutions:triplet_loss",
                "course_utils.exercises.loop_references:triplet_loss_loop",
                "course_utils.losses:batch_all_triplet_loss", "course_utils.losses:triplet_loss_from_batch"),
-    probes={"gradient": 0})
+    probes={"gradient": 0, "tf_function": "unknown_batch"}, custom_judge=judge_naming_raised)
 
 
 def check_triplet_loss(fn, seed: int | None = None):
@@ -342,20 +447,9 @@ def _pairwise_clipped_and_zero_diagonal(cases, results, outputs):
     return None
 
 
-def _works_in_tf_function(cases, results, outputs):
-    """Keras runs losses inside ``tf.function``: the answer must work on symbolic tensors too."""
-    for i, record in enumerate(outputs.get("tf_function") or ()):
-        if "raised" in record:
-            return ("it fails inside tf.function (as Keras runs it during training): "
-                    f"{record['raised']['summary']}. Use keras.ops on tensors, not NumPy: np.* needs "
-                    "concrete values and breaks the graph (and gradients).")
-        try:
-            got = _square_matrix(h.revive(record["result"]), cases[i])
-        except h.Bad as bad:
-            return f"inside tf.function it returns the wrong kind of result: {bad}"
-        if not h.close(got, results[i], cases[i]):
-            return "inside tf.function it gives other values than when called directly."
-    return None
+_works_in_tf_function = works_in_tf_function(
+    _square_matrix, h.close, "the loss (and these distances inside it)",
+    "ops.matmul, ops.sum, ops.expand_dims, ops.eye(ops.shape(e)[0])")
 
 
 PAIRWISE_SQUARED_DISTANCES = h.Exercise(
@@ -371,7 +465,7 @@ PAIRWISE_SQUARED_DISTANCES = h.Exercise(
                "course_utils.exercises.loop_references:pairwise_squared_distances_loop",
                "course_utils.exercises.loop_references:pairwise_distances_loop",
                "course_utils.metrics:squared_distance_matrix"),
-    probes={"source": True, "tf_function": True})
+    probes={"source": True, "tf_function": "unknown_batch"}, custom_judge=judge_naming_raised)
 
 
 def check_pairwise_squared_distances(fn, seed: int | None = None):

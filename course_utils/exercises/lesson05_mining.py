@@ -6,12 +6,18 @@
   a Keras loss receives ``y_true``: flatten them first, ``ops.reshape(labels, (-1,))``.
 * ``batch_hard_triplet_loss(labels, embeddings, margin=0.2)`` → a scalar tensor (a ``(loss, stats)``
   tuple is accepted); gradients must flow back to ``embeddings``.
+
+All three must also work inside ``tf.function`` with an unknown batch size: Keras traces the loss
+(and the masks in it) that way in training, so NumPy masks, ``.numpy()``, ``labels.shape[0]`` and
+Python loops over the batch are refused and named (see
+:func:`~course_utils.exercises.lesson04_triplet_loss.traced_problem`).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises.lesson04_triplet_loss import judge_naming_raised, works_in_tf_function
 
 _POSITIVE_HINTS = (
     'Input: labels of shape (B,) or (B, 1), int. Output: a (B, B) bool tensor, True at (i, j) when i and j are DIFFERENT images of the SAME person — so never on the diagonal. Use tensor operations only, so it works inside tf.function.',
@@ -66,6 +72,11 @@ def _bool_mask(raw, case: h.Case) -> np.ndarray:
     b = case.data["B"]
     if raw is None:
         raise h.Bad(f"Expected a ({b}, {b}) boolean mask, got None. Did you forget `return`?")
+    if isinstance(raw, (bool, np.bool_)):
+        raise h.Bad(f"Expected a ({b}, {b}) boolean mask, got a single {h.kind(raw)} ({raw}): `is`, `is not`, "
+                    "`and`, `or` and `not` answer once for whole objects, not once per pair. Compare the labels "
+                    "element by element (==, !=, ops.equal) between a column and a row, and combine masks with "
+                    "ops.logical_and / ops.logical_not.")
     try:
         arr = h.as_array(raw)
     except Exception:  # noqa: BLE001
@@ -123,10 +134,16 @@ def _negative_mistakes():
     ]
 
 
+_MASK_OPS = ("ops.reshape(labels, (-1,)), ops.equal / ops.not_equal between ops.expand_dims(labels, 1) "
+             "and ops.expand_dims(labels, 0), ops.eye(ops.shape(labels)[0], dtype='bool')")
+# In training the masks run inside the loss, which Keras traces with the batch size unknown.
+_mask_traces = works_in_tf_function(_bool_mask, _same_mask, "the loss (and these masks inside it)", _MASK_OPS)
+
 POSITIVE_MASK = h.Exercise(
     grade_id="ex_positive_mask_check", lesson="05", name="positive_mask", answer_names=("positive_mask",),
     make_cases=lambda rng: _mask_cases(rng, "positive"), convert=_bool_mask, same=_same_mask,
     mistakes=_positive_mistakes, show=_show_mask, advice="Positive pairs: same label and i != j.",
+    requirements=(_mask_traces,), probes={"tf_function": "unknown_batch"}, custom_judge=judge_naming_raised,
     hints=_POSITIVE_HINTS, reference="course_utils.losses:positive_mask",
     forbidden=("course_utils.losses:positive_mask", "course_utils.losses:_pair_masks",
                "course_utils.losses:triplet_mask",
@@ -136,6 +153,7 @@ NEGATIVE_MASK = h.Exercise(
     grade_id="ex_negative_mask_check", lesson="05", name="negative_mask", answer_names=("negative_mask",),
     make_cases=lambda rng: _mask_cases(rng, "negative"), convert=_bool_mask, same=_same_mask,
     mistakes=_negative_mistakes, show=_show_mask, advice="Negative pairs: different labels.",
+    requirements=(_mask_traces,), probes={"tf_function": "unknown_batch"}, custom_judge=judge_naming_raised,
     hints=_NEGATIVE_HINTS, reference="course_utils.losses:negative_mask",
     forbidden=("course_utils.losses:negative_mask", "course_utils.losses:_pair_masks",
                "course_utils.exercises.loop_references:negative_mask_loop"))
@@ -312,7 +330,11 @@ BATCH_HARD_TRIPLET_LOSS = h.Exercise(
     answer_names=("batch_hard_triplet_loss",), make_cases=_batch_hard_cases,
     convert=lambda raw, case: h.scalar_tensor(raw, batch=len(case.data["labels"]), allow_tuple=True),
     same=h.close, mistakes=_batch_hard_mistakes,
-    requirements=(h.gradient_requirement("loss", "embeddings"),),
+    requirements=(h.gradient_requirement("loss", "embeddings"),
+                  works_in_tf_function(lambda raw, case: h.scalar_tensor(raw, batch=len(case.data["labels"]),
+                                                                         allow_tuple=True),
+                                       h.close, "the loss", "your pairwise_squared_distances, the two masks, "
+                                       "ops.where, ops.max / ops.min along axis 1")),
     advice="For the example, print the (B, B) distances, the hardest positive and hardest negative "
            "of each anchor, and which anchors have a positive.",
     hints=_BATCH_HARD_HINTS, reference="course_utils.exercises.solutions:batch_hard_triplet_loss",
@@ -320,7 +342,7 @@ BATCH_HARD_TRIPLET_LOSS = h.Exercise(
                "course_utils.losses:triplet_loss_from_batch",
                "course_utils.exercises.solutions:batch_hard_triplet_loss",
                "course_utils.exercises.loop_references:batch_hard_loop"),
-    probes={"gradient": 1})
+    probes={"gradient": 1, "tf_function": "unknown_batch"}, custom_judge=judge_naming_raised)
 
 
 def check_batch_hard_triplet_loss(fn, seed: int | None = None):

@@ -139,7 +139,7 @@ def check_describe_experiment(experiment, history_before, history_after):
                               exercise="describe_experiment")
     answers = dict(zip(DESCRIBE_EXPERIMENT.answer_names, (experiment, history_before, history_after)))
     try:
-        outputs = run_in_process(DESCRIBE_EXPERIMENT, answers, [], ".", provenance=False)
+        outputs = run_in_process(DESCRIBE_EXPERIMENT, answers, [], ".")
     except TypeError as err:                       # something that is not data (e.g. a function)
         raise h.CheckFailed(f"experiment should be a dict of strings and numbers: {err}.") from None
     verdict = DESCRIBE_EXPERIMENT.judge([], outputs)

@@ -30,11 +30,65 @@ def triplet_tf(anchor, positive, negative, alpha=0.2):
     return tf.reduce_mean(tf.nn.relu(basic))
 
 
-def triplet_rows_tf(anchor, positive, negative, alpha=0.2):   # a loop over rows is allowed here
+def triplet_dynamic_mean(anchor, positive, negative, alpha=0.2):
+    """The mean as a sum over the batch size read at run time: fine with an unknown batch size."""
+    terms = ops.maximum(_d(anchor, positive) - _d(anchor, negative) + alpha, 0.0)
+    return ops.sum(terms) / ops.cast(ops.shape(anchor)[0], terms.dtype)
+
+
+# --- right in eager mode, but they break when Keras traces the loss with an unknown batch size ----
+
+def triplet_rows_tf(anchor, positive, negative, alpha=0.2):
+    """tf.unstack needs the number of rows, which is None while tracing."""
     terms = [tf.maximum(tf.reduce_sum((a - p) ** 2) - tf.reduce_sum((a - n) ** 2) + alpha, 0.0)
              for a, p, n in zip(tf.unstack(tf.convert_to_tensor(anchor)), tf.unstack(tf.convert_to_tensor(positive)),
                                 tf.unstack(tf.convert_to_tensor(negative)))]
     return tf.reduce_mean(tf.stack(terms))
+
+
+def triplet_range_shape(anchor, positive, negative, alpha=0.2):
+    """range(a.shape[0]): a.shape[0] is None while tracing."""
+    a, p, n = (tf.convert_to_tensor(x) for x in (anchor, positive, negative))
+    return tf.reduce_mean(tf.stack([tf.maximum(tf.reduce_sum((a[i] - p[i]) ** 2) - tf.reduce_sum((a[i] - n[i]) ** 2)
+                                               + alpha, 0.0) for i in range(a.shape[0])]))
+
+
+def triplet_range_len(anchor, positive, negative, alpha=0.2):
+    """len(a) on a symbolic tensor with an unknown first dimension."""
+    a, p, n = (ops.convert_to_tensor(x) for x in (anchor, positive, negative))
+    terms = []
+    for i in range(len(a)):
+        terms.append(ops.maximum(ops.sum(ops.square(a[i] - p[i])) - ops.sum(ops.square(a[i] - n[i])) + alpha, 0.0))
+    return ops.mean(ops.stack(terms))
+
+
+def triplet_zip_rows(anchor, positive, negative, alpha=0.2):
+    """A list comprehension iterating over the tensors' rows."""
+    a, p, n = (ops.convert_to_tensor(x) for x in (anchor, positive, negative))
+    return ops.mean(ops.stack([ops.maximum(ops.sum(ops.square(x - y)) - ops.sum(ops.square(x - z)) + alpha, 0.0)
+                               for x, y, z in zip(a, p, n)]))
+
+
+def triplet_range_dynamic(anchor, positive, negative, alpha=0.2):
+    """range(ops.shape(a)[0]): a tensor while tracing, and Python's range needs a number."""
+    a, p, n = (ops.convert_to_tensor(x) for x in (anchor, positive, negative))
+    terms = [ops.maximum(ops.sum(ops.square(a[i] - p[i])) - ops.sum(ops.square(a[i] - n[i])) + alpha, 0.0)
+             for i in range(ops.shape(a)[0])]
+    return ops.mean(ops.stack(terms))
+
+
+def triplet_divided_by_static_shape(anchor, positive, negative, alpha=0.2):
+    """The mean as a sum divided by a.shape[0], which is None while tracing."""
+    terms = ops.maximum(_d(anchor, positive) - _d(anchor, negative) + alpha, 0.0)
+    return ops.sum(terms) / ops.convert_to_tensor(anchor).shape[0]
+
+
+def triplet_guarded_by_if(anchor, positive, negative, alpha=0.2):
+    """A Python `if` on a tensor (the batch size) to guard an empty batch."""
+    terms = ops.maximum(_d(anchor, positive) - _d(anchor, negative) + alpha, 0.0)
+    if ops.shape(ops.convert_to_tensor(anchor))[0] == 0:
+        return ops.zeros(())
+    return ops.mean(terms)
 
 
 def pairwise_tf(embeddings):
@@ -87,6 +141,31 @@ def _pairwise_loops(e):
     return np.array([[np.sum((a - b) ** 2) for b in e] for a in e])
 
 
+def _pairwise_static_eye(e):
+    """Zeroes the diagonal with ops.eye(e.shape[0]): None while tracing."""
+    e = ops.convert_to_tensor(e)
+    return ops.maximum(_expanded(e), 0.0) * (1.0 - ops.eye(e.shape[0], dtype=e.dtype))
+
+
+def _pairwise_numpy_eye(e):
+    """Zeroes the diagonal with a NumPy np.eye(len(e)): len(e) has no value while tracing."""
+    e = ops.convert_to_tensor(e)
+    return ops.where(np.eye(len(e), dtype=bool), ops.zeros((), e.dtype), ops.maximum(_expanded(e), 0.0))
+
+
+def _pairwise_via_numpy_values(e):
+    """Converts the embeddings to NumPy (.numpy()) first."""
+    x = ops.convert_to_tensor(e).numpy()
+    return ops.convert_to_tensor(np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1))
+
+
+def pairwise_dynamic_eye(embeddings):
+    """The batch size taken at run time, ops.shape(e)[0]: fine with an unknown batch size."""
+    e = ops.convert_to_tensor(embeddings)
+    d = ops.maximum(_expanded(e), 0.0)
+    return ops.where(ops.eye(ops.shape(e)[0], dtype="bool"), ops.zeros((), e.dtype), d)
+
+
 PAIRWISE_MISTAKES = {
     "Euclidean instead of squared distances": lambda e: ops.sqrt(losses.pairwise_squared_distances(e)),
     "only the −2·a·b term": lambda e: ops.maximum(-2.0 * ops.matmul(e, ops.transpose(e)), 0.0),
@@ -95,6 +174,22 @@ PAIRWISE_MISTAKES = {
     "Clip them with d = ops.maximum(d, 0.0)": _pairwise_no_clip,
     "the diagonal is not zeroed": lambda e: ops.maximum(_expanded(e), 0.0),
     "no Python loops": _pairwise_loops,
+    "NumPy cannot work on symbolic tensors": pairwise_numpy,
+    "the batch dimension is None while tracing": _pairwise_static_eye,
+    "len(x) give no number": _pairwise_numpy_eye,
+    ".numpy() or float(...) cannot run on them": _pairwise_via_numpy_values,
+}
+
+# Each must be named by the words of its key: a loop over rows, x.shape[0] or a Python if on a
+# tensor fail only once the batch size is unknown (as Keras traces the loss), not in eager mode.
+TRIPLET_TRACE_MISTAKES = {
+    "a Python loop over the rows of the batch": triplet_rows_tf,
+    "the batch dimension is None while tracing": triplet_range_shape,
+    "x.shape[0] and len(x) give no number": triplet_range_len,
+    "zip over the tensors": triplet_zip_rows,
+    "ops.shape(x)[0] is a tensor while tracing, not a Python number": triplet_range_dynamic,
+    "take ops.shape(x)[0] (a tensor while tracing": triplet_divided_by_static_shape,
+    "a Python if (or and / or / not) on a tensor's value": triplet_guarded_by_if,
 }
 
 
@@ -107,13 +202,13 @@ def pairwise_float32(embeddings):         # computing in float32 on float64 inpu
 
 CORRECT = [
 (C.check_triplet_loss, losses.triplet_loss), (C.check_triplet_loss, triplet_ops),
-    (C.check_triplet_loss, triplet_tf), (C.check_triplet_loss, triplet_rows_tf),
+    (C.check_triplet_loss, triplet_tf), (C.check_triplet_loss, triplet_dynamic_mean),
     (C.check_pairwise_squared_distances, losses.pairwise_squared_distances), (C.check_pairwise_squared_distances, pairwise_tf),
-    (C.check_pairwise_squared_distances, pairwise_float32),
+    (C.check_pairwise_squared_distances, pairwise_float32), (C.check_pairwise_squared_distances, pairwise_dynamic_eye),
     (C.check_triplet_loss, lambda a, p, n, alpha=0.2: triplet_ops(*(tf.cast(x, tf.float32) for x in (a, p, n)), alpha)),
     ]
 
-MISTAKES = [(check, hint, fn) for check, table in [(C.check_triplet_loss, TRIPLET_MISTAKES), (C.check_pairwise_squared_distances, PAIRWISE_MISTAKES)] for hint, fn in table.items()] + [(C.check_triplet_loss, "max of sum vs sum of max", _max_of_mean)]
+MISTAKES = [(check, hint, fn) for check, table in [(C.check_triplet_loss, TRIPLET_MISTAKES), (C.check_triplet_loss, TRIPLET_TRACE_MISTAKES), (C.check_pairwise_squared_distances, PAIRWISE_MISTAKES)] for hint, fn in table.items()] + [(C.check_triplet_loss, "max of sum vs sum of max", _max_of_mean)]
 
 FALLBACKS = [
 (C.check_triplet_loss, "triplet_loss", losses.triplet_loss, "course_utils.losses.triplet_loss"),
@@ -174,11 +269,14 @@ def test_losses_must_let_gradients_flow():
     assert "no gradient flows" in failure(C.check_triplet_loss, fn)
 
 
-def test_loops_are_not_judged_when_the_source_cannot_be_read(capsys):
+def test_a_loop_whose_source_cannot_be_read_is_caught_by_the_trace():
+    """Without source the loop is not seen, but it still breaks once the batch size is unknown."""
     namespace = {"ops": ops}
     exec("def pairwise(e):\n    rows = ops.unstack(ops.convert_to_tensor(e))\n"
          "    return ops.stack([ops.stack([ops.sum((a - b) ** 2) for b in rows]) for a in rows])\n", namespace)
-    assert C.check_pairwise_squared_distances(namespace["pairwise"]) is namespace["pairwise"]
+    message = failure(C.check_pairwise_squared_distances, namespace["pairwise"])
+    assert "no Python loops, please" not in message, message
+    assert "when the batch size is unknown" in message and "a Python loop over the rows" in message, message
 
 
 def test_numpy_pairwise_distances_are_rejected_under_tf_function():

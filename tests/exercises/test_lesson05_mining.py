@@ -39,6 +39,100 @@ def _flat(labels):
     return ops.reshape(labels, (-1,))
 
 
+def positive_dynamic(labels):
+    """The batch size taken at run time, ops.shape(labels)[0]: fine with an unknown batch size."""
+    labels = ops.reshape(labels, (ops.shape(labels)[0],))
+    same = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0))
+    return ops.logical_and(same, ops.logical_not(ops.eye(ops.shape(labels)[0], dtype="bool")))
+
+
+def negative_dynamic(labels):
+    labels = ops.reshape(labels, (ops.shape(labels)[0],))
+    return ops.logical_not(ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0)))
+
+
+# --- right in eager mode, but they break inside a loss that Keras traces (batch size unknown) ----
+
+def positive_numpy_of_tensor(labels):
+    """.numpy() on the labels: a symbolic tensor has no values to give."""
+    labels = ops.convert_to_tensor(labels).numpy().reshape(-1)
+    return (labels[:, None] == labels[None, :]) & ~np.eye(len(labels), dtype=bool)
+
+
+def positive_dot_numpy(labels):
+    """labels.numpy(): NumPy labels have no .numpy() (and symbolic tensors neither)."""
+    labels = labels.numpy().reshape(-1)
+    return (labels[:, None] == labels[None, :]) & ~np.eye(len(labels), dtype=bool)
+
+
+def positive_np_equal(labels):
+    """NumPy functions on tensors: np.equal needs values."""
+    labels = _flat(labels)
+    return np.logical_and(np.equal(labels[:, None], labels[None, :]), ~np.eye(len(labels), dtype=bool))
+
+
+def positive_static_eye(labels):
+    """ops.eye(labels.shape[0]): None while tracing."""
+    labels = _flat(labels)
+    return ops.logical_and(ops.equal(labels[:, None], labels[None, :]),
+                           ops.logical_not(ops.eye(labels.shape[0], dtype="bool")))
+
+
+def positive_numpy_eye_dynamic(labels):
+    """np.eye(ops.shape(labels)[0]): a tensor while tracing, and NumPy needs a number."""
+    labels = _flat(labels)
+    return ops.logical_and(ops.equal(labels[:, None], labels[None, :]), ~np.eye(ops.shape(labels)[0], dtype=bool))
+
+
+def positive_pairs_loop(labels):
+    """A list comprehension over range(labels.shape[0])."""
+    labels = _flat(labels)
+    n = labels.shape[0]
+    return ops.stack([ops.stack([ops.logical_and(ops.equal(labels[i], labels[j]), i != j) for j in range(n)])
+                      for i in range(n)])
+
+
+def positive_is(labels):
+    """`is` compares the objects, once, not the labels pair by pair."""
+    labels = _flat(labels)
+    return labels[:, None] is labels[None, :]
+
+
+def negative_dot_numpy(labels):
+    labels = labels.numpy().reshape(-1)
+    return labels[:, None] != labels[None, :]
+
+
+def negative_np_not_equal(labels):
+    labels = _flat(labels)
+    return np.not_equal(labels[:, None], labels[None, :])
+
+
+def negative_static_reshape(labels):
+    """ops.reshape(labels, (labels.shape[0],)): None while tracing."""
+    labels = ops.reshape(labels, (labels.shape[0],))
+    return ops.not_equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0))
+
+
+def negative_pairs_loop(labels):
+    """A nested loop over range(len(labels))."""
+    labels = _flat(labels)
+    rows = []
+    for i in range(len(labels)):
+        rows.append(ops.stack([ops.not_equal(labels[i], labels[j]) for j in range(len(labels))]))
+    return ops.stack(rows)
+
+
+def negative_is_not(labels):
+    labels = _flat(labels)
+    return labels[:, None] is not labels[None, :]
+
+
+def negative_numpy_of_tensor(labels):
+    labels = ops.convert_to_tensor(labels).numpy().reshape(-1)
+    return labels[:, None] != labels[None, :]
+
+
 POSITIVE_MISTAKES = {
     "the diagonal is included": lambda l: ops.equal(_flat(l)[:, None], _flat(l)[None, :]),
     "this is the negative mask": negative_ops,
@@ -46,6 +140,14 @@ POSITIVE_MISTAKES = {
     "must be flattened first": lambda l: ops.logical_and(l[:, None] == l[None, :], ~np.eye(len(l), dtype=bool)[..., None])
     if len(l.shape) == 2 else losses.positive_mask(l),
     "small integer type": lambda l: losses.positive_mask(ops.cast(_flat(l), "int8")),
+    "NumPy cannot work on symbolic tensors": positive_numpy,
+    ".numpy() or float(...) cannot run on them": positive_numpy_of_tensor,
+    ".numpy() exists only on an eager tf.Tensor": positive_dot_numpy,
+    "np.asarray, np.equal, np.eye": positive_np_equal,
+    "the batch dimension is None while tracing": positive_static_eye,
+    "ops.shape(x)[0] is a tensor while tracing, not a Python number": positive_numpy_eye_dynamic,
+    "range(x.shape[0]), ops.eye(x.shape[0])": positive_pairs_loop,
+    "got a single Python bool": positive_is,
 }
 
 NEGATIVE_MISTAKES = {
@@ -54,6 +156,13 @@ NEGATIVE_MISTAKES = {
     "0/1 numbers": lambda l: ops.cast(losses.negative_mask(l), "int32"),
     "must be flattened first": lambda l: (l[:, None] != l[None, :]) if len(l.shape) == 2 else losses.negative_mask(l),
     "small integer type": lambda l: negative_numpy(np.asarray(l).astype(np.uint8)),
+    "NumPy cannot work on symbolic tensors": negative_numpy,
+    ".numpy() or float(...) cannot run on them": negative_numpy_of_tensor,
+    ".numpy() exists only on an eager tf.Tensor": negative_dot_numpy,
+    "np.asarray, np.equal, np.eye": negative_np_not_equal,
+    "the batch dimension is None while tracing": negative_static_reshape,
+    "x.shape[0] and len(x) give no number": negative_pairs_loop,
+    "got a single Python bool": negative_is_not,
 }
 
 
@@ -107,6 +216,90 @@ def batch_hard_tf(labels, embeddings, margin=0.2):
     return tf.reduce_mean(per_anchor)
 
 
+def _batch_hard_numpy_masks(labels, embeddings, margin=0.2):
+    """The masks built with NumPy from np.asarray(labels): right eagerly, impossible when traced."""
+    d = losses.pairwise_squared_distances(embeddings)
+    labels = np.asarray(labels).reshape(-1)
+    same = labels[:, None] == labels[None, :]
+    positives = same & ~np.eye(len(labels), dtype=bool)
+    hp = ops.max(ops.where(positives, d, 0.0), axis=1)
+    hn = ops.min(ops.where(~same, d, 1e9), axis=1)
+    valid = ops.cast(positives.any(axis=1), d.dtype)
+    return ops.sum(ops.maximum(hp - hn + margin, 0.0) * valid) / ops.maximum(ops.sum(valid), 1.0)
+
+
+def _batch_hard_static_eye(labels, embeddings, margin=0.2):
+    """ops.eye(labels.shape[0]): None while tracing."""
+    d = losses.pairwise_squared_distances(embeddings)
+    labels = ops.reshape(labels, (-1,))
+    same = ops.equal(labels[:, None], labels[None, :])
+    positives = ops.logical_and(same, ops.logical_not(ops.eye(labels.shape[0], dtype="bool")))
+    hp = ops.max(ops.where(positives, d, 0.0), axis=1)
+    hn = ops.min(ops.where(ops.logical_not(same), d, 1e9), axis=1)
+    valid = ops.cast(ops.any(positives, axis=1), d.dtype)
+    return ops.sum(ops.maximum(hp - hn + margin, 0.0) * valid) / ops.maximum(ops.sum(valid), 1.0)
+
+
+def _batch_hard_anchor_loop(labels, embeddings, margin=0.2):
+    """A Python loop over the anchors, range(labels.shape[0])."""
+    d = losses.pairwise_squared_distances(embeddings)
+    labels = ops.reshape(labels, (-1,))
+    terms, count = [], 0.0
+    for a in range(labels.shape[0]):
+        same = ops.equal(labels, labels[a])
+        positive = ops.logical_and(same, ops.not_equal(ops.arange(labels.shape[0]), a))
+        has = ops.cast(ops.any(positive), d.dtype)
+        hp = ops.max(ops.where(positive, d[a], 0.0))
+        hn = ops.min(ops.where(same, 1e9, d[a]))
+        terms.append(ops.maximum(hp - hn + margin, 0.0) * has)
+        count = count + has
+    return ops.sum(ops.stack(terms)) / ops.maximum(count, 1.0)
+
+
+def _batch_hard_if_no_anchor(labels, embeddings, margin=0.2):
+    """A Python `if` on a tensor value (no valid anchor) instead of a guarded division."""
+    d = losses.pairwise_squared_distances(embeddings)
+    labels = ops.reshape(labels, (-1,))
+    same = ops.equal(labels[:, None], labels[None, :])
+    positives = ops.logical_and(same, ops.logical_not(ops.eye(ops.shape(labels)[0], dtype="bool")))
+    valid = ops.cast(ops.any(positives, axis=1), d.dtype)
+    if ops.sum(valid) == 0:
+        return ops.zeros((), d.dtype)
+    hp = ops.max(ops.where(positives, d, 0.0), axis=1)
+    hn = ops.min(ops.where(ops.logical_not(same), d, 1e9), axis=1)
+    return ops.sum(ops.maximum(hp - hn + margin, 0.0) * valid) / ops.sum(valid)
+
+
+def _batch_hard_dot_numpy(labels, embeddings, margin=0.2):
+    """labels.numpy() to build the masks."""
+    return _batch_hard_numpy_masks(labels.numpy(), embeddings, margin)
+
+
+def _batch_hard_zero_filled(labels, embeddings, margin=0.2):
+    d = losses.pairwise_squared_distances(embeddings)
+    labels = ops.reshape(labels, (-1,))
+    same = ops.equal(labels[:, None], labels[None, :])
+    positives = ops.logical_and(same, ops.logical_not(ops.eye(ops.shape(labels)[0], dtype="bool")))
+    hp = ops.max(ops.where(positives, d, 0.0), axis=1)
+    hn = ops.min(ops.where(ops.logical_not(same), d, 0.0), axis=1)        # the mistake
+    valid = ops.cast(ops.any(positives, axis=1), d.dtype)
+    return ops.sum(ops.maximum(hp - hn + margin, 0.0) * valid) / ops.maximum(ops.sum(valid), 1.0)
+
+
+def batch_hard_dynamic(labels, embeddings, margin=0.2):
+    """Sizes read at run time with ops.shape: fine with an unknown batch size."""
+    d = losses.pairwise_squared_distances(embeddings)
+    labels = ops.reshape(labels, (ops.shape(labels)[0],))
+    same = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0))
+    positives = ops.logical_and(same, ops.logical_not(ops.eye(ops.shape(d)[0], dtype="bool")))
+    negatives = ops.logical_not(same)
+    hp = ops.max(ops.where(positives, d, ops.zeros_like(d)), axis=1)
+    hn = ops.min(ops.where(negatives, d, ops.max(d) + 1.0), axis=1)
+    valid = ops.logical_and(ops.any(positives, axis=1), ops.any(negatives, axis=1))
+    per_anchor = ops.where(valid, ops.maximum(hp - hn + margin, 0.0), ops.zeros_like(hp))
+    return ops.sum(per_anchor) / ops.maximum(ops.sum(ops.cast(valid, d.dtype)), 1.0)
+
+
 BATCH_HARD_MISTAKES = {
     "the hardest positive is the FARTHEST one": _batch_hard(hardest_positive="min"),
     "the hardest negative is the CLOSEST one": _batch_hard(hardest_negative="max"),
@@ -115,6 +308,12 @@ BATCH_HARD_MISTAKES = {
     "the relu (max(·, 0)) is missing": _batch_hard(relu=False),
     "you divided by ALL anchors": _batch_hard(divide_by="all (masked)"),
     "anchors without any negative": _batch_hard(fill_negatives="row max"),
+    "filled with 0 before the min": _batch_hard_zero_filled,
+    "NumPy cannot work on symbolic tensors": _batch_hard_numpy_masks,
+    "the batch dimension is None while tracing": _batch_hard_static_eye,
+    "range(x.shape[0]), ops.eye(x.shape[0])": _batch_hard_anchor_loop,
+    "a Python if (or and / or / not) on a tensor's value": _batch_hard_if_no_anchor,
+    ".numpy() exists only on an eager tf.Tensor": _batch_hard_dot_numpy,
 }
 
 
@@ -122,11 +321,12 @@ BATCH_HARD_MISTAKES = {
 
 CORRECT = [
 (C.check_positive_mask, losses.positive_mask), (C.check_positive_mask, positive_tf),
-    (C.check_positive_mask, positive_numpy),
+    (C.check_positive_mask, positive_dynamic),
     (C.check_negative_mask, losses.negative_mask), (C.check_negative_mask, negative_ops),
-    (C.check_negative_mask, negative_numpy),
+    (C.check_negative_mask, negative_dynamic),
     (C.check_batch_hard_triplet_loss, solutions.batch_hard_triplet_loss), (C.check_batch_hard_triplet_loss, losses.batch_hard_triplet_loss),
     (C.check_batch_hard_triplet_loss, _batch_hard()), (C.check_batch_hard_triplet_loss, batch_hard_tf),
+    (C.check_batch_hard_triplet_loss, batch_hard_dynamic),
     ]
 
 MISTAKES = [(check, hint, fn) for check, table in [(C.check_positive_mask, POSITIVE_MISTAKES), (C.check_negative_mask, NEGATIVE_MISTAKES), (C.check_batch_hard_triplet_loss, BATCH_HARD_MISTAKES)] for hint, fn in table.items()]

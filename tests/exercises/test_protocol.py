@@ -1,6 +1,8 @@
 """The grading protocol: data codec, the probe run in a fresh namespace, judging from data alone."""
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -48,8 +50,32 @@ def test_no_pickle_and_no_code():
         encode(lambda x: x)
     with pytest.raises(TypeError):
         encode(np.array([object()], dtype=object))
-    source = protocol.codec_source()
+    source = protocol.probe_module_source()
     assert "import pickle" not in source and "pickle." not in source and "allow_pickle=True" not in source
+
+
+def test_the_probe_is_one_module_run_whole_that_imports_no_course_code():
+    """What runs in the graded kernel is course_utils/exercises/probe.py, all of it: stdlib and
+    NumPy at import, TensorFlow only inside functions, never course_utils (the kernel's is hidden)."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    from course_utils.exercises import probe
+    text = Path(probe.__file__).read_text(encoding="utf-8")
+    assert text == protocol.probe_module_source()
+    source = protocol.probe_source(TRIPLET, "cases.json", "out.json")
+    assert repr(text) in source
+    tree = ast.parse(text)
+    allowed_at_import = set(sys.stdlib_module_names) | {"numpy", "__future__"}
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            assert all(n.split(".")[0] in allowed_at_import for n in names), ast.unparse(node)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            assert not any(n.split(".")[0] == "course_utils" for n in names), ast.unparse(node)
 
 
 def test_every_graded_id_is_a_check_cell_of_the_solutions():
@@ -132,33 +158,75 @@ def test_probe_rejects_numpy_pairwise_distances_under_tf_function(tmp_path):
 @pytest.mark.parametrize("source", [
     "from course_utils.losses import triplet_loss\n",
     "from course_utils.exercises.solutions import triplet_loss\n",
-    "from course_utils import losses\ndef triplet_loss(a, p, n, alpha=0.2):\n"
-    "    return losses.triplet_loss(a, p, n, alpha) + 0.0\n",
-    "from course_utils.losses import triplet_loss as _t\ntriplet_loss = lambda a, p, n, alpha=0.2: _t(a, p, n, alpha)\n",
 ])
-def test_probe_scores_the_course_implementation_zero(source, tmp_path):
+def test_the_graders_judge_scores_the_course_implementation_itself_zero(source, tmp_path):
     verdict = _probe(TRIPLET, _namespace(source), tmp_path)
     assert not verdict.passed and verdict.reason == "course_implementation", verdict.message
     assert "course" in verdict.message and "triplet_loss" in verdict.message
 
 
-@pytest.mark.parametrize("source", [
-    # switches the recorder off around the course's function, then back on
-    "import sys\nfrom course_utils import losses\ndef triplet_loss(a, p, n, alpha=0.2):\n"
-    "    old = sys.getprofile(); sys.setprofile(None)\n"
-    "    try:\n        return losses.triplet_loss(a, p, n, alpha)\n    finally:\n        sys.setprofile(old)\n",
-    # switches it off for good
-    "import sys\nfrom course_utils import losses\ndef triplet_loss(a, p, n, alpha=0.2):\n"
-    "    sys.setprofile(None)\n    return losses.triplet_loss(a, p, n, alpha)\n",
-    # through getattr, and via settrace
-    "import sys\nfrom course_utils import losses\ndef triplet_loss(a, p, n, alpha=0.2):\n"
-    "    getattr(sys, 'settrace')(None); getattr(sys, 'setprofile')(None)\n"
-    "    return losses.triplet_loss(a, p, n, alpha)\n",
-])
-def test_probe_scores_switching_off_the_call_record_zero(source, tmp_path):
-    verdict = _probe(TRIPLET, _namespace(source), tmp_path)
-    assert not verdict.passed and verdict.reason == "course_implementation", verdict.message
-    assert "sys.setprofile" in verdict.message
+def test_a_students_own_check_accepts_the_course_implementation(tmp_path):
+    """The in-notebook check runs the course's reference as a correct answer (the tests rely on it)."""
+    from course_utils import losses
+    outputs = protocol.run_in_process(TRIPLET, {"triplet_loss": losses.triplet_loss}, TRIPLET.cases(3), tmp_path)
+    assert TRIPLET.judge(TRIPLET.cases(3), outputs).passed
+
+
+LEANS_ON_THE_COURSE = {
+    "wrapper": "from course_utils import losses\ndef triplet_loss(a, p, n, alpha=0.2):\n"
+               "    return losses.triplet_loss(a, p, n, alpha) + 0.0\n",
+    "lambda": "from course_utils.losses import triplet_loss as _t\n"
+              "triplet_loss = lambda a, p, n, alpha=0.2: _t(a, p, n, alpha)\n",
+    "profiler switched off around it": "import sys\nfrom course_utils import losses\n"
+        "def triplet_loss(a, p, n, alpha=0.2):\n    old = sys.getprofile(); sys.setprofile(None)\n"
+        "    try:\n        return losses.triplet_loss(a, p, n, alpha)\n    finally:\n        sys.setprofile(old)\n",
+    "through getattr": "import importlib\ndef triplet_loss(a, p, n, alpha=0.2):\n"
+        "    return getattr(importlib.import_module('course_utils.losses'), 'triplet_' + 'loss')(a, p, n, alpha)\n",
+    "the kit's solution": "from course_utils.exercises import solutions\n"
+        "def triplet_loss(a, p, n, alpha=0.2):\n    return solutions.triplet_loss(a, p, n, alpha)\n",
+}
+
+KERNEL = textwrap.dedent('''
+    import json, sys
+    import course_utils
+    assert course_utils.__file__.startswith(sys.argv[1]), course_utils.__file__
+    for job in json.loads(sys.argv[2]):
+        namespace = {"__name__": "__main__"}
+        exec(job["source"], namespace)
+        exec(job["probe"], namespace)
+''')
+
+
+def test_an_answer_that_leans_on_the_course_scores_zero_in_a_graded_kernel(tmp_path):
+    """As in grading: the probe source runs in another process whose course_utils is the grader's
+    hidden copy, and the judge here reads what it wrote. However the answer reaches the course's
+    implementation, it finds a placeholder, and the verdict names it."""
+    import json
+    import subprocess
+    import sys
+
+    from coursekit import hidden, sandbox
+    files, _ = hidden.kernel_package(sandbox.CourseSnapshot.take().package, [TRIPLET])
+    for rel, data in files.items():
+        path = tmp_path / "pkg" / "course_utils" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    cases = TRIPLET.cases(7)
+    protocol.write_cases(cases, tmp_path / "cases.json")
+    jobs = [{"source": source, "probe": protocol.probe_source(TRIPLET, tmp_path / "cases.json", tmp_path / f"out{i}.json")}
+            for i, source in enumerate(LEANS_ON_THE_COURSE.values())]
+    jobs.append({"source": CORRECT_TRIPLET, "probe": protocol.probe_source(TRIPLET, tmp_path / "cases.json",
+                                                                           tmp_path / "honest.json")})
+    run = subprocess.run([sys.executable, "-c", KERNEL, str(tmp_path / "pkg"), json.dumps(jobs)], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=300,
+                         env={"PYTHONPATH": str(tmp_path / "pkg"), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    for i, name in enumerate(LEANS_ON_THE_COURSE):
+        verdict = TRIPLET.judge(cases, protocol.read_outputs(tmp_path / f"out{i}.json"))
+        assert not verdict.passed and verdict.reason == "course_implementation", (name, verdict)
+        assert "the grader does not provide" in verdict.message, (name, verdict.message)
+    honest = TRIPLET.judge(cases, protocol.read_outputs(tmp_path / "honest.json"))
+    assert honest.passed, honest.message
 
 
 def test_probe_reports_an_unsolved_exercise_and_a_missing_name(tmp_path):
