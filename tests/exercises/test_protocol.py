@@ -190,7 +190,9 @@ KERNEL = textwrap.dedent('''
     import json, sys
     import course_utils
     assert course_utils.__file__.startswith(sys.argv[1]), course_utils.__file__
-    for job in json.loads(sys.argv[2]):
+    with open(sys.argv[2], encoding="utf-8") as f:
+        jobs = json.load(f)
+    for job in jobs:
         namespace = {"__name__": "__main__"}
         exec(job["source"], namespace)
         exec(job["probe"], namespace)
@@ -217,7 +219,8 @@ def test_an_answer_that_leans_on_the_course_scores_zero_in_a_graded_kernel(tmp_p
             for i, source in enumerate(LEANS_ON_THE_COURSE.values())]
     jobs.append({"source": CORRECT_TRIPLET, "probe": protocol.probe_source(TRIPLET, tmp_path / "cases.json",
                                                                            tmp_path / "honest.json")})
-    run = subprocess.run([sys.executable, "-c", KERNEL, str(tmp_path / "pkg"), json.dumps(jobs)], capture_output=True,
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs), encoding="utf-8")     # too long for one argument
+    run = subprocess.run([sys.executable, "-c", KERNEL, str(tmp_path / "pkg"), str(tmp_path / "jobs.json")], capture_output=True,
                          text=True, cwd=tmp_path, timeout=300,
                          env={"PYTHONPATH": str(tmp_path / "pkg"), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert run.returncode == 0, run.stderr[-3000:]
