@@ -193,14 +193,19 @@ def notebook(blit: bool | None, source: str | None = None) -> str:
     return nbformat.writes(nb)
 
 
+def run_first_cell(page, port: int, name: str) -> None:
+    """Open notebook ``name`` in JupyterLab on a fresh kernel and run its first cell (Shift+Enter)."""
+    page.goto(f"http://127.0.0.1:{port}/lab/tree/{name}?reset", wait_until="domcontentloaded")
+    page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=120_000)
+    wait_for_idle_kernel(port)
+    page.click(".jp-Notebook .jp-Cell .cm-content")
+    page.keyboard.press("Shift+Enter")
+
+
 def time_in_browser(browser, port: int, name: str, moves: int, key: str) -> np.ndarray:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"http://127.0.0.1:{port}/lab/tree/{name}?reset", wait_until="domcontentloaded")
-        page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=120_000)
-        wait_for_idle_kernel(port)
-        page.click(".jp-Notebook .jp-Cell .cm-content")
-        page.keyboard.press("Shift+Enter")
+        run_first_cell(page, port, name)
         page.wait_for_selector(".widget-slider .noUi-handle", state="attached", timeout=180_000)
         page.wait_for_function("document.querySelector('.jp-OutputArea-output img.widget-image')?.src", timeout=60_000)
         page.wait_for_timeout(1000)
@@ -215,11 +220,7 @@ def time_browser_explorer(browser, port: int, name: str, moves: int, seen: Path)
     """Moves of the browser explorer: a drag (one grid step a move) and jumps (a tenth of the range)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"http://127.0.0.1:{port}/lab/tree/{name}?reset", wait_until="domcontentloaded")
-        page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=120_000)
-        wait_for_idle_kernel(port)
-        page.click(".jp-Notebook .jp-Cell .cm-content")
-        page.keyboard.press("Shift+Enter")
+        run_first_cell(page, port, name)
         page.wait_for_selector(".jp-OutputArea-output .cu-browser-explorer[data-faces='loaded']", state="attached",
                                timeout=180_000)
         page.wait_for_timeout(1000)

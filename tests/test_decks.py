@@ -18,6 +18,8 @@ import pytest
 from coursekit import decks
 from coursekit import publish
 
+from browser_pages import local_only_page
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 EXECUTED = ROOT / "build" / "executed" / "solutions"
@@ -159,18 +161,7 @@ def offline_assets():
 
 def offline_page(browser, javascript: bool = True):
     """A 1280×720 page that can load only local files: every network request is blocked and recorded."""
-    context = browser.new_context(viewport={"width": decks.WIDTH, "height": decks.HEIGHT}, java_script_enabled=javascript)
-    blocked = []
-
-    def route(r):
-        if r.request.url.startswith("file:"):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    return context, context.new_page(), blocked
+    return local_only_page(browser, decks.WIDTH, decks.HEIGHT, javascript)
 
 
 MEASURE = """

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import shutil
 import subprocess
 import tarfile
@@ -24,6 +23,8 @@ from course_utils import metrics
 from course_utils.datasets import load_synthetic, make_pairs
 from course_utils.widgets.base import slider_range
 from course_utils.widgets.explorer_js import ESM, BrowserThresholdExplorer, standalone_html
+
+from browser_pages import local_only_page
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -196,18 +197,8 @@ def test_the_page_computes_what_metrics_computes(data, vendor, browser):
     w = BrowserThresholdExplorer(d, same, pairs=pairs, n_examples=6, title="offline page")
     page_file = standalone_html(w, vendor / "explorer.html", requirejs_url="vendor/require.js",
                                 embed_url="vendor/html-manager/embed-amd.js")
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
-    blocked, errors = [], []
-
-    def route(r):
-        if r.request.url.startswith("file:"):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
+    context, page, blocked = local_only_page(browser, 1100, 800)
+    errors = []
     page.on("pageerror", lambda err: errors.append(str(err)))
     try:
         page.goto(page_file.as_uri())

@@ -22,6 +22,7 @@ import numpy as np
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from course_utils import metrics
 from course_utils.config import env_flag
 from course_utils.images import as_uint8_rgb
 from course_utils.plots import DIFF_COLOR, SAME_COLOR, displayable
@@ -355,6 +356,17 @@ def grid_equivalent(value: float, distances: np.ndarray, lo: float, hi: float, s
         if low <= g < high and lo <= g <= hi:
             return float(g)
     return float(value)
+
+
+def tune_pairs(tune, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """An explorer's ``tune=(distances, same)`` (validation pairs the jump buttons choose on),
+    checked → ``(distances (M,), same (M,) bool)``; ``who`` names the widget in the errors."""
+    if not (isinstance(tune, (tuple, list)) and len(tune) == 2):
+        raise TypeError("tune must be a (distances, same) pair of arrays of validation pairs, "
+                        f"got {type(tune).__name__}")
+    tune_d, tune_s = metrics.as_pairs(*tune)
+    metrics.require_both_classes(tune_s, f"{who}(tune=...)")
+    return tune_d, tune_s
 
 
 def check_pairs_match(pairs, n: int):

@@ -33,7 +33,7 @@ import traitlets
 from course_utils import metrics
 from course_utils.images import as_uint8_rgb
 from course_utils.plots import DIFF_COLOR, SAME_COLOR
-from course_utils.widgets.base import as_percent, as_short_number, check_pairs_match, slider_range
+from course_utils.widgets.base import as_percent, as_short_number, check_pairs_match, slider_range, tune_pairs
 
 ESM = pathlib.Path(__file__).with_name("explorer_js.js")
 REQUIREJS_URL = "https://cdn.jsdelivr.net/npm/requirejs@2.3.7/require.js"
@@ -116,12 +116,7 @@ class BrowserThresholdExplorer(anywidget.AnyWidget):
             raise ValueError(f"thumb is the side of a face picture in pixels, 8 to 128; got {thumb}.")
         named, chosen_on = metrics.named_thresholds(d, s, far), "shown pairs"
         if tune is not None:
-            if not (isinstance(tune, (tuple, list)) and len(tune) == 2):
-                raise TypeError("tune must be a (distances, same) pair of arrays of validation pairs, "
-                                f"got {type(tune).__name__}")
-            tune_d, tune_s = metrics.as_pairs(*tune)
-            metrics.require_both_classes(tune_s, "BrowserThresholdExplorer(tune=...)")
-            named, chosen_on = metrics.named_thresholds(tune_d, tune_s, far), "validation"
+            named, chosen_on = metrics.named_thresholds(*tune_pairs(tune, "BrowserThresholdExplorer"), far), "validation"
         # JSON has no -inf ("FAR = 1%" when no threshold reaches it): such a button is sent as None
         # and shown disabled.
         named = {name: (t if math.isfinite(t) else None) for name, t in named.items()}

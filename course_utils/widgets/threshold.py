@@ -13,7 +13,7 @@ from course_utils.metrics import flipping_pairs, named_thresholds, operating_poi
 from course_utils.plots import SAME_COLOR, DIFF_COLOR, distance_histograms, roc_plot
 from course_utils.widgets.base import (DPI, PairPanels, PairStrip, ThresholdView, as_percent, as_short_number,
                                        check_pairs_match, error_html, figure_png, grid_equivalent, image_widget,
-                                       rgb_png, set_png, slider_range)
+                                       rgb_png, set_png, slider_range, tune_pairs)
 
 class ThresholdExplorer(ThresholdView):
     """Interactive threshold explorer for a verification set.
@@ -51,12 +51,8 @@ class ThresholdExplorer(ThresholdView):
         self.n_examples = int(n_examples) if pairs is not None else 0
         self._named_on = {"shown pairs": named_thresholds(d, s, far)}
         if tune is not None:
-            if not (isinstance(tune, (tuple, list)) and len(tune) == 2):
-                raise TypeError("tune must be a (distances, same) pair of arrays of validation pairs, "
-                                f"got {type(tune).__name__}")
-            tune_d, tune_s = metrics.as_pairs(*tune)
-            metrics.require_both_classes(tune_s, "ThresholdExplorer(tune=...)")
-            self._named_on = {"validation": named_thresholds(tune_d, tune_s, far), **self._named_on}
+            self._named_on = {"validation": named_thresholds(*tune_pairs(tune, "ThresholdExplorer"), far),
+                              **self._named_on}
         self.chosen_on = next(iter(self._named_on))
         self._auc = metrics.roc_auc(d, s)
 
