@@ -99,6 +99,9 @@ def test_matches_loop_reference(layout, duplicates, kind, dtype):
     assert keras.backend.standardize_dtype(d2.dtype) == dtype
     d2 = np.asarray(d2)
     np.testing.assert_allclose(d2, R.pairwise_squared_distances_loop(e_ref), **_tol(dtype))
+    # The checks' broadcasting truth agrees with the loop it stands in for.
+    np.testing.assert_allclose(R.squared_distance_matrix(e_ref), R.pairwise_squared_distances_loop(e_ref),
+                               rtol=1e-12, atol=1e-12)
     assert np.all(d2 >= 0) and np.all(np.diag(d2) == 0)
     np.testing.assert_allclose(np.asarray(L.pairwise_distances(e)),
                                R.pairwise_distances_loop(e_ref), **_tol(dtype, sqrt=True))

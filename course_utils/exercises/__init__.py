@@ -8,6 +8,7 @@
 | ``lesson04_triplet_loss.py``    | ``check_triplet_loss``, ``check_pairwise_squared_distances``      |
 | ``lesson05_mining.py``          | ``check_positive_mask``, ``check_negative_mask``,                 |
 |                                 | ``check_batch_hard_triplet_loss``                                 |
+| ``lesson06_recipe.py``          | ``check_my_recipe``                                               |
 | ``lesson06_training.py``        | ``check_describe_experiment``                                     |
 | ``lesson07_embedding_space.py`` | ``check_nearest_neighbours``                                      |
 | ``lesson08_threshold.py``       | ``check_threshold_for_far``, ``check_frr_at``                     |
@@ -34,6 +35,7 @@ from course_utils.exercises.lesson04_triplet_loss import (PAIRWISE_SQUARED_DISTA
 from course_utils.exercises.lesson05_mining import (BATCH_HARD_TRIPLET_LOSS, NEGATIVE_MASK, POSITIVE_MASK,
                                                     check_batch_hard_triplet_loss, check_negative_mask,
                                                     check_positive_mask)
+from course_utils.exercises.lesson06_recipe import MY_RECIPE, check_my_recipe
 from course_utils.exercises.lesson06_training import DESCRIBE_EXPERIMENT, check_describe_experiment
 from course_utils.exercises.lesson07_embedding_space import NEAREST_NEIGHBOURS, check_nearest_neighbours
 from course_utils.exercises.lesson08_threshold import FRR_AT, THRESHOLD_FOR_FAR, check_frr_at, check_threshold_for_far
@@ -43,7 +45,7 @@ from course_utils.exercises.protocol import EncoderNeedsBatch, Verdict
 
 EXERCISES: tuple[Exercise, ...] = (
     VERIFY, IDENTIFY, SPLIT_PEOPLE, BUILD_MY_ENCODER, TRIPLET_LOSS, PAIRWISE_SQUARED_DISTANCES,
-    POSITIVE_MASK, NEGATIVE_MASK, BATCH_HARD_TRIPLET_LOSS, DESCRIBE_EXPERIMENT, NEAREST_NEIGHBOURS,
+    POSITIVE_MASK, NEGATIVE_MASK, BATCH_HARD_TRIPLET_LOSS, MY_RECIPE, DESCRIBE_EXPERIMENT, NEAREST_NEIGHBOURS,
     THRESHOLD_FOR_FAR, FRR_AT, WHO_IS_IT, CLUSTER_THRESHOLD_FOR_FAR,
 )
 GRADED: dict[str, Exercise] = {ex.grade_id: ex for ex in EXERCISES}
@@ -68,7 +70,7 @@ __all__ = [
     "GRADED", "EXERCISES", "Exercise", "Verdict", "EncoderNeedsBatch", "grading_mode", "hint",
     "check_verify", "check_identify", "check_split_people", "check_build_my_encoder",
     "check_triplet_loss", "check_pairwise_squared_distances", "check_positive_mask",
-    "check_negative_mask", "check_batch_hard_triplet_loss", "check_describe_experiment",
+    "check_negative_mask", "check_batch_hard_triplet_loss", "check_my_recipe", "check_describe_experiment",
     "check_nearest_neighbours", "check_threshold_for_far", "check_frr_at", "check_who_is_it",
     "check_cluster_threshold_for_far",
 ]

@@ -42,7 +42,6 @@ from course_utils.config import env_flag
 from course_utils.exercises.protocol import (AsTensor, FakeEncoder, Verdict, course_implementation,
                                              run_in_process)
 
-MAX_MESSAGE = 300          # characters kept from an exception message
 NAMES = (  # people of the small random worlds of lessons 1 and 9
     "Ada", "Alan", "Barbara", "Claude", "Edsger", "Grace", "Katherine", "Linus", "Margaret",
     "Niklaus", "Radia", "Tim")
@@ -574,6 +573,17 @@ def default_seed(ex: Exercise) -> int:
 REPRODUCE = "(These tests used seed={seed}: check_{name}({name}, seed={seed}) repeats them; another seed draws new ones.)"
 
 
+def judge_here(ex: Exercise, fn, seed: int | None = None) -> tuple[int, Verdict]:
+    """``(seed, verdict)``: ``fn`` run on the exercise's cases in this process, then judged.
+
+    ``seed``: which randomized cases to draw (default :func:`default_seed`: the same every run)."""
+    seed = default_seed(ex) if seed is None else int(seed)
+    cases = ex.cases(seed)
+    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
+        outputs = run_in_process(ex, {ex.answer_names[0]: fn}, cases, tmp)
+        return seed, ex.judge(cases, outputs)
+
+
 def check(ex: Exercise, fn, seed: int | None = None):
     """Run ``fn`` on the exercise's cases in this process, judge, then print ✓ or raise.
 
@@ -581,20 +591,10 @@ def check(ex: Exercise, fn, seed: int | None = None):
     if not callable(fn):
         raise CheckFailed(f"check_{ex.name} expects your function {ex.name} itself (no parentheses); "
                              f"got {kind(fn)} {fmt(fn)}.")
-    seed = default_seed(ex) if seed is None else int(seed)
-    cases = ex.cases(seed)
-    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
-        outputs = run_in_process(ex, {ex.answer_names[0]: fn}, cases, tmp)
-        verdict = ex.judge(cases, outputs)
+    seed, verdict = judge_here(ex, fn, seed)
     if verdict.passed:
         print(verdict.message)
         return fn
     if verdict.reason == "not_done":
         return not_done(ex.name, exercise_hints(ex), load_reference(ex.reference))
     raise CheckFailed(f"{verdict.message}\n{REPRODUCE.format(seed=seed, name=ex.name)}")
-
-
-def squared_distance_matrix(x: np.ndarray) -> np.ndarray:
-    """``(B, D)`` → ``(B, B)`` squared Euclidean distances, by broadcasting in float64 (the truth)."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)

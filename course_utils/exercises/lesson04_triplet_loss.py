@@ -24,6 +24,7 @@ import numpy as np
 
 from course_utils.exercises import harness as h
 from course_utils.exercises import protocol
+from course_utils.exercises.loop_references import squared_distance_matrix
 
 # ---------------------------------------------------------------------------------------------
 # Inside tf.function with an unknown batch size (shared with lesson 5)
@@ -339,7 +340,7 @@ def _square_matrix(raw, case: h.Case) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-_pairwise_truth = h.squared_distance_matrix
+_pairwise_truth = squared_distance_matrix
 
 
 def _pairwise_mistakes():

@@ -18,6 +18,7 @@ import numpy as np
 
 from course_utils.exercises import harness as h
 from course_utils.exercises.lesson04_triplet_loss import judge_naming_raised, works_in_tf_function
+from course_utils.exercises.loop_references import squared_distance_matrix
 
 _POSITIVE_HINTS = (
     'Input: labels of shape (B,) or (B, 1), int. Output: a (B, B) bool tensor, True at (i, j) when i and j are DIFFERENT images of the SAME person — so never on the diagonal. Use tensor operations only, so it works inside tf.function.',
@@ -179,7 +180,7 @@ _BATCH_HARD_HINTS = (
 
 def _batch_hard_parts(data):
     x, labels = data["x"], data["labels"]
-    d = h.squared_distance_matrix(x)
+    d = squared_distance_matrix(x)
     same = labels[:, None] == labels[None, :]
     eye = np.eye(len(labels), dtype=bool)
     return d, same & ~eye, ~same, eye, data["margin"]

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises.loop_references import squared_distance_matrix
 
 LINKAGES = {"single": np.min, "average": np.mean, "complete": np.max}
 
@@ -37,7 +38,7 @@ def people_pair_distances(x: np.ndarray, labels: np.ndarray, linkage: str,
     ``include_same`` also adds each person's linkage with themselves (own photo pairs, diagonal
     excluded; a mistake the catalogue knows).
     """
-    d = h.squared_distance_matrix(x)
+    d = squared_distance_matrix(x)
     people = np.unique(labels)
     members = [np.flatnonzero(labels == p) for p in people]
     reduce = LINKAGES[linkage]
@@ -122,7 +123,7 @@ def _case(rng, n_people, lo, hi, dim, linkage, far, dtype, ids) -> h.Case:
 
 def _mistakes():
     def photo_pairs(data):
-        d = h.squared_distance_matrix(data["x"])
+        d = squared_distance_matrix(data["x"])
         labels = data["labels"]
         i, j = np.triu_indices(len(labels), 1)
         impostor = d[i, j][labels[i] != labels[j]]

@@ -34,6 +34,14 @@ def _mean(values):
 
 # --- distances ---------------------------------------------------------------------------
 
+def squared_distance_matrix(x) -> np.ndarray:
+    """``(B, D)`` → ``(B, B)`` squared Euclidean distances by broadcasting in float64: the truth the
+    checks of lessons 4, 5 and 10 compare with (fast enough for every case; the tests compare it
+    with :func:`squared_distance_loop`)."""
+    x = _rows(x)
+    return np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
+
+
 def squared_distance_loop(a, b) -> float:
     """‖a − b‖² for two vectors."""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
