@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 
+from course_utils.exercises.course_function import course_functions
 from course_utils.exercises.harness import HIDDEN_MARK    # the judge recognises the hidden code by it
 from course_utils.exercises.protocol import parse_python
 
@@ -109,17 +110,17 @@ def stub_functions(source: str, module: str, names: set[str]) -> tuple[str, list
 # Course functions that also compute (most of) an exercise's answer without being its reference:
 # hidden too while that lesson is graded. Keyed by lesson number.
 ALSO_COMPUTES = {
-    "01": ("course_utils.database:_distances_to_people", "course_utils.metrics:_identity_distances",
-           "course_utils.metrics:squared_distances"),
-    "04": ("course_utils.metrics:squared_distances", "course_utils.database:_unit_squared_distance_matrix"),
-    "07": ("course_utils.metrics:squared_distance_matrix", "course_utils.database:_unit_squared_distance_matrix",
-           "course_utils.metrics:_closed_set_ranks"),
-    "08": ("course_utils.metrics:roc", "course_utils.metrics:best_threshold", "course_utils.metrics:operating_point",
-           "course_utils.metrics:verification_report", "course_utils.metrics:named_thresholds",
-           "course_utils.metrics:pair_verdicts", "course_utils.metrics:equal_error_rate"),
-    "09": ("course_utils.database:_distances_to_people", "course_utils.metrics:_identity_distances",
-           "course_utils.metrics:open_set_identification"),
-    "10": ("course_utils.metrics:threshold_for_far", "course_utils.metrics:_pairs_within"),
+    "01": (*course_functions("course_utils.database", "FaceDatabase._distances_to_people"),
+           *course_functions("course_utils.metrics", "_identity_distances", "squared_distances")),
+    "04": (*course_functions("course_utils.metrics", "squared_distances"),
+           *course_functions("course_utils.database", "_unit_squared_distance_matrix")),
+    "07": (*course_functions("course_utils.metrics", "squared_distance_matrix", "_closed_set_ranks"),
+           *course_functions("course_utils.database", "_unit_squared_distance_matrix")),
+    "08": course_functions("course_utils.metrics", "roc", "best_threshold", "operating_point", "verification_report",
+                           "named_thresholds", "pair_verdicts", "equal_error_rate"),
+    "09": (*course_functions("course_utils.database", "FaceDatabase._distances_to_people"),
+           *course_functions("course_utils.metrics", "_identity_distances", "open_set_identification")),
+    "10": course_functions("course_utils.metrics", "threshold_for_far", "_pairs_within"),
 }
 
 
@@ -129,11 +130,11 @@ def hidden_names(exercises) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for ex in exercises:
         for ref in (*ex.forbidden, *ALSO_COMPUTES.get(ex.lesson, ())):
-            module, _, function = str(ref).partition(":")
-            if not module.startswith("course_utils.") or module.startswith("course_utils.exercises"):
+            if not ref.module.startswith("course_utils.") or ref.module.startswith("course_utils.exercises"):
                 continue
-            rel = module[len("course_utils."):].replace(".", "/") + ".py"
-            found.setdefault(rel, set()).add(function)
+            rel = ref.module[len("course_utils."):].replace(".", "/") + ".py"
+            # By the bare name, as stub_functions finds it: module level or a method of any class.
+            found.setdefault(rel, set()).add(ref.function)
     return found
 
 

@@ -85,9 +85,9 @@ def test_the_kernel_package_imports_and_hides_the_lessons_answers(lesson, snapsh
     # Every forbidden reference outside the kit is among the hidden names.
     for ex in exercises:
         for ref in ex.forbidden:
-            module, _, fn = ref.partition(":")
-            if not module.startswith("course_utils.exercises"):
-                assert any(n.startswith(module + ".") and n.endswith("." + fn) for n in names), (ref, names)
+            if not ref.module.startswith("course_utils.exercises"):
+                assert any(n.startswith(ref.module + ".") and n.endswith("." + ref.function) for n in names), (
+                    ref, names)
 
 
 def test_modules_without_hidden_functions_are_byte_for_byte_the_course(snapshot):

@@ -1,10 +1,13 @@
 """The machinery every exercise check shares: cases, mistakes, judging, messages.
 
 An :class:`Exercise` describes one graded exercise: how to draw its randomized cases (pure data,
-see :mod:`course_utils.exercises.protocol`), how to turn what the answer returned into a
-canonical value (``convert``), how to compare it with the reference (``same``), its catalogue of
-known mistakes (:class:`Mistake`: a hint and the wrong result it would give), and the extra
-requirements once the values are right (gradients flow, no Python loops, …).
+see :mod:`course_utils.exercises.protocol`), its hints, the course function the lesson falls back
+to and those an answer must not use (:class:`~.course_function.CourseFunction`). A
+:class:`FunctionExercise` then says how to turn what the answer returned into a canonical value
+(``convert``), how to compare it with the reference (``same``), its catalogue of known mistakes
+(:class:`Mistake`: a hint and the wrong result it would give), and the extra requirements once the
+values are right (gradients flow, no Python loops, …); a :class:`JudgedExercise` (a split, a
+model, a recipe) brings a judge of its own instead.
 
 ``Exercise.judge(cases, outputs)`` decides from data alone (it runs in the grader's process);
 :func:`check` is the student's path inside the notebook:
@@ -27,7 +30,6 @@ repeats it; the grader draws a fresh seed per submission, so a hard-coded answer
 """
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import tempfile
@@ -39,8 +41,11 @@ from typing import Any, Callable
 import numpy as np
 
 from course_utils.config import env_flag
-from course_utils.exercises.protocol import (AsTensor, FakeEncoder, Verdict, course_implementation,
-                                             run_in_process)
+from course_utils.exercises.course_function import CourseFunction
+from course_utils.exercises.protocol import AsTensor, Verdict, course_implementation, run_in_process
+# The checks read the judge's view of values through the harness (``h.revive``, ``h.fmt``, …).
+from course_utils.exercises.values import (OtherValue, TensorValue, as_array, fmt, is_tensor, kind,  # noqa: F401
+                                           revive)
 
 NAMES = (  # people of the small random worlds of lessons 1 and 9
     "Ada", "Alan", "Barbara", "Claude", "Edsger", "Grace", "Katherine", "Linus", "Margaret",
@@ -82,139 +87,6 @@ class Mistake:
     hint: str
     variant: Callable                # case.data -> canonical result (or AnyOf of them)
     same: Callable | None = None     # comparison to use instead of the exercise's own
-
-
-# ---------------------------------------------------------------------------------------------
-# Values as the judge sees them (revived from the probe's observations)
-# ---------------------------------------------------------------------------------------------
-
-class TensorValue:
-    """What a returned ``tf.Tensor`` looks like to the judge: its value, and that it was a tensor."""
-
-    def __init__(self, array):
-        self.array = np.asarray(array)
-        self.shape = self.array.shape
-        self.dtype = self.array.dtype
-
-    def numpy(self):
-        return self.array
-
-    def __array__(self, dtype=None, copy=None):
-        return self.array if dtype is None else self.array.astype(dtype)
-
-    def __repr__(self):
-        return f"<tf.Tensor {self.array.dtype} {self.array.shape}>"
-
-
-class OtherValue:
-    """A returned object the probe could only describe (a model, a function, a symbolic tensor…)."""
-
-    def __init__(self, obs: dict):
-        self.kind = obs.get("type") or obs.get("kind", "object")
-        self.text = obs.get("repr", "")
-        self.obs = obs
-
-    def __repr__(self):
-        return f"{self.kind} {self.text}".strip()
-
-
-def revive(obs):
-    """An observation (see protocol) → a value the converters can inspect."""
-    kind = obs.get("kind")
-    if kind == "None":
-        return None
-    if kind == "tf.Tensor":
-        return TensorValue(obs["value"])
-    if kind == "Python tuple":
-        return tuple(revive(o) for o in obs["items"])
-    if kind == "Python list":
-        return [revive(o) for o in obs["items"]]
-    if kind == "Python dict":
-        return {_key(revive(k)): revive(v) for k, v in obs["items"]}
-    if kind == "History":
-        return revive(obs["history"])
-    if "value" in obs:
-        return obs["value"]
-    return OtherValue(obs)
-
-
-def _key(k):
-    return k.item() if isinstance(k, np.generic) else (k.array.item() if isinstance(k, TensorValue) else k)
-
-
-def is_tensor(x) -> bool:
-    return isinstance(x, (TensorValue, AsTensor))
-
-
-def kind(x) -> str:
-    """A short name of the type of ``x``: 'tf.Tensor', 'np.ndarray', 'Python float', …"""
-    if x is None:
-        return "None"
-    if is_tensor(x):
-        return "tf.Tensor"
-    if isinstance(x, OtherValue):
-        return x.kind
-    if isinstance(x, np.ndarray):
-        return "np.ndarray"
-    if isinstance(x, np.generic):
-        return f"NumPy {type(x).__name__}"
-    if isinstance(x, (bool, int, float, str, list, tuple, dict)):
-        return f"Python {type(x).__name__}"
-    return type(x).__name__
-
-
-def as_array(x) -> np.ndarray:
-    """Tensor / array / list → NumPy array (no copy when possible)."""
-    if isinstance(x, AsTensor):
-        return x.array
-    if isinstance(x, OtherValue):
-        raise TypeError(f"{x.kind} is not an array")
-    if hasattr(x, "numpy") and callable(x.numpy):
-        try:
-            return np.asarray(x.numpy())
-        except Exception:  # noqa: BLE001
-            pass
-    return np.asarray(x)
-
-
-def fmt(x, precision: int = 4, nested: bool = False) -> str:
-    """Compact text for a value in a message (arrays with values when small and not nested)."""
-    if isinstance(x, (str, np.str_)):
-        return repr(str(x))
-    if isinstance(x, (bool, np.bool_)):
-        return str(bool(x))
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if isinstance(x, (float, np.floating)):
-        return f"{float(x):.{precision + 2}g}"
-    if isinstance(x, dict):
-        items = list(x.items())
-        inner = ", ".join(f"{k!r}: {fmt(v, precision, nested=True)}" for k, v in items[:6])
-        return "{" + inner + (", …" if len(items) > 6 else "") + "}"
-    long_numbers = (len(x) > 8 and all(isinstance(v, (int, float)) for v in x)
-                    if isinstance(x, (list, tuple)) else False)
-    if isinstance(x, (list, tuple)) and not long_numbers:    # long lists of numbers: shown as arrays
-        inner = ", ".join(fmt(v, precision) for v in x[:8]) + (", …" if len(x) > 8 else "")
-        return ("(" + inner + ("," if len(x) == 1 else "") + ")") if isinstance(x, tuple) else "[" + inner + "]"
-    if x is None:
-        return "None"
-    if isinstance(x, (FakeEncoder, OtherValue)):
-        return repr(x)
-    if callable(x) and not hasattr(x, "shape"):
-        return getattr(x, "__name__", type(x).__name__)
-    try:
-        arr = as_array(x)
-    except Exception:  # noqa: BLE001
-        return repr(x)[:80]
-    head = f"{kind(x)} {arr.dtype} {tuple(arr.shape)}"
-    if nested:
-        return f"{arr.dtype} {tuple(arr.shape)}"
-    if arr.size <= 16:
-        body = np.array2string(arr, precision=precision, suppress_small=True, separator=", ",
-                               max_line_width=90)
-        body = " ".join(body.split())
-        return f"{head}: {body}"
-    return head
 
 
 def show_inputs(case: Case) -> str:
@@ -330,37 +202,26 @@ def gradient_requirement(what: str, label: str):
     return requirement
 
 
-def load_reference(path: str):
-    """``"course_utils.losses:triplet_loss"`` → the function (imported only when needed)."""
-    module, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
 # ---------------------------------------------------------------------------------------------
-# Exercises
+# Exercises: two kinds, by how they are judged
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
 class Exercise:
-    """One graded exercise (see :mod:`course_utils.exercises.protocol` for the protocol)."""
+    """One graded exercise (see :mod:`course_utils.exercises.protocol` for the protocol): what the
+    probe calls in the kernel and what it passes. The two kinds say how the outputs are judged:
+    :class:`FunctionExercise` (each result compared with the reference, mistakes named) and
+    :class:`JudgedExercise` (a judge of its own)."""
 
     grade_id: str                    # the nbgrader id of the notebook's CHECK cell
     lesson: str                      # "04"
     name: str                        # the exercise function's name
     answer_names: tuple              # names the check reads from the notebook's namespace
     make_cases: Callable | None = None        # rng -> list[Case]
-    convert: Callable | None = None           # (revived result, case) -> canonical value; raises Bad
-    same: Callable | None = None              # (got, expected, case) -> bool
-    mistakes: Callable = lambda: []           # () -> list[Mistake]
-    requirements: tuple = ()                  # (cases, results, outputs) -> problem text | None
-    advice: str = ""
-    show: Callable = fmt
     hints: tuple = ()                # (what to compute + shapes, the key operation named): never code
-    reference: str = ""              # "module:function" the lesson falls back to
-    forbidden: tuple = ()            # "module:function" of the course's own implementations
+    reference: CourseFunction | None = None   # what the lesson falls back to while not done
+    forbidden: tuple = ()            # CourseFunction: the course's own implementations (hidden while graded)
     probes: dict = field(default_factory=dict)   # extra observations the judge needs
-    mode: str = "function"           # "function" | "values"
-    custom_judge: Callable | None = None         # (exercise, cases, outputs) -> Verdict
 
     def cases(self, seed: int) -> list[Case]:
         """The randomized tests, deterministic given ``seed``."""
@@ -371,15 +232,39 @@ class Exercise:
     def judge(self, cases: list[Case], outputs: dict) -> Verdict:
         """The verdict from data alone (cases drawn here, outputs written by the probe)."""
         early = _early_verdict(self, outputs)
-        if early is not None:
-            return early
-        if self.custom_judge is not None:
-            return self.custom_judge(self, cases, outputs)
+        return early if early is not None else self.judge_outputs(cases, outputs)
+
+    def judge_outputs(self, cases: list[Case], outputs: dict) -> Verdict:
+        """The verdict once the answer was found, callable, and not the course's own code."""
+        raise NotImplementedError
+
+
+@dataclass
+class FunctionExercise(Exercise):
+    """An exercise whose every result is converted, compared with the expected value, and, when
+    wrong, matched against the catalogue of known mistakes (:func:`judge_results`)."""
+
+    convert: Callable | None = None           # (revived result, case) -> canonical value; raises Bad
+    same: Callable | None = None              # (got, expected, case) -> bool
+    mistakes: Callable = lambda: []           # () -> list[Mistake]
+    requirements: tuple = ()                  # (cases, results, outputs) -> problem text | None
+    advice: str = ""
+    show: Callable = fmt
+    raised_mistakes: tuple = ()      # (text in the exception, hint): the likely mistake behind a raise
+
+    def judge_outputs(self, cases: list[Case], outputs: dict) -> Verdict:
         return judge_results(self, cases, outputs)
 
-    @property
-    def ref_path(self) -> str:
-        return self.reference.replace(":", ".")
+
+@dataclass
+class JudgedExercise(Exercise):
+    """An exercise with a judge of its own (a split, a model, a recipe, a record of runs): the
+    answer is still a function the probe calls on each case."""
+
+    judge_with: Callable | None = None        # (exercise, cases, outputs) -> Verdict
+
+    def judge_outputs(self, cases: list[Case], outputs: dict) -> Verdict:
+        return self.judge_with(self, cases, outputs)
 
 
 HIDDEN_MARK = "is not available while grading"    # what the grader's hidden course functions raise
@@ -407,7 +292,7 @@ def _hidden_call(outputs, depth: int = 0) -> str | None:
 
 
 def _early_verdict(ex: Exercise, outputs: dict) -> Verdict | None:
-    hidden = _hidden_call({k: v for k, v in outputs.items() if k in ("records", "models", "tf_function", "values")})
+    hidden = _hidden_call({k: v for k, v in outputs.items() if k in ("records", "models", "tf_function")})
     if hidden:
         reached = hidden.split(HIDDEN_MARK)[0].split(":", 1)[-1].strip() or "the course's code"
         return Verdict(False, f"{ex.name} uses the course's own implementation of this exercise ({reached}), "
@@ -418,8 +303,6 @@ def _early_verdict(ex: Exercise, outputs: dict) -> Verdict | None:
     if outputs.get("missing"):
         return Verdict(False, f"{', '.join(outputs['missing'])} is not defined in the notebook "
                               "(run the exercise cell, keep its name).", "missing")
-    if ex.mode == "values":
-        return None
     answer = outputs.get("answer") or {}
     if "value" in answer:
         got = revive(answer["value"])
@@ -431,7 +314,7 @@ def _early_verdict(ex: Exercise, outputs: dict) -> Verdict | None:
     return None
 
 
-def judge_results(ex: Exercise, cases: list[Case], outputs: dict) -> Verdict:
+def judge_results(ex: FunctionExercise, cases: list[Case], outputs: dict) -> Verdict:
     """Convert each result, compare with the reference, name the mistake, then the requirements."""
     name, total = ex.name, len(cases)
     results = []
@@ -442,8 +325,10 @@ def judge_results(ex: Exercise, cases: list[Case], outputs: dict) -> Verdict:
                 return Verdict(False, f"{name} is not implemented yet", "not_done")
             lines = [f"{name} raised {raised['summary']}", f"Inputs (test {i + 1} of {total}):",
                      show_inputs(cases[i])]
-            if raised.get("hint"):
-                lines.insert(1, f"Likely mistake: {raised['hint']}")
+            hint = raised.get("hint") or next(
+                (h for pattern, h in ex.raised_mistakes if pattern in lines[0]), None)
+            if hint:
+                lines.insert(1, f"Likely mistake: {hint}")
             return Verdict(False, "\n".join(lines), "raised")
         try:
             results.append(ex.convert(revive(record["result"]), cases[i]))
@@ -596,5 +481,5 @@ def check(ex: Exercise, fn, seed: int | None = None):
         print(verdict.message)
         return fn
     if verdict.reason == "not_done":
-        return not_done(ex.name, exercise_hints(ex), load_reference(ex.reference))
+        return not_done(ex.name, exercise_hints(ex), ex.reference.resolve())
     raise CheckFailed(f"{verdict.message}\n{REPRODUCE.format(seed=seed, name=ex.name)}")

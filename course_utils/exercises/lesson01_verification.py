@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises.course_function import CourseFunction as CF
 from course_utils.exercises.protocol import FakeEncoder
 
 
@@ -165,13 +166,13 @@ def _verify_mistakes():
     return mistakes
 
 
-VERIFY = h.Exercise(
+VERIFY = h.FunctionExercise(
     grade_id="ex_verify_check", lesson="01", name="verify", answer_names=("verify",),
     make_cases=_verify_cases, convert=_verify_result, same=_same_decision_and_distance,
     mistakes=_verify_mistakes,
     advice="Check the distance first (squared, to the claimed person), then the decision.",
-    hints=_VERIFY_HINTS, reference="course_utils.exercises.solutions:verify",
-    forbidden=("course_utils.exercises.solutions:verify", "course_utils.database:verify"))
+    hints=_VERIFY_HINTS, reference=CF("course_utils.exercises.solutions", "verify"),
+    forbidden=(CF("course_utils.exercises.solutions", "verify"), CF("course_utils.database", "FaceDatabase.verify")))
 
 
 def check_verify(fn, seed: int | None = None):
@@ -298,13 +299,13 @@ def _identify_mistakes():
     return mistakes
 
 
-IDENTIFY = h.Exercise(
+IDENTIFY = h.FunctionExercise(
     grade_id="ex_identify_check", lesson="01", name="identify", answer_names=("identify",),
     make_cases=_identify_cases, convert=_identify_result, same=_same_name_and_distance,
     mistakes=_identify_mistakes,
     advice="Print the squared distance to every person for this example and check which is smallest.",
-    hints=_IDENTIFY_HINTS, reference="course_utils.exercises.solutions:identify",
-    forbidden=("course_utils.exercises.solutions:identify", "course_utils.database:identify"))
+    hints=_IDENTIFY_HINTS, reference=CF("course_utils.exercises.solutions", "identify"),
+    forbidden=(CF("course_utils.exercises.solutions", "identify"), CF("course_utils.database", "FaceDatabase.identify")))
 
 
 def check_identify(fn, seed: int | None = None):

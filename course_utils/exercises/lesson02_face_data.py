@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises.course_function import CourseFunction as CF
 
 _SPLIT_HINTS = (
     'Split PEOPLE, not images: shuffle the distinct labels with the given seed, send a share test_fraction of the people (rounded to the nearest whole person, and at least one person on each side) to the test side, and return two int arrays of IMAGE indices: (train_idx, test_idx). No person may appear on both sides.',
@@ -196,11 +197,11 @@ def _judge_split(ex, cases, outputs) -> h.Verdict:
         "Create the generator from the argument: np.random.default_rng(seed).", "requirement")
 
 
-SPLIT_PEOPLE = h.Exercise(
+SPLIT_PEOPLE = h.JudgedExercise(
     grade_id="ex_split_people_check", lesson="02", name="split_people", answer_names=("split_people",),
-    make_cases=_split_cases, custom_judge=_judge_split,
-    hints=_SPLIT_HINTS, reference="course_utils.exercises.solutions:split_people",
-    forbidden=("course_utils.exercises.solutions:split_people", "course_utils.datasets:split_by_identity"))
+    make_cases=_split_cases, judge_with=_judge_split,
+    hints=_SPLIT_HINTS, reference=CF("course_utils.exercises.solutions", "split_people"),
+    forbidden=(CF("course_utils.exercises.solutions", "split_people"), CF("course_utils.datasets", "split_by_identity")))
 
 
 def check_split_people(fn, seed: int | None = None):

@@ -27,6 +27,7 @@ import zipfile
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises.course_function import CourseFunction as CF
 from course_utils.exercises.protocol import summarise_exception
 
 _ENCODER_HINTS = (
@@ -376,11 +377,11 @@ def _reload_problem(loaded, case, saved) -> str | None:
     return None
 
 
-BUILD_MY_ENCODER = h.Exercise(
+BUILD_MY_ENCODER = h.JudgedExercise(
     grade_id="ex_build_my_encoder_check", lesson="03", name="build_my_encoder",
-    answer_names=("build_my_encoder",), make_cases=_encoder_cases, custom_judge=_judge_encoder,
-    hints=_ENCODER_HINTS, reference="course_utils.exercises.solutions:build_my_encoder",
-    forbidden=("course_utils.exercises.solutions:build_my_encoder", "course_utils.models:build_encoder"),
+    answer_names=("build_my_encoder",), make_cases=_encoder_cases, judge_with=_judge_encoder,
+    hints=_ENCODER_HINTS, reference=CF("course_utils.exercises.solutions", "build_my_encoder"),
+    forbidden=(CF("course_utils.exercises.solutions", "build_my_encoder"), CF("course_utils.models", "build_encoder")),
     probes={"model": True})
 
 

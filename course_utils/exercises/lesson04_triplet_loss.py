@@ -23,6 +23,7 @@ import textwrap
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises.course_function import CourseFunction as CF
 from course_utils.exercises import protocol
 from course_utils.exercises.loop_references import squared_distance_matrix
 
@@ -102,25 +103,14 @@ def works_in_tf_function(convert, same, where: str, ops_used: str):
     return requirement
 
 
-# What an exception raised by the answer itself (not inside tf.function) says about it.
-_RAISED_MISTAKES = (
+# What an exception raised by the answer itself (not inside tf.function) says about it: a text in
+# its message, and the likely mistake behind it (lessons 4 and 5 share them).
+RAISED_MISTAKES = (
     ("attribute 'numpy'",
      ".numpy() exists only on an eager tf.Tensor: the inputs may be NumPy arrays, and inside tf.function "
      "(as Keras runs the loss in training) they are symbolic tensors without values. Work on the inputs "
      "with keras.ops directly, without converting them to NumPy."),
 )
-
-
-def judge_naming_raised(ex, cases, outputs) -> h.Verdict:
-    """The usual judgement, plus the likely mistake behind an exception the answer raised."""
-    verdict = h.judge_results(ex, cases, outputs)
-    if verdict.reason != "raised" or "Likely mistake:" in verdict.message:
-        return verdict
-    first, _, rest = verdict.message.partition("\n")
-    for pattern, hint in _RAISED_MISTAKES:
-        if pattern in first:
-            return h.Verdict(False, f"{first}\nLikely mistake: {hint}\n{rest}", verdict.reason)
-    return verdict
 
 
 _TRIPLET_HINTS = (
@@ -258,7 +248,7 @@ def _triplet_cases(rng) -> list[h.Case]:
     return cases
 
 
-TRIPLET_LOSS = h.Exercise(
+TRIPLET_LOSS = h.FunctionExercise(
     grade_id="ex_triplet_loss_check", lesson="04", name="triplet_loss", answer_names=("triplet_loss",),
     make_cases=_triplet_cases,
     convert=lambda raw, case: h.scalar_tensor(raw, batch=len(case.data["anchor"])),
@@ -269,11 +259,11 @@ TRIPLET_LOSS = h.Exercise(
                                        "distance per row, then ops.maximum and ops.mean")),
     advice="Check each step on the example: d_pos and d_neg (shape (B,)), the max with 0 per "
            "example, then the mean over the batch.",
-    hints=_TRIPLET_HINTS, reference="course_utils.losses:triplet_loss",
-    forbidden=("course_utils.losses:triplet_loss", "course_utils.exercises.solutions:triplet_loss",
-               "course_utils.exercises.loop_references:triplet_loss_loop",
-               "course_utils.losses:batch_all_triplet_loss", "course_utils.losses:triplet_loss_from_batch"),
-    probes={"gradient": 0, "tf_function": "unknown_batch"}, custom_judge=judge_naming_raised)
+    hints=_TRIPLET_HINTS, reference=CF("course_utils.losses", "triplet_loss"),
+    forbidden=(CF("course_utils.losses", "triplet_loss"), CF("course_utils.exercises.solutions", "triplet_loss"),
+               CF("course_utils.exercises.loop_references", "triplet_loss_loop"),
+               CF("course_utils.losses", "batch_all_triplet_loss"), CF("course_utils.losses", "triplet_loss_from_batch")),
+    probes={"gradient": 0, "tf_function": "unknown_batch"}, raised_mistakes=RAISED_MISTAKES)
 
 
 def check_triplet_loss(fn, seed: int | None = None):
@@ -453,20 +443,20 @@ _works_in_tf_function = works_in_tf_function(
     "ops.matmul, ops.sum, ops.expand_dims, ops.eye(ops.shape(e)[0])")
 
 
-PAIRWISE_SQUARED_DISTANCES = h.Exercise(
+PAIRWISE_SQUARED_DISTANCES = h.FunctionExercise(
     grade_id="ex_pairwise_distances_check", lesson="04", name="pairwise_squared_distances",
     answer_names=("pairwise_squared_distances",),
     make_cases=_pairwise_cases, convert=_square_matrix, same=h.close, mistakes=_pairwise_mistakes,
     requirements=(_pairwise_clipped_and_zero_diagonal, _no_loops, _works_in_tf_function),
     advice="Check each piece on the example: gram = e @ eᵀ (B, B), sq = row sums of e² (B,), "
            "then sq[:, None] − 2·gram + sq[None, :].",
-    hints=_PAIRWISE_HINTS, reference="course_utils.losses:pairwise_squared_distances",
-    forbidden=("course_utils.losses:pairwise_squared_distances", "course_utils.losses:pairwise_distances",
-               "course_utils.losses:_squared_distances",
-               "course_utils.exercises.loop_references:pairwise_squared_distances_loop",
-               "course_utils.exercises.loop_references:pairwise_distances_loop",
-               "course_utils.metrics:squared_distance_matrix"),
-    probes={"source": True, "tf_function": "unknown_batch"}, custom_judge=judge_naming_raised)
+    hints=_PAIRWISE_HINTS, reference=CF("course_utils.losses", "pairwise_squared_distances"),
+    forbidden=(CF("course_utils.losses", "pairwise_squared_distances"), CF("course_utils.losses", "pairwise_distances"),
+               CF("course_utils.losses", "_squared_distances"),
+               CF("course_utils.exercises.loop_references", "pairwise_squared_distances_loop"),
+               CF("course_utils.exercises.loop_references", "pairwise_distances_loop"),
+               CF("course_utils.metrics", "squared_distance_matrix")),
+    probes={"source": True, "tf_function": "unknown_batch"}, raised_mistakes=RAISED_MISTAKES)
 
 
 def check_pairwise_squared_distances(fn, seed: int | None = None):

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils.exercises import harness as h
-from course_utils.exercises.lesson04_triplet_loss import judge_naming_raised, works_in_tf_function
+from course_utils.exercises.course_function import CourseFunction as CF
+from course_utils.exercises.lesson04_triplet_loss import RAISED_MISTAKES, works_in_tf_function
 from course_utils.exercises.loop_references import squared_distance_matrix
 
 _POSITIVE_HINTS = (
@@ -140,24 +141,24 @@ _MASK_OPS = ("ops.reshape(labels, (-1,)), ops.equal / ops.not_equal between ops.
 # In training the masks run inside the loss, which Keras traces with the batch size unknown.
 _mask_traces = works_in_tf_function(_bool_mask, _same_mask, "the loss (and these masks inside it)", _MASK_OPS)
 
-POSITIVE_MASK = h.Exercise(
+POSITIVE_MASK = h.FunctionExercise(
     grade_id="ex_positive_mask_check", lesson="05", name="positive_mask", answer_names=("positive_mask",),
     make_cases=lambda rng: _mask_cases(rng, "positive"), convert=_bool_mask, same=_same_mask,
     mistakes=_positive_mistakes, show=_show_mask, advice="Positive pairs: same label and i != j.",
-    requirements=(_mask_traces,), probes={"tf_function": "unknown_batch"}, custom_judge=judge_naming_raised,
-    hints=_POSITIVE_HINTS, reference="course_utils.losses:positive_mask",
-    forbidden=("course_utils.losses:positive_mask", "course_utils.losses:_pair_masks",
-               "course_utils.losses:triplet_mask",
-               "course_utils.exercises.loop_references:positive_mask_loop"))
+    requirements=(_mask_traces,), probes={"tf_function": "unknown_batch"}, raised_mistakes=RAISED_MISTAKES,
+    hints=_POSITIVE_HINTS, reference=CF("course_utils.losses", "positive_mask"),
+    forbidden=(CF("course_utils.losses", "positive_mask"), CF("course_utils.losses", "_pair_masks"),
+               CF("course_utils.losses", "triplet_mask"),
+               CF("course_utils.exercises.loop_references", "positive_mask_loop")))
 
-NEGATIVE_MASK = h.Exercise(
+NEGATIVE_MASK = h.FunctionExercise(
     grade_id="ex_negative_mask_check", lesson="05", name="negative_mask", answer_names=("negative_mask",),
     make_cases=lambda rng: _mask_cases(rng, "negative"), convert=_bool_mask, same=_same_mask,
     mistakes=_negative_mistakes, show=_show_mask, advice="Negative pairs: different labels.",
-    requirements=(_mask_traces,), probes={"tf_function": "unknown_batch"}, custom_judge=judge_naming_raised,
-    hints=_NEGATIVE_HINTS, reference="course_utils.losses:negative_mask",
-    forbidden=("course_utils.losses:negative_mask", "course_utils.losses:_pair_masks",
-               "course_utils.exercises.loop_references:negative_mask_loop"))
+    requirements=(_mask_traces,), probes={"tf_function": "unknown_batch"}, raised_mistakes=RAISED_MISTAKES,
+    hints=_NEGATIVE_HINTS, reference=CF("course_utils.losses", "negative_mask"),
+    forbidden=(CF("course_utils.losses", "negative_mask"), CF("course_utils.losses", "_pair_masks"),
+               CF("course_utils.exercises.loop_references", "negative_mask_loop")))
 
 
 def check_positive_mask(fn, seed: int | None = None):
@@ -326,7 +327,7 @@ def _batch_hard_cases(rng) -> list[h.Case]:
     return cases
 
 
-BATCH_HARD_TRIPLET_LOSS = h.Exercise(
+BATCH_HARD_TRIPLET_LOSS = h.FunctionExercise(
     grade_id="ex_batch_hard_check", lesson="05", name="batch_hard_triplet_loss",
     answer_names=("batch_hard_triplet_loss",), make_cases=_batch_hard_cases,
     convert=lambda raw, case: h.scalar_tensor(raw, batch=len(case.data["labels"]), allow_tuple=True),
@@ -338,12 +339,12 @@ BATCH_HARD_TRIPLET_LOSS = h.Exercise(
                                        "ops.where, ops.max / ops.min along axis 1")),
     advice="For the example, print the (B, B) distances, the hardest positive and hardest negative "
            "of each anchor, and which anchors have a positive.",
-    hints=_BATCH_HARD_HINTS, reference="course_utils.exercises.solutions:batch_hard_triplet_loss",
-    forbidden=("course_utils.losses:batch_hard_triplet_loss", "course_utils.losses:semi_hard_triplet_loss",
-               "course_utils.losses:triplet_loss_from_batch",
-               "course_utils.exercises.solutions:batch_hard_triplet_loss",
-               "course_utils.exercises.loop_references:batch_hard_loop"),
-    probes={"gradient": 1, "tf_function": "unknown_batch"}, custom_judge=judge_naming_raised)
+    hints=_BATCH_HARD_HINTS, reference=CF("course_utils.exercises.solutions", "batch_hard_triplet_loss"),
+    forbidden=(CF("course_utils.losses", "batch_hard_triplet_loss"), CF("course_utils.losses", "semi_hard_triplet_loss"),
+               CF("course_utils.losses", "triplet_loss_from_batch"),
+               CF("course_utils.exercises.solutions", "batch_hard_triplet_loss"),
+               CF("course_utils.exercises.loop_references", "batch_hard_loop")),
+    probes={"gradient": 1, "tf_function": "unknown_batch"}, raised_mistakes=RAISED_MISTAKES)
 
 
 def check_batch_hard_triplet_loss(fn, seed: int | None = None):

@@ -227,9 +227,9 @@ def _judge_recipe(ex, cases, outputs) -> Verdict:
     return Verdict(True, f"✓ my_recipe: one field changed — {name}: {show(old)} → {show(new)}.", "correct")
 
 
-MY_RECIPE = h.Exercise(
+MY_RECIPE = h.JudgedExercise(
     grade_id="ex_my_recipe_check", lesson="06", name="my_recipe", answer_names=("my_recipe",),
-    make_cases=_recipe_cases, mode="function", custom_judge=_judge_recipe, hints=_RECIPE_HINTS)
+    make_cases=_recipe_cases, judge_with=_judge_recipe, hints=_RECIPE_HINTS)
 
 
 def check_my_recipe(my_recipe, seed: int | None = None):

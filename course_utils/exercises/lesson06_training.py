@@ -412,9 +412,9 @@ def _judge_experiment(ex, cases, outputs) -> Verdict:
     return Verdict(True, f"✓ describe_experiment: correct on {total} randomized pairs of runs.", "correct")
 
 
-DESCRIBE_EXPERIMENT = h.Exercise(
+DESCRIBE_EXPERIMENT = h.JudgedExercise(
     grade_id="ex_experiment_check", lesson="06", name="describe_experiment", answer_names=("describe_experiment",),
-    make_cases=_experiment_cases, mode="function", custom_judge=_judge_experiment, hints=_EXPERIMENT_HINTS)
+    make_cases=_experiment_cases, judge_with=_judge_experiment, hints=_EXPERIMENT_HINTS)
 
 
 def _val_auc_list(run, which: str) -> list[float]:

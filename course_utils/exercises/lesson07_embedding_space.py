@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises.course_function import CourseFunction as CF
 
 _NEIGHBOURS_HINTS = (
     'Inputs: a query (dim,) and a gallery (N, dim), NumPy arrays. Output: an int array of the k gallery row indices closest to the query by squared distance, closest first; ties go to the smaller index.',
@@ -118,14 +119,14 @@ def _neighbour_mistakes():
     return mistakes
 
 
-NEAREST_NEIGHBOURS = h.Exercise(
+NEAREST_NEIGHBOURS = h.FunctionExercise(
     grade_id="ex_nearest_neighbours_check", lesson="07", name="nearest_neighbours",
     answer_names=("nearest_neighbours",), make_cases=_neighbour_cases, convert=_neighbour_result,
     same=_same_order, mistakes=_neighbour_mistakes,
     advice="Print the distances for the example and check the order of the indices you return.",
-    hints=_NEIGHBOURS_HINTS, reference="course_utils.exercises.solutions:nearest_neighbours",
-    forbidden=("course_utils.exercises.solutions:nearest_neighbours", "course_utils.index:search",
-               "course_utils.metrics:_identity_distances"))
+    hints=_NEIGHBOURS_HINTS, reference=CF("course_utils.exercises.solutions", "nearest_neighbours"),
+    forbidden=(CF("course_utils.exercises.solutions", "nearest_neighbours"), CF("course_utils.index", "KeyIndex.search"),
+               CF("course_utils.metrics", "_identity_distances")))
 
 
 def check_nearest_neighbours(fn, seed: int | None = None):

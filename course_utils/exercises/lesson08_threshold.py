@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises.course_function import CourseFunction as CF
 
 _FAR_HINTS = (
     "A pair is accepted when its distance is <= t. FAR at t is the share of IMPOSTOR pairs (same == False) "
@@ -164,16 +165,16 @@ def _far_cases(rng) -> list[h.Case]:
     return cases
 
 
-THRESHOLD_FOR_FAR = h.Exercise(
+THRESHOLD_FOR_FAR = h.FunctionExercise(
     grade_id="ex_threshold_for_far_check", lesson="08", name="threshold_for_far",
     answer_names=("threshold_for_far",), make_cases=_far_cases, convert=_threshold_result,
     same=lambda got, exp, case: _same_threshold(got, exp), mistakes=_far_mistakes, show=_show_threshold,
     advice="Any threshold that accepts exactly the same pairs is fine, except where nothing may be accepted: "
            "then -inf, as the docstring says. Count, for your threshold, the impostor pairs with "
            "distance <= t and divide by the number of impostor pairs.",
-    hints=_FAR_HINTS, reference="course_utils.metrics:threshold_for_far",
-    forbidden=("course_utils.metrics:threshold_for_far", "course_utils.metrics:tar_at_far",
-               "course_utils.exercises.solutions:threshold_for_far"))
+    hints=_FAR_HINTS, reference=CF("course_utils.metrics", "threshold_for_far"),
+    forbidden=(CF("course_utils.metrics", "threshold_for_far"), CF("course_utils.metrics", "tar_at_far"),
+               CF("course_utils.exercises.solutions", "threshold_for_far")))
 
 
 def check_threshold_for_far(fn, seed: int | None = None):
@@ -207,14 +208,14 @@ def _frr_mistakes():
     ]
 
 
-FRR_AT = h.Exercise(
+FRR_AT = h.FunctionExercise(
     grade_id="ex_frr_at_check", lesson="08", name="frr_at", answer_names=("frr_at",),
     make_cases=_frr_cases, convert=lambda raw, case: h.float_scalar(raw, "FRR"),
     same=lambda got, exp, case: math.isclose(got, exp, abs_tol=1e-9), mistakes=_frr_mistakes,
     advice="FRR = (genuine pairs with distance > threshold) / (number of genuine pairs).",
-    hints=_FRR_HINTS, reference="course_utils.exercises.solutions:frr_at",
-    forbidden=("course_utils.exercises.solutions:frr_at", "course_utils.metrics:confusion_at",
-               "course_utils.metrics:accuracy_at"))
+    hints=_FRR_HINTS, reference=CF("course_utils.exercises.solutions", "frr_at"),
+    forbidden=(CF("course_utils.exercises.solutions", "frr_at"), CF("course_utils.metrics", "confusion_at"),
+               CF("course_utils.metrics", "accuracy_at")))
 
 
 def check_frr_at(fn, seed: int | None = None):

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises.course_function import CourseFunction as CF
 
 _WHO_HINTS = (
     'A person may have several rows in the database: their distance is the SMALLEST squared distance over their rows. Return (answer, top): top is the k closest people as (name, distance) pairs, closest first; answer is the closest name, or "unknown" when its distance is greater than the threshold (exactly at the threshold is known).',
@@ -159,13 +160,13 @@ def _who_mistakes():
     return mistakes
 
 
-WHO_IS_IT = h.Exercise(
+WHO_IS_IT = h.FunctionExercise(
     grade_id="ex_who_is_it_check", lesson="09", name="who_is_it", answer_names=("who_is_it",),
     make_cases=_who_cases, convert=_who_result, same=_same_who, mistakes=_who_mistakes,
     advice="Print each person's distance (min over their rows) for the example, sorted.",
-    hints=_WHO_HINTS, reference="course_utils.exercises.solutions:who_is_it",
-    forbidden=("course_utils.exercises.solutions:who_is_it", "course_utils.database:identify",
-               "course_utils.database:identify_batch"))
+    hints=_WHO_HINTS, reference=CF("course_utils.exercises.solutions", "who_is_it"),
+    forbidden=(CF("course_utils.exercises.solutions", "who_is_it"), CF("course_utils.database", "FaceDatabase.identify"),
+               CF("course_utils.database", "FaceDatabase.identify_batch")))
 
 
 def check_who_is_it(fn, seed: int | None = None):

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from course_utils.exercises import harness as h
+from course_utils.exercises.course_function import CourseFunction as CF
 from course_utils.exercises.loop_references import squared_distance_matrix
 
 LINKAGES = {"single": np.min, "average": np.mean, "complete": np.max}
@@ -184,16 +185,16 @@ def _result(raw, case: h.Case) -> tuple:
     return _decisions(h.float_scalar(raw, "threshold", allow_inf=True), case.data)
 
 
-CLUSTER_THRESHOLD_FOR_FAR = h.Exercise(
+CLUSTER_THRESHOLD_FOR_FAR = h.FunctionExercise(
     grade_id="ex_cluster_threshold_check", lesson="10", name="cluster_threshold_for_far",
     answer_names=("cluster_threshold_for_far",), make_cases=_cases, convert=_result,
     same=lambda got, exp, case: np.array_equal(got[1], exp[1]), mistakes=_mistakes, show=_show,
     advice="Any threshold that merges exactly the same pairs of people is fine. For the example, print "
            "the linkage distance of each pair of different people and count those <= your threshold.",
-    hints=_HINTS, reference="course_utils.exercises.solutions:cluster_threshold_for_far",
-    forbidden=("course_utils.exercises.solutions:cluster_threshold_for_far",
-               "course_utils.exercises.lesson10_clustering:people_pair_distances",
-               "course_utils.exercises.lesson10_clustering:largest_within_budget"))
+    hints=_HINTS, reference=CF("course_utils.exercises.solutions", "cluster_threshold_for_far"),
+    forbidden=(CF("course_utils.exercises.solutions", "cluster_threshold_for_far"),
+               CF("course_utils.exercises.lesson10_clustering", "people_pair_distances"),
+               CF("course_utils.exercises.lesson10_clustering", "largest_within_budget")))
 
 
 def check_cluster_threshold_for_far(fn, seed: int | None = None):

@@ -447,18 +447,15 @@ def _traced_unknown_batch(fn, cases):
 def run_probe(namespace, spec, cases, out_dir):
     """Call the answer(s) found in ``namespace`` on ``cases``; return the outputs as data.
 
-    ``spec``: ``{"name", "answer_names", "mode", "probes"}``. ``cases``: a list of
+    ``spec``: ``{"name", "answer_names", "probes"}``. ``cases``: a list of
     ``{"args": [...], "kwargs": {...}}`` (decoded case data). Saved models go to ``out_dir``.
     """
     out = {"version": PROTOCOL_VERSION, "exercise": spec["name"], "missing": [], "answer": None,
-           "records": [], "values": {}, "gradient": None, "tf_function": None, "source": None,
+           "records": [], "gradient": None, "tf_function": None, "source": None,
            "models": None}
     names = list(spec["answer_names"])
     out["missing"] = [n for n in names if n not in namespace]
     if out["missing"]:
-        return out
-    if spec["mode"] == "values":
-        out["values"] = {n: observe(namespace[n]) for n in names}
         return out
     fn = namespace[names[0]]
     out["answer"] = _describe_answer(fn)

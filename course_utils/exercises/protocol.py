@@ -37,7 +37,6 @@ Outputs (what the probe writes to ``out_path``, as ``encode``\\ d data)::
      "answer": {"kind", "module", "qualname", "file"} | None,  # about answer_names[0]
      "records": [ {"result": observation} | {"raised": {"type", "summary", "hint",
                    "not_implemented"}} ...one per case...],
-     "values": {name: observation}                       # mode "values"
      "gradient": True | False | None,                   # probes["gradient"]
      "tf_function": [record | None per case] | None,    # probes["tf_function"], see below
      "source": str | None,                              # probes["source"]
@@ -120,8 +119,7 @@ def read_outputs(path) -> dict:
 
 
 def _spec(exercise) -> dict:
-    return {"name": exercise.name, "answer_names": list(exercise.answer_names), "mode": exercise.mode,
-            "probes": dict(exercise.probes)}
+    return {"name": exercise.name, "answer_names": list(exercise.answer_names), "probes": dict(exercise.probes)}
 
 
 def probe_source(exercise, cases_path, out_path) -> str:

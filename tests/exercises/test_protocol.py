@@ -90,11 +90,33 @@ def test_every_graded_id_is_a_check_cell_of_the_solutions():
     assert set(GRADED) == ids
 
 
+def test_every_reference_and_forbidden_function_is_a_real_function():
+    """A renamed course function must fail here, not silently stop being hidden while grading."""
+    import inspect
+
+    from course_utils.exercises.course_function import CourseFunction
+    from coursekit.hidden import ALSO_COMPUTES
+    refs = [(ex.name, ref) for ex in GRADED.values() for ref in (ex.reference, *ex.forbidden) if ref is not None]
+    refs += [(f"lesson {lesson}", ref) for lesson, also in ALSO_COMPUTES.items() for ref in also]
+    assert len(refs) > 40
+    for owner, ref in refs:
+        assert isinstance(ref, CourseFunction), (owner, ref)
+        found = ref.resolve()
+        assert inspect.isfunction(found), (owner, ref.path, found)
+        assert found.__name__ == ref.function, (owner, ref.path)       # not some other object under that name
+
+
+def test_a_misspelt_course_function_does_not_resolve():
+    from course_utils.exercises.course_function import CourseFunction
+    with pytest.raises(AttributeError):
+        CourseFunction("course_utils.metrics", "squared_distance").resolve()
+    assert CourseFunction("course_utils.database", "FaceDatabase.verify").path == "course_utils.database:FaceDatabase.verify"
+
+
 def test_cases_are_deterministic_given_the_seed():
     for exercise in GRADED.values():
         assert encode(protocol._case_data(exercise.cases(5))) == encode(protocol._case_data(exercise.cases(5)))
-        if exercise.mode == "function":
-            assert encode(protocol._case_data(exercise.cases(5))) != encode(protocol._case_data(exercise.cases(6)))
+        assert encode(protocol._case_data(exercise.cases(5))) != encode(protocol._case_data(exercise.cases(6)))
 
 
 # --- the probe, run in a fresh namespace as the grader runs it in the kernel ---------------------------
