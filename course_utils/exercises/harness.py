@@ -353,11 +353,25 @@ def judge_results(ex: FunctionExercise, cases: list[Case], outputs: dict) -> Ver
             lines.append(ex.advice)
         return Verdict(False, "\n".join(lines), "wrong_value")
 
-    for requirement in ex.requirements:
+    for requirement in (inputs_left_unmodified, *ex.requirements):
         problem = requirement(cases, results, outputs)
         if problem:
             return Verdict(False, f"{name} gives the right values, but: {problem}", "requirement")
     return Verdict(True, f"✓ {name}: correct on {total} randomized tests.", "correct")
+
+
+def inputs_left_unmodified(cases, results, outputs) -> str | None:
+    """Every answer leaves its inputs as they were: the caller's arrays are not scratch space."""
+    for i, record in enumerate(outputs.get("records", [])):
+        for where in record.get("modified", ()):
+            position, *key = where
+            names = cases[i].names
+            label = names[position] if isinstance(position, int) and position < len(names) else str(position)
+            label += f"[{key[0]!r}]" if key else ""
+            return (f"it changes its input {label} in place (test {i + 1} of {len(cases)}): the caller's "
+                    "array is not scratch space. Compute into a new array: x = x - y makes a new one, "
+                    "while x -= y (or x[...] = …, x.sort(), np.random.shuffle(x)) writes into the input.")
+    return None
 
 
 def _matches(same, got, variant_out, case) -> bool:

@@ -37,6 +37,37 @@ def _distances(embedding, database) -> dict:
     return {name: float(np.sum((e - np.asarray(key, dtype=np.float64)) ** 2)) for name, key in database.items()}
 
 
+def _other_measures(embedding, database) -> dict:
+    """What the usual wrong measures give per person: the mean (not the sum) of the squared
+    differences, the sum of absolute differences, and the dot product (a similarity)."""
+    e = np.asarray(embedding, dtype=np.float64)
+    keys = {name: np.asarray(key, dtype=np.float64) for name, key in database.items()}
+    return {"mean": {n: float(np.mean((e - k) ** 2)) for n, k in keys.items()},
+            "l1": {n: float(np.sum(np.abs(e - k))) for n, k in keys.items()},
+            "dot": {n: float(e @ k) for n, k in keys.items()}}
+
+
+def _encodes_one_image(cases, results, outputs) -> str | None:
+    """The text says "encode once": one image in, so the encoder embeds exactly one image per call."""
+    for record in outputs.get("records", []):
+        seen = record.get("encoded")
+        if seen is not None and seen != 1:
+            return (f"the encoder embedded {seen} images for one photo. Encode the image once, before "
+                    "comparing (one encoder call with a batch of one image), then compare that one "
+                    "embedding with the stored ones: the encoder is the expensive step.")
+    return None
+
+
+_MEASURE_HINTS = {
+    "mean": "np.mean instead of np.sum: the squared distance is the SUM of the squared differences over "
+            "the embedding axis, not their mean (the mean divides it by the embedding size).",
+    "l1": "absolute differences instead of squared ones: the squared distance is the sum of (a − b)², "
+          "not of |a − b|.",
+    "dot": "a similarity (the dot product) instead of a distance: the course compares the squared "
+           "distance ‖a − b‖² with the threshold, and a SMALL distance means the same person.",
+}
+
+
 def _bool_scalar(raw, what: str) -> bool:
     if isinstance(raw, (bool, np.bool_)):
         return bool(raw)
@@ -120,6 +151,7 @@ def _verify_cases(rng) -> list[h.Case]:
             key[int(rng.integers(dim))] += np.float32(0.5)
             database[claimed] = key
         dists = _distances(embedding, database)
+        measures = _other_measures(embedding, database)
         d = dists[claimed]
         if kind == "equal":
             threshold = 0.25
@@ -130,7 +162,7 @@ def _verify_cases(rng) -> list[h.Case]:
         args = (image, claimed, database, encoder, threshold)
         accepted, distance = verify(*args)
         cases.append(h.Case(args=args, names=("image", "claimed_name", "database", "encoder", "threshold"),
-                           data={"dists": dists, "claimed": claimed, "threshold": threshold},
+                           data={"dists": dists, "claimed": claimed, "threshold": threshold, **measures},
                            expected=(bool(accepted), float(distance)), size=size * size * 3 + people * dim,
                            tol=1e-5))
     return cases
@@ -153,6 +185,12 @@ def _verify_mistakes():
         x = min(d["dists"].values())
         return x <= d["threshold"], x
 
+    def measure(which):
+        def variant(d):
+            x = d[which][d["claimed"]]
+            return h.AnyOf(((x <= d["threshold"], x), (x >= d["threshold"], x)))
+        return variant
+
     mistakes = [
         h.Mistake("the comparison is reversed (distance > threshold): a SMALL distance means the same "
                  "person, so accept when distance <= threshold.", gt),
@@ -162,6 +200,7 @@ def _verify_mistakes():
                  "gives ‖a − b‖; square it, or use np.sum((a - b) ** 2)).", euclidean),
         h.Mistake("you compared with the closest person in the database instead of the claimed one: "
                  "verification only looks at database[claimed_name].", closest),
+        *(h.Mistake(hint, measure(which)) for which, hint in _MEASURE_HINTS.items()),
     ]
     return mistakes
 
@@ -169,7 +208,7 @@ def _verify_mistakes():
 VERIFY = h.FunctionExercise(
     grade_id="ex_verify_check", lesson="01", name="verify", answer_names=("verify",),
     make_cases=_verify_cases, convert=_verify_result, same=_same_decision_and_distance,
-    mistakes=_verify_mistakes,
+    mistakes=_verify_mistakes, requirements=(_encodes_one_image,),
     advice="Check the distance first (squared, to the claimed person), then the decision.",
     hints=_VERIFY_HINTS, reference=CF("course_utils.exercises.solutions", "verify"),
     forbidden=(CF("course_utils.exercises.solutions", "verify"), CF("course_utils.database", "FaceDatabase.verify")))
@@ -209,7 +248,8 @@ def _identify_cases(rng) -> list[h.Case]:
                 image = _photo(rng, bases[int(rng.integers(people))], 12.0, uint8)
             else:
                 image = _photo(rng, rng.uniform(0, 255, size=bases[0].shape), 0.0, uint8)
-            dists = _distances(encoder.predict(image[None])[0], database)
+            embedding = encoder.predict(image[None])[0]
+            dists = _distances(embedding, database)
             values = sorted(dists.values())
         if known == "equal":                         # distances are exact (multiples of 2⁻²⁰)
             threshold = float(values[0])
@@ -225,7 +265,7 @@ def _identify_cases(rng) -> list[h.Case]:
         args = (image, database, encoder, threshold)
         name, distance = identify(*args)
         cases.append(h.Case(args=args, names=("image", "database", "encoder", "threshold"),
-                           data={"dists": dists, "threshold": threshold},
+                           data={"dists": dists, "threshold": threshold, **_other_measures(embedding, database)},
                            expected=(str(name), float(distance)), size=size * size * 3 + people * dim, tol=1e-5))
     return cases
 
@@ -280,6 +320,14 @@ def _identify_mistakes():
         under = [(n, x) for n, x in d["dists"].items() if x <= d["threshold"]]
         return under[0] if under else ("unknown", min(d["dists"].values()))
 
+    def measure(which):
+        def variant(d):
+            values = d[which]
+            smallest, largest = min(values.items(), key=lambda i: i[1]), max(values.items(), key=lambda i: i[1])
+            return h.AnyOf((decide(*smallest, d["threshold"]),                           # as a distance
+                            ((largest[0] if largest[1] >= d["threshold"] else "unknown"), largest[1])))  # as a similarity
+        return variant
+
     mistakes = [
         h.Mistake("you picked the FARTHEST person: the answer is the person with the smallest distance "
                  "(np.argmin / min, not max).", farthest),
@@ -295,6 +343,7 @@ def _identify_mistakes():
         h.Mistake("you returned the FIRST person under the threshold: several people can be under it; "
                   "identification returns the closest one (compare every person, keep the smallest distance).",
                   first_under),
+        *(h.Mistake(hint, measure(which)) for which, hint in _MEASURE_HINTS.items()),
     ]
     return mistakes
 
@@ -302,7 +351,7 @@ def _identify_mistakes():
 IDENTIFY = h.FunctionExercise(
     grade_id="ex_identify_check", lesson="01", name="identify", answer_names=("identify",),
     make_cases=_identify_cases, convert=_identify_result, same=_same_name_and_distance,
-    mistakes=_identify_mistakes,
+    mistakes=_identify_mistakes, requirements=(_encodes_one_image,),
     advice="Print the squared distance to every person for this example and check which is smallest.",
     hints=_IDENTIFY_HINTS, reference=CF("course_utils.exercises.solutions", "identify"),
     forbidden=(CF("course_utils.exercises.solutions", "identify"), CF("course_utils.database", "FaceDatabase.identify")))

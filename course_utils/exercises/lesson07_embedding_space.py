@@ -1,8 +1,11 @@
 """Lesson 7 — the embedding space: ``check_nearest_neighbours``.
 
 ``nearest_neighbours(query, gallery, k=5)`` → ``(k,)`` int indices, closest first. Mistakes named:
-farthest first; ties the wrong way round (the docstring: smaller index first); k ± 1 items;
-distances instead of indices; the right top-k but unsorted; shape ``(1, k)``; a list, not an array. Cosine similarity (descending) is correct for the unit-length test inputs.
+farthest first (or the last k of an ascending sort); the closest row skipped (as if the query were
+in the gallery); the sum over the wrong axis; absolute instead of squared differences; ties the
+wrong way round (the docstring: smaller index first); k ± 1 items or a fixed 5; distances instead
+of indices; the right top-k but unsorted; shape ``(1, k)``; a list, not an array. Cosine
+similarity (descending) is correct for the unit-length test inputs.
 """
 from __future__ import annotations
 
@@ -54,9 +57,12 @@ def _neighbour_cases(rng) -> list[h.Case]:
         args = (query, gallery)                  # NumPy arrays, as the docstring promises
         if k is not None:
             args += (k,)
+        diff = gallery.astype(np.float64) - query.astype(np.float64)
         cases.append(h.Case(args=args, names=("query", "gallery", "k"), size=m * dim,
-                           data={"dist": dist, "k": kk}, expected=np.argsort(dist, kind="stable")[:kk],
-                           diagnose=True))
+                           data={"dist": dist, "k": kk, "dim": dim,
+                                 "l1": np.sum(np.abs(diff), axis=1),             # what the usual wrong
+                                 "by_dimension": np.sum(diff ** 2, axis=0)},     # measures give
+                           expected=np.argsort(dist, kind="stable")[:kk], diagnose=True))
     return cases
 
 
@@ -85,6 +91,12 @@ def _neighbour_result(raw, case: h.Case) -> np.ndarray:
     elif arr.dtype.kind not in "iu":
         raise h.Bad(f"Expected integer indices, got dtype {arr.dtype}.")
     if len(arr) != k:
+        if len(arr) == k - 1 and len(arr) and np.array_equal(dist[arr], np.sort(dist)[1:k]):
+            raise h.Bad(_SKIPPED_CLOSEST)
+        if len(arr) == case.data["dim"] and len(arr) < k:
+            raise h.Bad(_WRONG_AXIS)
+        if len(arr) == 5 and k != 5:
+            raise h.Bad(f"You returned 5 indices; expected k={k}: use the k argument (5 is only its default).")
         if abs(len(arr) - k) == 1:
             raise h.Bad(f"You returned {len(arr)} indices; expected exactly k={k}. Slice with [:k] — a Python "
                        "slice excludes its end, so [:k] has k items.")
@@ -103,8 +115,33 @@ def _same_distances(got, expected, case) -> bool:
             and np.array_equal(dist[got], dist[expected]))
 
 
+_SKIPPED_CLOSEST = ("you skipped the closest row: the query is not one of the gallery's rows here, so the "
+                    "closest row is part of the answer. Return np.argsort(distances)[:k], starting at 0.")
+_WRONG_AXIS = ("the squared differences were summed over the wrong axis: axis=1 (the embedding axis) "
+               "gives one distance per gallery row, (N,); axis=0 gives one number per dimension.")
+
+
+def _same_values_of(key):
+    """The same values of ``case.data[key]`` in the same order (equal values may swap indices)."""
+    def same(got, expected, case):
+        values = case.data[key]
+        return (len(got) == len(expected) and bool(np.all((got >= 0) & (got < len(values))))
+                and np.array_equal(values[got], values[expected]))
+    return same
+
+
 def _neighbour_mistakes():
     mistakes = [
+        h.Mistake(_SKIPPED_CLOSEST, lambda d: np.argsort(d["dist"], kind="stable")[1:d["k"] + 1],
+                  same=_same_distances),
+        h.Mistake("the last k of an ascending sort are the FARTHEST rows: take the first k, "
+                  "np.argsort(distances)[:k].", lambda d: np.argsort(d["dist"], kind="stable")[-d["k"]:],
+                  same=_same_distances),
+        h.Mistake(_WRONG_AXIS, lambda d: np.argsort(d["by_dimension"], kind="stable")[:d["k"]],
+                  same=_same_values_of("by_dimension")),
+        h.Mistake("absolute differences instead of squared ones: the course ranks by the squared distance, "
+                  "the sum of (g − q)² over the embedding axis, not of |g − q|.",
+                  lambda d: np.argsort(d["l1"], kind="stable")[:d["k"]], same=_same_values_of("l1")),
         h.Mistake("these are the FARTHEST rows: sort by increasing distance (np.argsort(distances)[:k]); "
                  "if you sort similarities instead, reverse them (np.argsort(-similarities)[:k]).",
                  lambda d: np.argsort(-d["dist"], kind="stable")[:d["k"]], same=_same_distances),

@@ -2,9 +2,11 @@
 
 * ``threshold_for_far(distances, same, far)`` → float; compared by the decisions it makes
   (``d <= t``), not as a float. Mistakes named: FAR over all pairs; FAR and FRR (or TAR) mixed up;
-  ``<`` instead of ``<=``; the smallest threshold instead of the largest; a rate returned.
+  ``<`` instead of ``<=``; the smallest threshold instead of the largest; a rate returned; a
+  quantile of the impostor distances; stopping at the last allowed impostor; far read as a percentage.
 * ``frr_at(distances, same, threshold)`` → float. Mistakes named: FAR instead of FRR; ``<`` instead
-  of ``<=``; divided by all pairs; TAR (1 − FRR); a count instead of a rate.
+  of ``<=``; divided by all pairs or by the impostor pairs; TAR (1 − FRR); impostors rejected
+  (1 − FAR); a count or a percentage instead of a rate.
 """
 from __future__ import annotations
 
@@ -30,9 +32,22 @@ _FRR_HINTS = (
 )
 
 
+def _genuine_between(genuine, impostor, far: float, step: float):
+    """A genuine distance strictly between the last impostor the FAR budget allows and the next one:
+    the largest threshold goes past that impostor, up to the next (no random draws, the grid kept)."""
+    order = np.argsort(impostor, kind="stable")
+    allowed = int(math.floor(far * len(impostor) + 1e-9))
+    last, following = order[allowed - 1], order[allowed:]
+    impostor = impostor.copy()
+    impostor[following] += max(0.0, impostor[last] + 2 * step - impostor[following].min())
+    genuine = genuine.copy()
+    genuine[0] = impostor[last] + step
+    return genuine, impostor
+
+
 def _pair_cases(rng, kind: str) -> list[h.Case]:
     plan = [  # (genuine, impostor, step of the distance grid, dtype, special)
-        (10, 30, 1 / 1024, np.float64, None),
+        (10, 30, 1 / 1024, np.float64, "genuine-between"),
         (25, 25, 1 / 1024, np.float32, "impostor-first"),
         (50, 150, 1 / 1024, np.float64, None),
         (20, 40, 1 / 32, np.float64, "ties"),
@@ -48,6 +63,9 @@ def _pair_cases(rng, kind: str) -> list[h.Case]:
         impostor = rng.uniform(0.7, 3.2, size=n_imp)
         if special == "impostor-first":
             impostor[0] = genuine.min() / 2
+        if special == "genuine-between":
+            genuine, impostor = _genuine_between(np.round(genuine / step) * step,
+                                                 np.round(impostor / step) * step, far, step)
         d = np.round(np.concatenate([genuine, impostor]) / step) * step      # exact in float32
         same = np.concatenate([np.ones(n_gen, bool), np.zeros(n_imp, bool)])
         order = rng.permutation(len(d))
@@ -124,6 +142,21 @@ def _far_mistakes():
         c = confusion_at(d, same, threshold_for_far(d, same, far))
         return h.AnyOf(tuple(_decisions(v, data) for v in (c["far"], c["tar"], c["frr"]) if not math.isnan(v)))
 
+    def quantile(data):                      # a quantile of the impostor distances
+        d, same, far, _ = parts(data)
+        methods = ("linear", "lower", "higher", "nearest", "midpoint")
+        return h.AnyOf(tuple(_decisions(float(np.quantile(d[~same], far, method=m)), data) for m in methods))
+
+    def last_allowed_impostor(data):         # stops at the last impostor it may accept
+        d, same, far, _ = parts(data)
+        impostors = np.sort(d[~same])
+        allowed = int(math.floor(far * len(impostors) + 1e-9))
+        return _decisions(impostors[allowed - 1] if allowed else -math.inf, data)
+
+    def percent(data):                       # far read as a percentage
+        d, same, far, cand = parts(data)
+        return _decisions(_largest(cand, lambda t: np.mean(d[~same] <= t) <= far / 100), data)
+
     def same_rate(got, expected, case):      # the value itself is one of the rates
         return math.isclose(got[0], expected[0], rel_tol=1e-9, abs_tol=1e-12)
 
@@ -150,6 +183,14 @@ def _far_mistakes():
                  "(accept as many genuine pairs as the FAR budget allows).", smallest),
         h.Mistake("you returned a rate (FAR/TAR/FRR) instead of the threshold: return the distance t itself.",
                  rate, same=same_rate),
+        h.Mistake("a quantile of the impostor distances (np.quantile / np.percentile) interpolates between "
+                  "them and ignores ties, so its FAR is not always <= far: try each observed distance as t "
+                  "and measure the FAR it gives.", quantile),
+        h.Mistake("your threshold stops at the last impostor the budget allows; the LARGEST threshold goes on "
+                  "up to (not including) the next impostor, accepting the genuine pairs in between: try "
+                  "every observed distance, not only the impostors'.", last_allowed_impostor),
+        h.Mistake("far is a rate between 0 and 1 (0.01 means 1 %), not a percentage: compare the FAR with far "
+                  "itself, not with far / 100.", percent),
     ]
 
 
@@ -205,6 +246,13 @@ def _frr_mistakes():
                   "(distance > threshold).", pick(lambda d, s, t: float(np.mean(d[s] <= t)))),
         h.Mistake("you returned a count; return a rate between 0 and 1 (divide by the number of genuine pairs).",
                   pick(lambda d, s, t: float(np.sum((d > t) & s)))),
+        h.Mistake("you returned a percentage; return a rate between 0 and 1 (no factor 100).",
+                  pick(lambda d, s, t: float(100 * np.mean(d[s] > t)))),
+        h.Mistake("this counts the IMPOSTOR pairs that are rejected (1 − FAR); the FRR is about GENUINE pairs "
+                  "(same == True): the share of them with distance > threshold.",
+                  pick(lambda d, s, t: float(np.mean(d[~s] > t)))),
+        h.Mistake("you divided by the number of IMPOSTOR pairs: FRR = rejected genuine pairs / number of "
+                  "GENUINE pairs (same == True).", pick(lambda d, s, t: float(np.sum((d > t) & s) / np.sum(~s)))),
     ]
 
 

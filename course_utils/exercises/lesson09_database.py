@@ -3,7 +3,8 @@
 ``who_is_it(embedding, db_embeddings, db_names, threshold, k=3)`` → ``(name or "unknown", top_k)``
 with ``top_k`` a list of ``(name, distance)``, one per person, closest first. Mistakes named:
 never "unknown"; threshold test inverted; `<` for `<=`; the same person several times in ``top_k``; ``top_k``
-farthest first; mean instead of min over a person's rows.
+farthest first, of a fixed 3 or of everyone; mean or max instead of min over a person's rows;
+Euclidean instead of squared distances.
 """
 from __future__ import annotations
 
@@ -112,15 +113,30 @@ def _who_mistakes():
         per = {}
         for name, x in zip(data["row_names"], data["rows"]):
             per.setdefault(name, []).append(float(x))
-        return {name: float(reduce(xs)) if reduce is min else float(np.mean(xs)) for name, xs in per.items()}
+        return {name: float(reduce(xs)) for name, xs in per.items()}
 
     def answer(top_k, threshold, inverted=False):
         name, x = top_k[0]
         accept = x <= threshold
         return (name if accept != inverted else "unknown"), tuple(top_k)
 
-    def ranked(data, reduce=min, reverse=False):
-        return sorted(people(data, reduce).items(), key=lambda item: item[1], reverse=reverse)[:data["k"]]
+    def ranked(data, reduce=min, reverse=False, k=None):
+        k = data["k"] if k is None else k
+        return sorted(people(data, reduce).items(), key=lambda item: item[1], reverse=reverse)[:k]
+
+    def fixed_three(data):
+        return answer(ranked(data, k=3), data["threshold"])
+
+    def everyone(data):
+        return answer(ranked(data, k=len(set(data["row_names"]))), data["threshold"])
+
+    def farthest_photo(data):
+        return answer(ranked(data, reduce=max), data["threshold"])
+
+    def euclidean(data):
+        top = [(name, math.sqrt(x)) for name, x in ranked(data)]
+        squared = answer(ranked(data), data["threshold"])[0]
+        return h.AnyOf((answer(top, data["threshold"]), (squared, tuple(top))))
 
     def never_unknown(data):
         top = ranked(data)
@@ -156,6 +172,12 @@ def _who_mistakes():
         h.Mistake("a person's distance is the MIN over their rows (their closest photo), not the mean.", mean),
         h.Mistake("`<` instead of `<=`: a face exactly at the threshold is known (the course's convention "
                   "is distance <= threshold).", strict),
+        h.Mistake("top_k always has 3 people: use the k argument (3 is only its default), top[:k].", fixed_three),
+        h.Mistake("top_k lists every person: keep only the k closest (sorted(...)[:k]).", everyone),
+        h.Mistake("a person's distance is the MIN over their rows (their closest photo), not the max.",
+                  farthest_photo),
+        h.Mistake("Euclidean instead of squared distance: do not take the square root (np.linalg.norm gives "
+                  "‖a − b‖; the course compares ‖a − b‖² with the threshold).", euclidean),
     ]
     return mistakes
 

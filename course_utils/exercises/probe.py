@@ -64,6 +64,7 @@ class FakeEncoder:
         self.image_shape = tuple(int(s) for s in image_shape)
         self.as_tensor = bool(as_tensor)
         self.output_shape = (None, self.w.shape[1])
+        self.images_seen = 0      # images embedded since the probe last reset it (a call's cost)
 
     def _embed(self, images):
         x = images.numpy() if hasattr(images, "numpy") and callable(images.numpy) else images
@@ -74,6 +75,7 @@ class FakeEncoder:
                                     f"shape {x.shape}")
         if x.ndim != 4 or x.shape[1:] != self.image_shape:
             raise ValueError(f"encoder expects images of shape (N, {shape}); got shape {x.shape}")
+        self.images_seen += len(x)
         flat = x.reshape(len(x), -1).astype(np.float64) / 255.0 - 0.5
         e = flat @ self.w
         e = e / np.linalg.norm(e, axis=-1, keepdims=True)
@@ -330,15 +332,42 @@ def summarise_exception(err):
             "not_implemented": isinstance(err, NotImplementedError)}
 
 
+def _arrays_in(args, kwargs):
+    """(where, array) for every NumPy array the answer is handed: an argument's position or
+    keyword, with the key when the array is a value of a dict argument (a database)."""
+    found = []
+    for where, value in (*enumerate(args), *kwargs.items()):
+        if isinstance(value, np.ndarray):
+            found.append(([where], value))
+        elif isinstance(value, dict):
+            found += [([where, key], v) for key, v in value.items() if isinstance(v, np.ndarray)]
+    return found
+
+
+def _unchanged(before, after) -> bool:
+    same = (before == after) | ((before != before) & (after != after))      # NaN stays NaN
+    return before.shape == after.shape and before.dtype == after.dtype and bool(np.all(same))
+
+
 def _call_one(fn, args, kwargs):
     args, kwargs = materialize(tuple(args)), materialize(dict(kwargs))
+    encoders = [a for a in (*args, *kwargs.values()) if isinstance(a, FakeEncoder)]
+    for encoder in encoders:
+        encoder.images_seen = 0
+    inputs = [(where, array, array.copy()) for where, array in _arrays_in(args, kwargs)]
     try:
         value = fn(*args, **kwargs)
     except BaseException as err:  # noqa: BLE001 — recorded as data for the judge
         if isinstance(err, (KeyboardInterrupt, SystemExit)):
             raise
         return {"raised": summarise_exception(err)}, None
-    return {"result": observe(value)}, value
+    record = {"result": observe(value)}
+    if encoders:                  # how many images the answer embedded for this one call
+        record["encoded"] = sum(encoder.images_seen for encoder in encoders)
+    changed = [where for where, array, copy in inputs if not _unchanged(copy, array)]
+    if changed:                   # inputs the answer wrote into (the caller's arrays)
+        record["modified"] = changed
+    return record, value
 
 
 def _gradient_flows(fn, args, kwargs, wrt):

@@ -35,8 +35,10 @@ Outputs (what the probe writes to ``out_path``, as ``encode``\\ d data)::
     {"version": 1, "exercise": name,
      "missing": [names not found in the kernel],
      "answer": {"kind", "module", "qualname", "file"} | None,  # about answer_names[0]
-     "records": [ {"result": observation} | {"raised": {"type", "summary", "hint",
-                   "not_implemented"}} ...one per case...],
+     "records": [ {"result": observation, "encoded": images} | {"raised": {"type", "summary",
+                   "hint", "not_implemented"}} ...one per case...],  # "encoded": a FakeEncoder
+                   # argument's images embedded by the call; "modified": [[position or keyword
+                   # (, dict key)] of each input array the call wrote into] when there are any
      "gradient": True | False | None,                   # probes["gradient"]
      "tf_function": [record | None per case] | None,    # probes["tf_function"], see below
      "source": str | None,                              # probes["source"]

@@ -60,7 +60,36 @@ def _verify_no_batch(image, claimed_name, database, encoder, threshold):
     return distance <= threshold, distance
 
 
+def verify_reduce_mean(image, claimed_name, database, encoder, threshold):
+    embedding = encoder(tf.expand_dims(tf.cast(image, tf.float32), 0))[0]
+    distance = float(tf.reduce_mean(tf.square(embedding - database[claimed_name])))
+    return distance <= threshold, distance
+
+
+def verify_abs(image, claimed_name, database, encoder, threshold):
+    e = np.asarray(encoder(image[None]))[0]
+    distance = float(np.sum(np.abs(e - database[claimed_name])))
+    return distance <= threshold, distance
+
+
+def verify_cosine(image, claimed_name, database, encoder, threshold):
+    e = encoder.predict(image[None])[0]
+    similarity = float(np.dot(e, database[claimed_name]))
+    return similarity >= threshold, similarity
+
+
+def verify_encodes_twice(image, claimed_name, database, encoder, threshold):
+    assert encoder.predict(image[None]).shape[0] == 1          # "just checking the shape" first
+    e = encoder.predict(image[None])[0]
+    distance = float(np.sum((e - database[claimed_name]) ** 2))
+    return distance <= threshold, distance
+
+
 VERIFY_MISTAKES = {
+    "np.mean instead of np.sum": verify_reduce_mean,
+    "absolute differences instead of squared ones": verify_abs,
+    "a similarity (the dot product) instead of a distance": verify_cosine,
+    "Encode the image once": verify_encodes_twice,
     "the comparison is reversed": _verify_with(lambda d, c, t: (d[c] > t, d[c])),
     "`<` instead of `<=`": _verify_with(lambda d, c, t: (d[c] < t, d[c])),
     "Euclidean instead of squared distance": _verify_with(lambda d, c, t: (math.sqrt(d[c]) <= t, math.sqrt(d[c]))),
@@ -106,7 +135,43 @@ def identify_numpy_argmin(image, database, encoder, threshold):
     return (names[k] if d[k] <= threshold else "unknown"), float(d[k])
 
 
+def identify_mean(image, database, encoder, threshold):
+    e = np.asarray(encoder(image[None]))[0]
+    best = min(database, key=lambda n: np.mean((e - database[n]) ** 2))
+    distance = float(np.mean((e - database[best]) ** 2))
+    return (best if distance <= threshold else "unknown"), distance
+
+
+def identify_abs(image, database, encoder, threshold):
+    e = encoder.predict(image[None])[0]
+    scores = {name: float(np.abs(e - key).sum()) for name, key in database.items()}
+    best = min(scores, key=scores.get)
+    return (best if scores[best] <= threshold else "unknown"), scores[best]
+
+
+def identify_most_similar(image, database, encoder, threshold):
+    e = np.asarray(encoder(image[None]))[0]
+    names = list(database)
+    sims = np.stack([database[n] for n in names]) @ e
+    k = int(np.argmax(sims))
+    return (names[k] if sims[k] >= threshold else "unknown"), float(sims[k])
+
+
+def identify_encodes_in_loop(image, database, encoder, threshold):
+    best, best_d = "unknown", math.inf
+    for name, key in database.items():
+        e = encoder.predict(np.expand_dims(image, 0))[0]       # encoded again for every person
+        d = float(np.sum((e - key) ** 2))
+        if d < best_d:
+            best, best_d = name, d
+    return (best if best_d <= threshold else "unknown"), best_d
+
+
 IDENTIFY_MISTAKES = {
+    "np.mean instead of np.sum": identify_mean,
+    "absolute differences instead of squared ones": identify_abs,
+    "a similarity (the dot product) instead of a distance": identify_most_similar,
+    "Encode the image once": identify_encodes_in_loop,
     "the FARTHEST person": _identify_with(lambda d, t: (lambda n, x: (n if x <= t else "unknown", x))(*max(d.items(), key=lambda i: i[1]))),
     'never "unknown"': _identify_with(lambda d, t: _closest(d)),
     "threshold test is inverted": _identify_with(lambda d, t: (lambda n, x: ("unknown" if x <= t else n, x))(*_closest(d))),

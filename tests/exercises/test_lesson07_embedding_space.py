@@ -30,7 +30,39 @@ def _neighbours_unsorted(query, gallery, k=5):
     return np.argpartition(d, k - 1)[:k][::-1]
 
 
+def neighbours_skip_self(query, gallery, k=5):
+    d = np.sum((gallery - query) ** 2, axis=1)
+    return np.argsort(d)[1:k + 1]                 # "the first one is the query itself"
+
+
+def neighbours_last_k(query, gallery, k=5):
+    return np.argsort(np.linalg.norm(gallery - query, axis=1))[-k:]
+
+
+def neighbours_axis0(query, gallery, k=5):
+    return np.argsort(np.sum((gallery - query) ** 2, axis=0))[:k]
+
+
+def neighbours_manhattan(query, gallery, k=5):
+    return np.argsort(np.abs(gallery - query).sum(axis=1), kind="stable")[:k]
+
+
+def neighbours_fixed_five(query, gallery, k=5):
+    return np.argsort(((gallery - query) ** 2).sum(1), kind="stable")[:5]
+
+
+def neighbours_in_place(query, gallery, k=5):
+    gallery -= query                              # reuses the input as scratch space
+    return np.argsort((gallery ** 2).sum(axis=1), kind="stable")[:k]
+
+
 NEIGHBOUR_MISTAKES = {
+    "you skipped the closest row": neighbours_skip_self,
+    "the last k of an ascending sort": neighbours_last_k,
+    "summed over the wrong axis": neighbours_axis0,
+    "absolute differences instead of squared ones": neighbours_manhattan,
+    "use the k argument": neighbours_fixed_five,
+    "changes its input gallery in place": neighbours_in_place,
     "these are the FARTHEST rows": lambda q, g, k=5: np.argsort(_neighbour_distances(q, g))[::-1][:k],
     "expected exactly k=": lambda q, g, k=5: np.argsort(_neighbour_distances(q, g))[:k + 1],
     "the distances instead of the indices": lambda q, g, k=5: np.sort(_neighbour_distances(q, g))[:k],

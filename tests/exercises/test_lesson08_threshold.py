@@ -55,6 +55,28 @@ FAR_MISTAKES = {
 }
 
 
+def far_quantile(distances, same, far):
+    return float(np.quantile(np.asarray(distances)[~np.asarray(same)], far))
+
+
+def far_percentile(distances, same, far):
+    return float(np.percentile(distances[~same], 100 * far, method="lower"))
+
+
+def far_last_allowed_impostor(distances, same, far):
+    impostors = np.sort(distances[~same])
+    allowed = int(far * len(impostors) + 1e-9)
+    return float(impostors[allowed - 1]) if allowed else -math.inf
+
+
+FAR_MISTAKES.update({
+    "a quantile of the impostor distances": far_quantile,
+    "(np.quantile / np.percentile)": far_percentile,
+    "stops at the last impostor the budget allows": far_last_allowed_impostor,
+    "not a percentage": _far_sweep(lambda acc, same, d: np.mean(acc[~same]) * 100),
+})
+
+
 def frr_numpy(distances, same, threshold):
     return float(np.mean(np.asarray(distances)[same] > threshold))
 
@@ -68,12 +90,21 @@ def frr_counts(distances, same, threshold):
     return rejected / genuine
 
 
+def frr_masks_in_place(distances, same, threshold):
+    distances[~same] = -np.inf                     # "impostors can never be rejected"
+    return float(np.sum(distances > threshold) / np.sum(same))
+
+
 FRR_MISTAKES = {
     "this is the FAR": lambda d, s, t: float(np.mean(np.asarray(d)[~s] <= t)),
     "`<` instead of `<=`": lambda d, s, t: float(np.mean(np.asarray(d)[s] >= t)),
     "divided by ALL pairs": lambda d, s, t: float(np.sum((np.asarray(d) > t) & s) / len(d)),
     "this is the TAR": lambda d, s, t: float(np.mean(np.asarray(d)[s] <= t)),
     "returned a count": lambda d, s, t: int(np.sum((np.asarray(d) > t) & s)),
+    "returned a percentage": lambda d, s, t: 100.0 * np.mean(d[s] > t),
+    "IMPOSTOR pairs that are rejected": lambda d, s, t: float((d[~s] > t).mean()),
+    "divided by the number of IMPOSTOR pairs": lambda d, s, t: np.count_nonzero(d[s] > t) / np.count_nonzero(~s),
+    "changes its input distances in place": frr_masks_in_place,
 }
 
 

@@ -32,6 +32,52 @@ def _who(mode="right"):
     return who_is_it
 
 
+def who_fixed_three(embedding, db_embeddings, db_names, threshold, k=3):
+    d = ((db_embeddings - embedding) ** 2).sum(axis=1)
+    best = {}
+    for name, x in zip(db_names, d):
+        best[name] = min(best.get(name, np.inf), float(x))
+    top_k = sorted(best.items(), key=lambda item: item[1])[:3]
+    return (top_k[0][0] if top_k[0][1] <= threshold else "unknown"), top_k
+
+
+def who_everyone(embedding, db_embeddings, db_names, threshold, k=3):
+    d = ((db_embeddings - embedding) ** 2).sum(axis=1)
+    best = {}
+    for name, x in zip(db_names, d):
+        best[name] = min(best.get(name, np.inf), float(x))
+    top_k = sorted(best.items(), key=lambda item: item[1])
+    return (top_k[0][0] if top_k[0][1] <= threshold else "unknown"), top_k
+
+
+def who_farthest_photo(embedding, db_embeddings, db_names, threshold, k=3):
+    d = ((db_embeddings - embedding) ** 2).sum(axis=1)
+    worst = {}
+    for name, x in zip(db_names, d):
+        worst[name] = max(worst.get(name, 0.0), float(x))
+    top_k = sorted(worst.items(), key=lambda item: item[1])[:k]
+    return (top_k[0][0] if top_k[0][1] <= threshold else "unknown"), top_k
+
+
+def who_norm(embedding, db_embeddings, db_names, threshold, k=3):
+    d = np.linalg.norm(db_embeddings - embedding, axis=1)
+    best = {}
+    for name, x in zip(db_names, d):
+        best[name] = min(best.get(name, np.inf), float(x))
+    top_k = sorted(best.items(), key=lambda item: item[1])[:k]
+    return (top_k[0][0] if top_k[0][1] <= threshold else "unknown"), top_k
+
+
+def who_in_place(embedding, db_embeddings, db_names, threshold, k=3):
+    db_embeddings -= embedding                    # scratch space: the caller's array
+    d = (db_embeddings ** 2).sum(axis=1)
+    best = {}
+    for name, x in zip(db_names, d):
+        best[name] = min(best.get(name, np.inf), float(x))
+    top_k = sorted(best.items(), key=lambda item: item[1])[:k]
+    return (top_k[0][0] if top_k[0][1] <= threshold else "unknown"), top_k
+
+
 def who_vectorised(embedding, db_embeddings, db_names, threshold, k=3):
     d = np.sum((np.asarray(db_embeddings) - np.asarray(embedding)) ** 2, axis=1)
     names = np.asarray(db_names)
@@ -49,6 +95,11 @@ WHO_MISTAKES = {
     "farthest first": _who("descending"),
     "not the mean": _who("mean"),
     "`<` instead of `<=`": _who("strict"),
+    "use the k argument": who_fixed_three,
+    "top_k lists every person": who_everyone,
+    "not the max": who_farthest_photo,
+    "Euclidean instead of squared distance": who_norm,
+    "changes its input db_embeddings in place": who_in_place,
 }
 
 
