@@ -62,7 +62,7 @@ import sys
 sys.path.insert(0, {repo!r})
 import ipywidgets as widgets
 import numpy as np
-from course_utils.widgets.base import rgb_png
+from course_utils.widgets.png import rgb_png
 
 frames = [rgb_png(np.full((594, 990, 3), 255 - k, np.uint8)) for k in range(2)]
 slider = widgets.FloatSlider(value=0.9, min=0.0, max=2.1, step=0.0021, continuous_update=True)

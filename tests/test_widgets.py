@@ -537,8 +537,9 @@ def test_the_threshold_is_tau_and_alpha_stays_the_margin(explorer_data):
 
 def test_the_live_example_strip_shows_each_pairs_faces_in_order(explorer_data):
     # The live view pastes a picture of each pair into the strip: every column must hold the faces
-    # of the pair flipping_pairs puts there (left to right by distance), framed in the verdict's
-    # colour, for thresholds that bring in new pairs and take others out.
+    # of the pair flipping_pairs puts there (left to right by distance), framed in the colour of the
+    # truth (teal same person, orange different people, as in the histograms; right/wrong is the
+    # ✓/✗ mark), for thresholds that bring in new pairs and take others out.
     from matplotlib.colors import to_rgb
     from course_utils.plots import DIFF_COLOR, SAME_COLOR
 
@@ -558,13 +559,13 @@ def test_the_live_example_strip_shows_each_pairs_faces_in_order(explorer_data):
                 error = np.abs(images - shown).mean(axis=(1, 2, 3))
                 assert np.argmin(error) == k or error[k] == error.min(), f"column {c}: not the pair's face"
             y, x, side = ex._panels.face_boxes()[0]
-            frame = np.array(to_rgb(SAME_COLOR if v["correct"] else DIFF_COLOR)) * 255
+            frame = np.array(to_rgb(SAME_COLOR if v["same"] else DIFF_COLOR)) * 255
             assert np.abs(column[y - 2, x + side // 2] - frame).max() <= 2, f"column {c}: frame colour"
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (2, 5, 3), (37, 64, 3), (120, 333, 3)])
 def test_fast_png_encoder_is_lossless_as_pillow_reads_it(shape):
-    from course_utils.widgets.base import rgb_png
+    from course_utils.widgets.png import rgb_png
 
     rng = np.random.default_rng(shape[1])
     noisy = rng.integers(0, 256, shape, dtype=np.uint8)

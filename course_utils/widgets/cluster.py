@@ -10,8 +10,8 @@ from matplotlib.figure import Figure
 from course_utils import clustering, metrics
 from course_utils.clustering import cluster_rows, clusters_at
 from course_utils.plots import DIFF_COLOR, SAME_COLOR, displayable
-from course_utils.widgets.base import (View, as_short_number, error_html, figure_png, image_widget, on_grid,
-                                       plural, set_png)
+from course_utils.widgets.base import View, as_short_number, error_html, on_grid, plural
+from course_utils.widgets.png import figure_png, image_widget, set_png
 
 def _thumbnail(img: np.ndarray, size: int) -> np.ndarray:
     """Any face image → float ``(size, size, 3)`` in [0, 1] (Pillow resize, aspect kept, white padding)."""

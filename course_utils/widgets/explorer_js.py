@@ -33,7 +33,8 @@ import traitlets
 from course_utils import metrics
 from course_utils.images import as_uint8_rgb
 from course_utils.plots import DIFF_COLOR, SAME_COLOR
-from course_utils.widgets.base import as_percent, as_short_number, check_pairs_match, slider_range, tune_pairs
+from course_utils.widgets.base import as_percent, as_short_number, slider_range, tune_pairs
+from course_utils.widgets.pairs import check_pairs_match
 
 ESM = pathlib.Path(__file__).with_name("explorer_js.js")
 REQUIREJS_URL = "https://cdn.jsdelivr.net/npm/requirejs@2.3.7/require.js"

@@ -7,8 +7,9 @@ from matplotlib.figure import Figure
 
 from course_utils import metrics
 from course_utils.metrics import operating_point, pair_verdicts
-from course_utils.widgets.base import (PairStrip, ThresholdView, as_percent, as_short_number, check_pairs_match,
-                                       error_html, figure_png, image_widget, on_grid, set_png, slider_range)
+from course_utils.widgets.base import ThresholdView, as_percent, as_short_number, error_html, on_grid, slider_range
+from course_utils.widgets.pairs import STRIP_LEGEND, PairStrip, check_pairs_match
+from course_utils.widgets.png import figure_png, image_widget, set_png
 
 def choose_pairs(same, n: int = 8, seed: int = 0, distances=None) -> np.ndarray:
     """``n`` example pairs, half same-person and half different-person (as far as they exist),
@@ -55,6 +56,7 @@ class PairSlider(ThresholdView):
         self.widget = widgets.VBox([self.slider, self.stats_html, self.image])
         self._fig = Figure(figsize=(max(4.0, 1.35 * len(self.indices)), 3.5), layout="constrained")
         self._strip = PairStrip(self._fig, pairs, len(self.indices))
+        self._fig.supxlabel(STRIP_LEGEND, fontsize=8)
         self.stats, self.examples = {}, []
         self._follow_slider()
 

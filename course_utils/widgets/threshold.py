@@ -11,9 +11,10 @@ from matplotlib.figure import Figure
 from course_utils import metrics
 from course_utils.metrics import flipping_pairs, named_thresholds, operating_point, pair_verdicts
 from course_utils.plots import SAME_COLOR, DIFF_COLOR, distance_histograms, roc_plot
-from course_utils.widgets.base import (DPI, PairPanels, PairStrip, ThresholdView, as_percent, as_short_number,
-                                       check_pairs_match, error_html, figure_png, grid_equivalent, image_widget,
-                                       rgb_png, set_png, slider_range, tune_pairs)
+from course_utils.widgets.base import (ThresholdView, as_percent, as_short_number, error_html, grid_equivalent,
+                                       slider_range, tune_pairs)
+from course_utils.widgets.pairs import STRIP_LEGEND, PairPanels, PairStrip, check_pairs_match
+from course_utils.widgets.png import DPI, figure_png, image_widget, rgb_png, set_png
 
 class ThresholdExplorer(ThresholdView):
     """Interactive threshold explorer for a verification set.
@@ -186,8 +187,8 @@ class ThresholdExplorer(ThresholdView):
         # PairPanels); a figure for saving draws the strip with matplotlib axes.
         a["strip"] = PairStrip(bottom, self.pairs, self.n_examples) if with_pairs and not animated else None
         if with_pairs:
-            a["strip_title"] = bottom.suptitle("pairs nearest to τ (their decision flips if τ moves a little)",
-                                               fontsize=9)
+            a["strip_title"] = bottom.suptitle("pairs nearest to τ (their decision flips if τ moves a little)\n"
+                                               + STRIP_LEGEND, fontsize=9)
         a["title"] = fig.suptitle(" ", fontsize=10)
         a["moving"] = [a["span"], a["line"], a["fa_text"], a["fr_text"], a["point"], a["title"]]
         for artist in a["moving"]:
