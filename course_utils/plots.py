@@ -174,6 +174,51 @@ def det_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None):
     return fig or ax.figure
 
 
+def triplet_loss_map(d_ap: np.ndarray, d_an: np.ndarray, kinds: np.ndarray, alpha: float, ax=None):
+    """The triplet loss ``max(d_ap − d_an + α, 0)`` as a map over the (d(a,p), d(a,n)) plane, the
+    lines d(a,n) = d(a,p) and d(a,n) = d(a,p) + α between its regions, and the triplets on it.
+
+    d_ap, d_an: ``(N,)`` squared distances anchor→positive and anchor→negative; kinds: ``(N,)``
+    "easy" / "semi-hard" / "hard" for each triplet; alpha: the margin (squared-distance units).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.2, 5.8))
+    fig = ax.figure
+    lim = max(4 * alpha, 1.15 * float(max(d_ap.max(), d_an.max())))
+    grid = np.linspace(0, lim, 300)
+    d_pos, d_neg = np.meshgrid(grid, grid)                      # x: d(a,p), y: d(a,n)
+    im = ax.imshow(np.maximum(d_pos - d_neg + alpha, 0), origin="lower", extent=(0, lim, 0, lim),
+                   cmap="magma_r", aspect="auto")
+    fig.colorbar(im, ax=ax, label="triplet loss")
+    ax.plot(grid, grid, "k-", lw=1.5, label="d(a,n) = d(a,p)")
+    ax.plot(grid, grid + alpha, "k--", lw=1.5, label="d(a,n) = d(a,p) + α")
+    colors = {"easy": SAME_COLOR, "semi-hard": "#1d3fbf", "hard": "white"}   # dark on the light band, light on the dark region
+    for k, c in colors.items():
+        sel = kinds == k
+        ax.scatter(d_ap[sel], d_an[sel], s=10, color=c, edgecolor="k", linewidth=0.3, label=f"{k} ({sel.sum()})")
+    ax.text(0.1 * lim, 0.8 * lim, "EASY\nloss = 0", fontsize=10)
+    ax.text(0.72 * lim, 0.22 * lim, "HARD\nloss ≥ α", fontsize=10,
+            bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none"})
+    ax.set(xlim=(0, lim), ylim=(0, lim), xlabel="d(a,p)  (same person)", ylabel="d(a,n)  (different people)",
+           title=f"max(d(a,p) − d(a,n) + α, 0) with α = {alpha:g}")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)   # below: the HARD corner stays free
+    fig.tight_layout()
+    return fig
+
+
+def timing_plot(sizes, times: dict[str, Sequence[float]], ax=None, title: str = ""):
+    """Log-log lines of run time (seconds, shown in ms) against batch size, one per implementation."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 3.4))
+    sizes = np.asarray(sizes)
+    for (label, seconds), marker in zip(times.items(), ("o-", "s-", "^-", "d-", "v-")):
+        ax.loglog(sizes, 1000 * np.asarray(seconds), marker, label=label)
+    ax.set(xlabel="batch size B", ylabel="time (ms)", title=title)
+    ax.set_xticks(sizes, [str(b) for b in sizes])
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
 def embedding_map(points: np.ndarray, labels: np.ndarray, images: np.ndarray | None = None, ax=None,
                   title: str | None = None, zoom: float = 0.35, thumbnails: int = 200):
     """2-D points coloured by identity, with face thumbnails drawn at (up to ``thumbnails``) points."""

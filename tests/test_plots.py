@@ -75,3 +75,23 @@ def test_det_plot_survives_perfect_separation():
     assert len(x) == 0                                  # every point has FAR or FRR at 0 or 1
     fig = plots.det_plot({"perfect": (d, same)})
     plt.close(fig)
+
+
+def test_triplet_loss_map_shows_the_loss_and_one_legend_entry_per_kind():
+    d_ap, d_an = np.array([0.1, 0.5, 0.9, 0.4]), np.array([0.9, 0.6, 0.3, 0.5])
+    kinds = np.where(d_an >= d_ap + 0.2, "easy", np.where(d_an > d_ap, "semi-hard", "hard"))
+    fig = plots.triplet_loss_map(d_ap, d_an, kinds, alpha=0.2)
+    ax = fig.axes[0]
+    loss = ax.images[0].get_array()
+    assert loss.min() == 0 and np.isclose(loss.max(), 0.2 + ax.get_xlim()[1], atol=0.01)   # corner d_ap=lim, d_an=0
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[2:] == ["easy (1)", "semi-hard (2)", "hard (1)"]
+    plt.close(fig)
+
+
+def test_timing_plot_draws_one_line_per_implementation_in_ms():
+    fig = plots.timing_plot([16, 32], {"loop": [0.001, 0.004], "fast": [0.0001, 0.0001]})
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["loop", "fast"]
+    assert np.allclose(lines[0].get_ydata(), [1.0, 4.0])
+    plt.close(fig)
