@@ -15,8 +15,11 @@ a *copy* of the executed notebook at build time, from the cells' own metadata an
 * **long text outputs** scroll inside a fixed box (tag ``deck-scroll``) — scrolling by design;
 * **speaker notes per section**: the instructor guide's plan rows and live-demo notes that
   mention "section k" go into section k's notes; notes cells of the lesson stay where they are;
-* **widgets**: decks and the website cannot drive a widget (no kernel), so an explorer's output
-  keeps its saved PNG and drops the widget view (:func:`static_widgets`).
+* **widgets**: a widget whose maths runs in the browser (lesson 8's ``BrowserThresholdExplorer``)
+  stays **live**: its view and the saved state of the models it needs go into the page, and
+  ipywidgets' HTML widget manager renders it there with no kernel (slider, buttons, read-out
+  work). The kernel-driven explorers cannot work without Python: their output keeps its saved PNG
+  and drops the widget view (:func:`page_widgets`). A live widget gets a slide of its own.
 
 ``DECK_CSS`` holds the matching style rules; it also hides speaker notes with CSS, so notes stay
 hidden even when the deck's JavaScript fails to load.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import math
 import re
 import struct
@@ -38,6 +42,8 @@ FIGURE_INPUT_LINES = 3       # inputs above a figure longer than this are hidden
 SCROLL_BOX = 220             # px: text outputs taller than this scroll inside a box
 MD_CHARS, CODE_CHARS = 105, 100   # characters per line before wrapping (20 px text, 19 px code)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+LIVE_WIDGET_PX = 530         # a live explorer: its controls and its 1000×490 canvas
 NO_WIDGET_TEXT = ("(An interactive widget: open this lesson in JupyterLab to use it — "
                   "slides and the website cannot run Python.)")
 IMG_STEPS = list(range(160, BUDGET + 1, 40))
@@ -58,27 +64,77 @@ DECK_CSS = """
     f".reveal .celltag_deck-imgmax-{px} .jp-OutputArea-output img {{ max-height: {px}px; }}\n" for px in IMG_STEPS)
 
 SITE_CSS = """
-/* course website: widgets are shown as their saved pictures */
+/* course website: kernel-driven widgets are shown as their saved pictures */
 .jp-OutputArea-output img { max-width: 100%; height: auto; }
 """
 
 
 # ---------------------------------------------------------------------------------- widgets
-def static_widgets(nb) -> nbformat.NotebookNode:
-    """A copy of ``nb`` whose outputs hold no widget views: an explorer's output keeps its saved
-    PNG (``image/png`` next to the view), a widget without a picture becomes a one-line note.
-    Also drops the saved widget state, so no widget manager (and no CDN) is needed."""
+def live_widget_ids() -> set[str]:
+    """anywidget ids (``_anywidget_id``: module.Class) of the widgets that work with no kernel."""
+    from course_utils.widgets.explorer_js import BrowserThresholdExplorer as live
+
+    return {f"{live.__module__}.{live.__qualname__}"}
+
+
+def needed_models(states: dict, model_id: str) -> dict | None:
+    """The saved states (``{model_id: {"model_name", "state", "buffers", …}}``) of ``model_id`` and
+    of every model it refers to (``"IPY_MODEL_<id>"`` values: its layout, children), or None when
+    one of them was not saved (the view could not render)."""
+    found, todo = {}, [model_id]
+    while todo:
+        mid = todo.pop()
+        if mid in found:
+            continue
+        if mid not in states:
+            return None
+        found[mid] = states[mid]
+        todo += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(states[mid].get("state", {})))
+    return found
+
+
+def page_widgets(nb) -> nbformat.NotebookNode:
+    """A copy of ``nb`` for a page with no kernel (a deck, the website).
+
+    A view of a widget listed by :func:`live_widget_ids` whose state was saved stays, and the
+    notebook's ``metadata.widgets`` then holds the state of just the models such views need, so
+    nbconvert adds the HTML widget manager. The state comes from the notebook's saved widget state
+    (nbclient, JupyterLab) or, failing that, from the output itself (:data:`WIDGET_STATE` next to
+    the view: the browser explorer puts it there, so nbval's executed copies carry it too); the
+    output's copy is removed either way. Every other widget view is dropped: the output keeps its
+    saved PNG (``image/png`` next to the view), a widget without a picture becomes a one-line note.
+    """
     nb = copy.deepcopy(nb)
+    saved = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    live_ids, kept = live_widget_ids(), {}
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
-            if WIDGET_VIEW in data:
-                del data[WIDGET_VIEW]
-                if not any(k.startswith("image/") for k in data):
-                    data.clear()
-                    data["text/plain"] = NO_WIDGET_TEXT
+            own = data.pop(WIDGET_STATE, {}).get("state", {})
+            if WIDGET_VIEW not in data:
+                continue
+            models = needed_models({**own, **saved}, data[WIDGET_VIEW].get("model_id", ""))
+            if models and models[data[WIDGET_VIEW]["model_id"]].get("state", {}).get("_anywidget_id") in live_ids:
+                kept.update(models)
+                continue
+            del data[WIDGET_VIEW]
+            if not any(k.startswith("image/") for k in data):
+                data.clear()
+                data["text/plain"] = NO_WIDGET_TEXT
     nb.metadata.pop("widgets", None)
+    if kept:
+        nb.metadata["widgets"] = {WIDGET_STATE: {"version_major": 2, "version_minor": 0, "state": kept}}
     return nb
+
+
+def with_widget_frontend(page: str) -> str:
+    """``page`` with anywidget's front-end inlined before ``</head>`` (after ``require.js``) when it
+    holds saved widget state, so that the widget manager finds it without a network."""
+    if f'type="{WIDGET_STATE}"' not in page:
+        return page
+    from course_utils.widgets.explorer_js import frontend_script
+
+    return page.replace("</head>", frontend_script() + "\n</head>", 1)
 
 
 # ---------------------------------------------------------------------------------- heights
@@ -134,6 +190,8 @@ def output_height(out) -> tuple[int, bool]:
     if kind == "error":
         return 150, False
     data = out.get("data", {})
+    if WIDGET_VIEW in data:                  # only live ones are left (page_widgets)
+        return LIVE_WIDGET_PX, True
     for mime in ("image/png", "image/jpeg"):
         if mime in data:
             w, h = png_size(data[mime]) if mime == "image/png" else (800, 500)
@@ -300,7 +358,7 @@ def _split_figures(cell) -> list:
 def projector_layout(nb, notes: dict[int, list[str]] | None = None) -> nbformat.NotebookNode:
     """A copy of the executed notebook ``nb`` laid out for 1280×720 (rules: module docstring).
     ``notes``: extra speaker notes per section number (see :func:`guide_notes`)."""
-    nb = static_widgets(nb)
+    nb = page_widgets(nb)
     notes = dict(notes or {})
     cells = []
     for cell in nb.cells:
@@ -385,12 +443,16 @@ def projector_layout(nb, notes: dict[int, list[str]] | None = None) -> nbformat.
 
 
 def finish_deck_html(page: str) -> str:
-    """Style rules for the projector, ``window.Reveal`` for scripts and tests, no mermaid.js."""
+    """Style rules for the projector, ``window.Reveal`` for scripts and tests, anywidget's
+    front-end where a live widget is (:func:`with_widget_frontend`), no mermaid.js."""
+    page = with_widget_frontend(page)
     page = page.replace("</head>", f"<style type='text/css'>{DECK_CSS}</style>\n</head>", 1)
     page = page.replace("function(Reveal, RevealNotes){", "function(Reveal, RevealNotes){ window.Reveal = Reveal;", 1)
     return re.sub(r"<script type=\"module\">\s*import mermaid.*?</script>", "", page, count=1, flags=re.S)
 
 
 def finish_site_html(page: str) -> str:
-    """The website never needs mermaid.js (no diagrams): drop the CDN import."""
+    """anywidget's front-end where a live widget is (:func:`with_widget_frontend`); the website
+    never needs mermaid.js (no diagrams): drop the CDN import."""
+    page = with_widget_frontend(page)
     return re.sub(r"<script type=\"module\">\s*import mermaid.*?</script>", "", page, count=1, flags=re.S)

@@ -14,8 +14,10 @@ is executed twice; ``--execute`` runs the notebooks afresh instead, with the cal
 Slides use nbconvert's reveal.js exporter and the cells' ``slideshow`` metadata, laid out for a
 1280×720 projector by ``coursekit.decks`` (sub-slides, hidden long code, figures on their own
 slides, speaker notes per section from the instructor guide — press ``s``). ``--offline``
-bundles reveal.js, require.js, jQuery and MathJax into the build folder (``coursekit.webassets``;
-fetched once from the npm registry). Widgets appear as their saved pictures (no kernel).
+bundles reveal.js, require.js, jQuery, MathJax and the HTML widget manager into the build folder
+(``coursekit.webassets``; fetched once from the npm registry). Lesson 8's browser threshold
+explorer stays live in decks and site (its state is embedded in the page, its maths runs there);
+the kernel-driven widgets appear as their saved pictures (``coursekit.decks.page_widgets``).
 The student site holds the README and the student lessons; the instructor site adds the guide
 and the authored lessons with their solutions.
 """
@@ -74,10 +76,11 @@ def build_slides(execute: bool = False, student: bool = False, reveal_prefix: st
                  assets: str | None = None, offline: bool = False, out: Path | None = None,
                  sources: list[Path] | None = None) -> Path:
     """Decks in ``build/slides``, laid out for a 1280×720 projector (``coursekit.decks``).
-    ``offline``: reveal.js, require.js, jQuery and MathJax are bundled into ``build/slides/vendor``
-    (fetched once with ``npm pack``, see ``coursekit.webassets``). ``assets``: a folder (relative
-    to the decks) holding ``require.js`` and ``jquery.min.js`` (older manual way). ``out`` and
-    ``sources`` (executed notebooks) replace ``build/slides`` and ``build/executed`` (tests)."""
+    ``offline``: reveal.js, require.js, jQuery, MathJax and the widget manager are bundled into
+    ``build/slides/vendor`` (fetched once with ``npm pack``, see ``coursekit.webassets``).
+    ``assets``: a folder (relative to the decks) holding ``require.js`` and ``jquery.min.js``
+    (older manual way). ``out`` and ``sources`` (executed notebooks) replace ``build/slides`` and
+    ``build/executed`` (tests)."""
     from nbconvert import SlidesExporter
 
     from coursekit import decks
@@ -85,6 +88,8 @@ def build_slides(execute: bool = False, student: bool = False, reveal_prefix: st
     out = Path(out or BUILD / "slides")
     out.mkdir(parents=True, exist_ok=True)
     extra = {"require_js_url": f"{assets}/require.js", "jquery_url": f"{assets}/jquery.min.js"} if assets else {}
+    # Without --offline the widget manager comes from the CDN, in the version the explorer is tested with.
+    extra["widget_renderer_url"] = _embed_amd_url()
     if offline:
         from coursekit.webassets import bundle
         extra = bundle(out)
@@ -107,8 +112,9 @@ def build_slides(execute: bool = False, student: bool = False, reveal_prefix: st
         print(f"slides: {target}  [{countdown.step()}]")
     _write_index(out, "Slide decks — FaceNet from scratch", links,
                  "Open a deck; arrow keys move (→ next section, ↓ the rest of a section), <kbd>s</kbd> opens "
-                 "speaker notes, <kbd>Esc</kbd> the overview. Widgets are shown as pictures: for a live demo "
-                 "switch to the notebook in JupyterLab.")
+                 "speaker notes, <kbd>Esc</kbd> the overview. Lesson 8's browser threshold explorer works in "
+                 "its deck; the other widgets are shown as pictures: for a live demo of those switch to the "
+                 "notebook in JupyterLab.")
     return out
 
 
@@ -117,8 +123,8 @@ def build_site(execute: bool = False, solutions: bool = False, instructor: bool 
     """The student website in ``build/site`` (student notebooks, README; no guide, no answers),
     or with ``instructor=True`` the instructor website in ``build/instructor-site`` (the guide
     and the authored lessons with their solutions). ``solutions`` alone is kept as a synonym of
-    ``instructor`` so that a student site never holds answers. ``offline``: MathJax, require.js
-    and jQuery are bundled into the site's ``vendor/`` folder."""
+    ``instructor`` so that a student site never holds answers. ``offline``: MathJax, require.js,
+    jQuery and the widget manager are bundled into the site's ``vendor/`` folder."""
     from nbconvert import HTMLExporter
     from nbconvert.filters import markdown2html
 
@@ -129,7 +135,7 @@ def build_site(execute: bool = False, solutions: bool = False, instructor: bool 
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    urls = {}
+    urls = {"widget_renderer_url": _embed_amd_url()}
     if offline:
         from coursekit.webassets import bundle
         urls = bundle(out)
@@ -139,7 +145,7 @@ def build_site(execute: bool = False, solutions: bool = False, instructor: bool 
     pages = []
     notebooks = sources or executed_notebooks("solutions" if instructor else "notebooks", execute)
     for path in notebooks:
-        nb = decks.static_widgets(nbformat.read(path, as_version=4))
+        nb = decks.page_widgets(nbformat.read(path, as_version=4))
         pages.append((f"{path.stem}.html", _title(nb, path.stem), nb))
     docs = [("index.html", "Home", REPO_ROOT / "README.md")]
     guide = REPO_ROOT / "instructor" / "guide.md"
@@ -159,6 +165,11 @@ def build_site(execute: bool = False, solutions: bool = False, instructor: bool 
         (out / filename).write_text(page)
         print(f"site: {out / filename}")
     return out
+
+
+def _embed_amd_url() -> str:
+    from course_utils.widgets.explorer_js import EMBED_AMD_URL
+    return EMBED_AMD_URL
 
 
 def _mathjax_tag(url: str) -> str:
@@ -219,7 +230,7 @@ def main(argv=None) -> int:
                         help="site: build the instructor site (guide + solutions) in build/instructor-site")
     parser.add_argument("--solutions", action="store_true", help="site: same as --instructor")
     parser.add_argument("--offline", action="store_true",
-                        help="bundle reveal.js, require.js, jQuery and MathJax into the build folder "
+                        help="bundle reveal.js, require.js, jQuery, MathJax and the widget manager into the build folder "
                              "(fetched once from the npm registry into .cache/web/)")
     parser.add_argument("--reveal-prefix", default=DEFAULT_REVEAL, help="where reveal.js is loaded from")
     parser.add_argument("--assets", help="slides: folder with require.js and jquery.min.js (offline rooms)")

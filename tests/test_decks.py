@@ -100,7 +100,7 @@ def test_layout_splits_hides_and_moves_figures():
 
 
 def test_widgets_keep_their_picture_and_lose_the_view():
-    nb = decks.static_widgets(tall_lesson())
+    nb = decks.page_widgets(tall_lesson())
     out = nb.cells[6].outputs[0]
     assert "image/png" in out.data and decks.WIDGET_VIEW not in out.data
     assert "widgets" not in nb.metadata

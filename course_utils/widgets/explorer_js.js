@@ -184,9 +184,9 @@ class Explorer {
 
   loadSheet() {
     this.sheet = null;
-    const png = bytesOf(this.model.get("sheet_png"));
-    if (!png.length || !this.nExamples) return;
-    createImageBitmap(new Blob([png], { type: "image/png" })).then((bitmap) => {
+    const jpeg = bytesOf(this.model.get("sheet_jpeg"));
+    if (!jpeg.length || !this.nExamples) return;
+    createImageBitmap(new Blob([jpeg], { type: "image/jpeg" })).then((bitmap) => {
       this.sheet = bitmap;
       this.root.dataset.faces = "loaded";
       this.draw();

@@ -13,11 +13,14 @@ when ``distance <= threshold`` (ties accepted), distances travel as float64 byte
 compares exactly the numbers Python compares, and the strip of pairs follows
 :func:`course_utils.metrics.flipping_pairs` (ties broken by pair index).
 
-Standalone pages: :func:`standalone_html` writes the widget into an HTML page with
-``ipywidgets.embed`` (no kernel needed, the maths runs in the page). anywidget's own front-end
-(the AMD build its package ships for the classic notebook) is inlined in the page; the widget
-manager (``@jupyter-widgets/html-manager``'s ``embed-amd.js``) and ``require.js`` load from the URLs
-given — a CDN by default, local copies for a page that must open offline.
+Pages with no kernel: :func:`standalone_html` writes the widget into an HTML page with
+``ipywidgets.embed`` (the maths runs in the page). anywidget's own front-end (the AMD build its
+package ships for the classic notebook) is inlined in the page (:func:`frontend_script`); the
+widget manager (``@jupyter-widgets/html-manager``'s ``embed-amd.js``) and ``require.js`` load from
+the URLs given — a CDN by default, local copies for a page that must open offline. The decks and
+the website (``coursekit.decks``) keep this widget live the same way: its output carries its own
+widget state (:data:`STATE_MIME`, see :meth:`BrowserThresholdExplorer._repr_mimebundle_`), so an
+executed notebook holds what the page needs however it was run (nbval, nbclient, JupyterLab).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from course_utils.widgets.pairs import check_pairs_match
 ESM = pathlib.Path(__file__).with_name("explorer_js.js")
 REQUIREJS_URL = "https://cdn.jsdelivr.net/npm/requirejs@2.3.7/require.js"
 EMBED_AMD_URL = "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.15/dist/embed-amd.js"
+STATE_MIME = "application/vnd.jupyter.widget-state+json"     # ipywidgets' name for saved widget state
 
 
 def float64_bytes(x: np.ndarray) -> bytes:
@@ -47,12 +51,14 @@ def float64_bytes(x: np.ndarray) -> bytes:
 
 
 def thumbnail_sheet(pairs, size: int) -> tuple[bytes, np.ndarray, int]:
-    """One PNG holding a ``size``×``size`` picture of every face the pairs use, in a grid.
+    """One JPEG holding a ``size``×``size`` picture of every face the pairs use, in a grid.
 
-    Returns ``(png, cells, columns)``: ``cells`` ``(M, 2)`` int32 — the grid cell of the first
+    Returns ``(jpeg, cells, columns)``: ``cells`` ``(M, 2)`` int32 — the grid cell of the first
     and second face of each pair (cell c is at column ``c % columns``, row ``c // columns``).
     One picture decodes once in the browser, where thousands of small ones would each cost a
-    request and a decode.
+    request and a decode. JPEG (quality 85), not PNG: faces compress about six times better
+    (lesson 8's ~1000 faces at 40 px: about 500 KB instead of 3 MB), which is what a deck or a
+    web page holding the explorer weighs.
     """
     from PIL import Image
 
@@ -64,7 +70,7 @@ def thumbnail_sheet(pairs, size: int) -> tuple[bytes, np.ndarray, int]:
         picture = Image.fromarray(as_uint8_rgb(pairs.faces.images[face])).convert("RGB")
         sheet.paste(picture.resize((size, size), Image.BICUBIC), ((c % columns) * size, (c // columns) * size))
     buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
+    sheet.save(buffer, format="JPEG", quality=85)
     cells = inverse.reshape(2, len(pairs)).T.astype(np.int32)
     return buffer.getvalue(), np.ascontiguousarray(cells), columns
 
@@ -74,14 +80,14 @@ class BrowserThresholdExplorer(anywidget.AnyWidget):
 
     distances: ``(M,)`` squared distances; same: ``(M,)`` bool (True = same person);
     pairs: optional :class:`course_utils.datasets.Pairs` (the faces of the strip of pairs nearest
-    τ; their pictures travel once, as one PNG of ``thumb``×``thumb``-pixel faces); threshold:
+    τ; their pictures travel once, as one JPEG of ``thumb``×``thumb``-pixel faces); threshold:
     the starting τ in distance units (default: the EER threshold); far: the FAR of the
     "FAR = 1%" button; n_examples: pairs in the strip; title: a heading; tune: optional
     ``(distances, same)`` of *other* pairs (validation) on which the jump buttons choose τ.
 
     Synced state (what the browser gets): ``distance_bytes`` (float64 LE, ``(M,)``),
     ``same_bytes`` (uint8, ``(M,)``), ``cell_bytes`` (int32 LE, ``(M, 2)``: sheet cells of each
-    pair's faces), ``sheet_png``, ``thumb``, ``sheet_columns``, ``slider_min/max/step`` (the slider's
+    pair's faces), ``sheet_jpeg``, ``thumb``, ``sheet_columns``, ``slider_min/max/step`` (the slider's
     grid: τ = min + k·step, k = 0…1000), ``named`` (``{button: τ}``, None where no τ reaches it), ``chosen_on``, ``n_examples``,
     ``title``, ``auc`` and ``threshold`` — the one value that comes back: after a move Python
     sees it, and setting it from Python moves the slider. ``stats`` is :func:`metrics.operating_point`
@@ -92,7 +98,7 @@ class BrowserThresholdExplorer(anywidget.AnyWidget):
     distance_bytes = traitlets.Bytes().tag(sync=True)
     same_bytes = traitlets.Bytes().tag(sync=True)
     cell_bytes = traitlets.Bytes().tag(sync=True)
-    sheet_png = traitlets.Bytes().tag(sync=True)
+    sheet_jpeg = traitlets.Bytes().tag(sync=True)
     thumb = traitlets.Int(0).tag(sync=True)
     sheet_columns = traitlets.Int(0).tag(sync=True)
     threshold = traitlets.Float(0.0).tag(sync=True)
@@ -130,8 +136,8 @@ class BrowserThresholdExplorer(anywidget.AnyWidget):
                  "threshold": float(min(max(start, lo), hi)), "auc": metrics.roc_auc(d, s), "title": title or "",
                  "n_examples": int(n_examples) if pairs is not None else 0}
         if pairs is not None and state["n_examples"]:
-            png, cells, columns = thumbnail_sheet(pairs, int(thumb))
-            state.update(sheet_png=png, cell_bytes=cells.astype("<i4").tobytes(), thumb=int(thumb),
+            jpeg, cells, columns = thumbnail_sheet(pairs, int(thumb))
+            state.update(sheet_jpeg=jpeg, cell_bytes=cells.astype("<i4").tobytes(), thumb=int(thumb),
                          sheet_columns=columns)
         self.distances, self.same, self.pairs = d, s, pairs
         super().__init__(**state, **kwargs)
@@ -165,6 +171,18 @@ class BrowserThresholdExplorer(anywidget.AnyWidget):
     def __repr__(self) -> str:                  # the default repr would print every synced byte
         return self.summary()
 
+    def _repr_mimebundle_(self, **kwargs):
+        """anywidget's bundle (the widget view, the summary as text) plus :data:`STATE_MIME`:
+        :func:`embed_state` at display time. A notebook's saved widget state depends on how it was
+        run (nbval and a plain save keep none); with its state in its own output the explorer still
+        works in a deck or on the website built from any executed copy. JupyterLab ignores the
+        extra entry (no renderer claims it); it costs the notebook the widget's data once more."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        return {**data, STATE_MIME: embed_state(self)}, metadata
+
 
 def anywidget_frontend() -> str:
     """anywidget's front-end as a named AMD module (``define("anywidget", …)``), ready to inline.
@@ -183,6 +201,23 @@ def anywidget_frontend() -> str:
     return source.replace(anonymous, 'define("anywidget", ["@jupyter-widgets/base"]')
 
 
+def frontend_script() -> str:
+    """A ``<script>`` element holding :func:`anywidget_frontend` (``</script`` inside escaped), for a
+    page's ``<head>`` after ``require.js``: the widget manager then finds the module "anywidget"
+    already defined and fetches nothing."""
+    return "<script>" + anywidget_frontend().replace("</script", "<\\/script") + "</script>"
+
+
+def embed_state(widget) -> dict:
+    """The saved-widget-state document (``{"version_major": 2, "version_minor": 0, "state": …}``,
+    as in a notebook's ``metadata.widgets``) of ``widget`` and the models it refers to (its
+    layout), buffers base64-encoded. Every value is kept, defaults included: anywidget's front-end
+    has no defaults of its own (no _esm), and a dropped slider_min of 0.0 would arrive as undefined."""
+    from ipywidgets.embed import dependency_state
+
+    return {"version_major": 2, "version_minor": 0, "state": dependency_state(widget, drop_defaults=False)}
+
+
 def standalone_html(widget: BrowserThresholdExplorer, path, title: str = "Threshold explorer",
                     requirejs_url: str = REQUIREJS_URL, embed_url: str = EMBED_AMD_URL) -> pathlib.Path:
     """Write ``widget`` into a self-contained HTML page at ``path`` and return the path.
@@ -190,20 +225,16 @@ def standalone_html(widget: BrowserThresholdExplorer, path, title: str = "Thresh
     The page needs no kernel. It loads ``require.js`` and the widget manager from the given URLs
     (relative URLs of local copies open offline) and carries anywidget's front-end inline.
     """
-    from ipywidgets.embed import dependency_state, embed_minimal_html
-
-    # Every value, defaults included: anywidget's front-end has no defaults of its own (no _esm),
-    # and a dropped slider_min of 0.0 would arrive as undefined.
+    from ipywidgets.embed import embed_minimal_html
 
     if not isinstance(widget, BrowserThresholdExplorer):
         raise TypeError(f"widget must be a BrowserThresholdExplorer, got {type(widget).__name__}")
-    frontend = anywidget_frontend().replace("</script", "<\\/script")
     # embed_minimal_html's template is str.format'ed, so literal braces of the inlined code are doubled.
     template = ("<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='UTF-8'>\n<title>{title}</title>\n"
                 f"<script src={json.dumps(requirejs_url)}></script>\n"
-                "<script>" + frontend.replace("{", "{{").replace("}", "}}") + "</script>\n"
+                + frontend_script().replace("{", "{{").replace("}", "}}") + "\n"
                 "</head>\n<body>\n{snippet}\n</body>\n</html>\n")
     path = pathlib.Path(path)
     embed_minimal_html(str(path), views=[widget], title=title, template=template, requirejs=False,
-                       embed_url=embed_url, cors=False, state=dependency_state(widget, drop_defaults=False))
+                       embed_url=embed_url, cors=False, state=embed_state(widget)["state"])
     return path
