@@ -49,7 +49,7 @@ from course_utils.config import atomic_write
 from course_utils import index as key_index
 from course_utils import metrics
 
-__all__ = ["FaceDatabase", "VerifyResult", "IdentifyResult", "UNKNOWN"]
+__all__ = ["FaceDatabase", "VerifyResult", "IdentifyResult", "Removal", "UNKNOWN"]
 
 UNKNOWN = "unknown"          # the name identify() returns for a face that matches nobody
 FORMAT_VERSION = 1
@@ -65,6 +65,19 @@ class VerifyResult:
     name: str
     distance: float
     threshold: float
+
+
+@dataclass
+class Removal:
+    """What ``FaceDatabase.remove`` forgot: ``rows`` embeddings of ``name`` and the saved ``files``
+    rewritten without them (or deleted: a ``.faiss`` index no longer needed)."""
+    name: str
+    rows: int
+    files: list = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = ("; saved files rewritten without them: " + ", ".join(f.name for f in self.files)) if self.files else ""
+        return f"removed {self.name}: {self.rows} embedding(s) deleted{where}"
 
 
 @dataclass
@@ -169,6 +182,9 @@ class FaceDatabase:
         self.reduce = reduce
         self.dim: int | None = None              # fixed by the first enrolment
         self._people: dict[str, np.ndarray] = {}  # name → (n, D) float32 unit vectors
+        #: Where ``save`` last wrote (or ``load`` read) this database, as the base path (no ending);
+        #: ``remove`` rewrites the copy there.
+        self.saved_to: Path | None = None
 
     # ---------------------------------------------------------------- small queries
     @property
@@ -285,13 +301,43 @@ class FaceDatabase:
         self._search_cache = None
         return len(self._people[name])
 
-    def remove(self, name: str) -> None:
-        """Forget ``name`` and all their embeddings."""
+    def remove(self, name: str) -> "Removal":
+        """Forget ``name``: every embedding in memory, the search index's keys, and the saved copy.
+
+        Removing is the one change written to disk at once: someone who asks to be forgotten must
+        not stay in a file. If this database was saved (or loaded) at ``saved_to`` and that copy
+        holds ``name``, the files there are rewritten without them (``.npz``, ``.json``, and the
+        ``.faiss`` index rebuilt or deleted); the saved copy keeps everything else it held, and
+        nothing enrolled since the last save is written. The database stores no photos, so no
+        other file holds the person. Returns a :class:`Removal` saying what went.
+        """
         self._require_person(name)
-        del self._people[name]
-        self._search_cache = None
+        rows = len(self._people.pop(name))
+        self._search_cache = None                 # the index held their keys: rebuilt on the next search
         if not self._people:
             self.dim = None
+        return Removal(name=name, rows=rows, files=self._remove_from_saved_copy(name))
+
+    def _remove_from_saved_copy(self, name: str) -> list[Path]:
+        """Rewrite the files at ``saved_to`` without ``name`` → the paths rewritten or deleted."""
+        if self.saved_to is None:
+            return []
+        base = self.saved_to
+        files = [base.with_name(base.name + ending) for ending in (".npz", ".json", ".faiss")]
+        if not files[0].exists():
+            return []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # a stale .json is rewritten just below anyway
+            saved = FaceDatabase.load(base)
+        if name not in saved._people:
+            return []
+        del saved._people[name]
+        saved._search_cache = None                # the loaded .faiss holds their keys: build it afresh
+        if not saved._people:
+            saved.dim = None
+        existed = [f for f in files if f.exists()]
+        saved.save(base)
+        return [f for f in files if f in existed or f.exists()]
 
     def rename(self, old: str, new: str, merge: bool = False) -> None:
         """Rename ``old`` to ``new``. If ``new`` is already enrolled, ``merge=True`` joins the
@@ -477,6 +523,7 @@ class FaceDatabase:
             self._key_index()[2].save(faiss_path)
         elif faiss_path.exists():
             faiss_path.unlink()                                      # a stale index from an older save
+        self.saved_to = base
         return npz_path, json_path
 
     @classmethod
@@ -522,6 +569,7 @@ class FaceDatabase:
         db._people = people
         db.dim = int(settings["dim"]) if people else None
         db._load_index(base.with_name(base.name + ".faiss"))
+        db.saved_to = base
         return db
 
     def _load_index(self, faiss_path: Path) -> None:

@@ -577,3 +577,63 @@ def test_calibrate_without_apply_and_with_too_few_photos(capsys):
         FaceDatabase().calibrate()
     with pytest.raises(ValueError, match="rate between 0 and 1"):
         db.calibrate(far=-0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Forgetting a person: memory, search index and the saved files
+# ---------------------------------------------------------------------------------------------
+
+def _saved_names_and_rows(base):
+    with np.load(base.with_name(base.name + ".npz"), allow_pickle=False) as data:
+        return [str(n) for n in data["names"]], len(data["embeddings"])
+
+
+def test_remove_rewrites_the_saved_copy_without_the_person(db, tmp_path):
+    db.save(tmp_path / "keys")
+    db.enroll("dave", embeddings=np.ones(db.dim))                 # enrolled after the save: not written
+    removal = db.remove("carol")
+    assert (removal.name, removal.rows) == ("carol", 3) and "carol" not in db
+    assert sorted(f.name for f in removal.files) == ["keys.json", "keys.npz"]
+    assert _saved_names_and_rows(tmp_path / "keys") == (["alice", "bob"], 6)   # carol's 3 rows are gone
+    assert "carol" not in (tmp_path / "keys.json").read_text()
+    loaded = FaceDatabase.load(tmp_path / "keys")
+    assert loaded.names == ["alice", "bob"] and loaded.saved_to == tmp_path / "keys"
+    assert "carol" in str(removal) and "keys.npz" in str(removal)
+    # A person the saved copy never held: the files are left alone.
+    before = (tmp_path / "keys.npz").read_bytes()
+    assert db.remove("dave").files == [] and (tmp_path / "keys.npz").read_bytes() == before
+    # An unsaved database has no file to rewrite.
+    fresh = FaceDatabase(threshold=0.5)
+    fresh.enroll("x", embeddings=np.ones(3))
+    assert fresh.remove("x").files == [] and fresh.saved_to is None
+
+
+def test_remove_the_last_person_leaves_an_empty_saved_database(tmp_path):
+    db = FaceDatabase(threshold=0.5)
+    db.enroll("alice", embeddings=np.ones((2, 3)))
+    db.save(tmp_path / "keys")
+    db.remove("alice")
+    loaded = FaceDatabase.load(tmp_path / "keys")
+    assert len(loaded) == 0 and loaded.dim is None and _saved_names_and_rows(tmp_path / "keys") == ([], 0)
+
+
+def test_remove_takes_the_person_out_of_the_search_index(tmp_path):
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(3)
+    db = FaceDatabase(threshold=0.5, index="exact")
+    for k, name in enumerate(["alice", "bob", "carol"]):
+        db.enroll(name, embeddings=rng.normal(size=(4, 8)) + 3 * np.eye(8)[k])
+    carol = db.embeddings_of("carol")
+    assert db.identify(embedding=carol[0]).name == "carol"       # builds the FAISS index with carol's keys
+    db.save(tmp_path / "keys")
+    assert (tmp_path / "keys.faiss").exists()
+    removal = db.remove("carol")
+    assert tmp_path / "keys.faiss" in removal.files
+    answer = db.identify(embedding=carol[0], k=2)
+    assert answer.name != "carol" and all(n != "carol" for n, _ in answer.top_k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                           # a stale saved index would only warn
+        loaded = FaceDatabase.load(tmp_path / "keys")             # the saved index no longer holds carol's rows
+    names, owner, index = loaded._key_index()
+    assert names == ["alice", "bob"] and len(index) == 8 and len(owner) == 8
+    assert loaded.identify(embedding=carol[0]).name != "carol"

@@ -9,6 +9,8 @@
 * :class:`ClusterExplorer` (lesson 10): cluster faces at a threshold, one row of thumbnails
   per cluster, and the clustering scores when the true identities are known.
 * :class:`EnrolWidget` (lesson 9): upload photos, enrol them under a name or ask "who is it?".
+* :class:`CameraWidget` (lesson 9): the same from the webcam (anywidget; ``camera.py``), with
+  "Forget me".
 
 One module per view (``threshold``, ``pair_slider``, ``cluster``, ``enrol``) plus ``base``
 (what they share). Each view is the thin layer on top of **pure functions** that live with
@@ -55,8 +57,18 @@ except ImportError as _missing:             # an environment made before anywidg
             raise ImportError(f"BrowserThresholdExplorer needs anywidget ({_reason}); update the environment: "
                               "python3 course.py lab (or pip install 'anywidget>=0.9').")
 
+try:
+    from course_utils.widgets.camera import CameraWidget
+except ImportError as _missing_camera:      # the same stand-in: anywidget is missing
+    _camera_reason = str(_missing_camera)
+
+    class CameraWidget:                     # noqa: D101 - stands in to say what to install
+        def __init__(self, *args, **kwargs):
+            raise ImportError(f"CameraWidget needs anywidget ({_camera_reason}); update the environment: "
+                              "python3 course.py lab (or pip install 'anywidget>=0.9').")
+
 __all__ = [
     "ThresholdExplorer", "threshold_explorer", "BrowserThresholdExplorer", "PairSlider", "pair_slider", "choose_pairs",
-    "ClusterExplorer", "cluster_explorer", "EnrolWidget", "enrol_widget",
+    "ClusterExplorer", "cluster_explorer", "EnrolWidget", "enrol_widget", "CameraWidget",
     "STATIC_ENV", "WIDGET_VIEW_MIMETYPE",
 ]

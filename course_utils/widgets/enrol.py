@@ -20,7 +20,123 @@ def _png_data_uri(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-class EnrolWidget(View):
+class FacePipeline:
+    """Photo bytes → decoded → detected and aligned → embedded → enrolled or identified.
+
+    The one pipeline behind :class:`EnrolWidget` (uploaded files) and
+    :class:`course_utils.widgets.camera.CameraWidget` (camera snapshots), so both give one answer
+    for one photo. A subclass sets ``database``, ``encoder``, ``threshold``, ``k``, ``align``,
+    ``preprocess`` and ``notes`` (see :class:`EnrolWidget` for their meaning) and calls
+    :meth:`enrol_value` / :meth:`identify_value`, which return problems as text, never raise.
+    """
+
+    def _setup_pipeline(self, database, encoder, preprocess, threshold, k: int, align: bool) -> None:
+        self.database, self.encoder, self.threshold, self.k = database, encoder, threshold, int(k)
+        self.align = bool(align) and preprocess is None
+        self.notes: list[str] = []
+        self.preprocess = preprocess or self._default_preprocess
+
+    def _input_size(self) -> int:
+        from course_utils.config import IMAGE_SIZE
+        for model in (self.encoder, getattr(self.database, "encoder", None)):
+            try:
+                shape = getattr(model, "input_shape", None)
+            except Exception:                     # an unbuilt Keras model
+                shape = None
+            if isinstance(shape, (tuple, list)) and len(shape) == 4 and isinstance(shape[1], int):
+                return int(shape[1])
+        return IMAGE_SIZE
+
+    def _default_preprocess(self, image: np.ndarray) -> np.ndarray:
+        from course_utils.images import preprocess
+        return preprocess(image, size=self._input_size())
+
+    def database_line(self) -> str:
+        db = self.database
+        if len(db) == 0:
+            return "The database is empty: upload photos, type a name and press Enrol."
+        people = ", ".join(f"{n} ({db.count(n)})" for n in db.names[:12]) + (", …" if len(db) > 12 else "")
+        return f"Enrolled: {'1 person' if len(db) == 1 else f'{len(db)} people'} — {people}."
+
+    def _one_face(self, image: np.ndarray, filename: str) -> tuple[np.ndarray, list[str]]:
+        """One decoded photo → (model-ready face, notes): aligned when ``self.align``, unless it
+        already is an S×S crop (then it went through the dataset's pipeline, like the gallery)."""
+        size = self._input_size()
+        if not self.align or image.shape[:2] == (size, size):      # align implies the default preprocess
+            return np.asarray(self.preprocess(image)), []
+        import warnings
+
+        from course_utils.align import largest_aligned_face
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            face = largest_aligned_face(image, name=f"“{filename}”", size=size)
+        return np.asarray(face), [str(w.message) for w in caught]
+
+    def _faces(self, value):
+        """Decode (+ detect and align) ``value`` (what :func:`images.decode_upload` reads) →
+        ``(names, batch (N, S, S, 3), errors)``;
+        notes about small or blurred faces go to ``self.notes``."""
+        from course_utils.align import NoFaceError
+        decoded = decode_upload(value)
+        names, faces, errors = [], [], list(decoded.errors)
+        self.notes = []
+        for filename, image in decoded:
+            try:
+                face, notes = self._one_face(image, filename)
+                faces.append(face)
+                names.append(filename)
+                self.notes += notes
+            except NoFaceError as err:
+                errors.append(str(err))
+            except Exception as err:
+                errors.append(f"“{filename}” could not be preprocessed ({type(err).__name__}: {err}).")
+        batch = np.stack(faces) if faces else None
+        return names, batch, errors
+
+    def _query(self, batch: np.ndarray) -> dict:
+        """``images=batch`` for the database's own encoder, else ``embeddings=`` from ours."""
+        if self.encoder is None:
+            return {"images": batch}
+        out = self.encoder.predict(batch, verbose=0) if hasattr(self.encoder, "predict") else self.encoder(batch)
+        return {"embeddings": np.asarray(out)}
+
+    # ------------------------------------------------------------------ the two actions, as text
+    def enrol_value(self, name: str, value, nothing: str, retry: str):
+        """Enrol the photos in ``value`` under ``name`` → ``(problem, filenames, batch, count)``.
+
+        ``problem`` is None when enrolled, else the message to show (nothing was enrolled);
+        ``nothing``: the message when ``value`` holds no photo; ``retry``: what to do after a bad photo.
+        """
+        if not name:
+            return "Type the person's name first, then press Enrol.", [], None, 0
+        names, batch, errors = self._faces(value)
+        if errors:
+            return " ".join(errors) + f" Nothing was enrolled: {retry}", names, None, 0
+        if batch is None:
+            return nothing, [], None, 0
+        try:
+            count = self.database.enroll(name, **self._query(batch))
+        except Exception as err:                  # the database is unchanged: enroll checks before changing
+            return f"Nothing was enrolled: {err}", names, None, 0
+        return None, names, batch, count
+
+    def identify_value(self, value, nothing: str):
+        """Identify each photo in ``value`` → ``(problem, filenames, batch, results, errors)``;
+        ``problem`` is None when there are ``results`` (one ``IdentifyResult`` per face)."""
+        if len(self.database) == 0:
+            return "The database is empty: enrol someone first (photos + name + Enrol).", [], None, [], []
+        names, batch, errors = self._faces(value)
+        if batch is None:
+            return (" ".join(errors) if errors else nothing), [], None, [], errors
+        try:
+            k = min(self.k, len(self.database))
+            results = self.database.identify_batch(**self._query(batch), threshold=self.threshold, k=k)
+        except Exception as err:
+            return f"Could not identify: {err}", names, batch, [], errors
+        return None, names, batch, results, errors
+
+
+class EnrolWidget(FacePipeline, View):
     """Upload photos; **Enrol** them under a name, or ask **Who is it?**.
 
     database: a :class:`course_utils.database.FaceDatabase`; encoder: images ``(N, S, S, 3)`` →
@@ -46,10 +162,7 @@ class EnrolWidget(View):
 
     def __init__(self, database, encoder=None, preprocess: Callable | None = None,
                  threshold: float | None = None, k: int = 3, align: bool = True):
-        self.database, self.encoder, self.threshold, self.k = database, encoder, threshold, int(k)
-        self.align = bool(align) and preprocess is None
-        self.notes: list[str] = []
-        self.preprocess = preprocess or self._default_preprocess
+        self._setup_pipeline(database, encoder, preprocess, threshold, k, align)
         self.static = False
         self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Photos",
                                          tooltip="choose one or more photos of one person")
@@ -66,31 +179,9 @@ class EnrolWidget(View):
         ])
         self.messages: list[str] = []
         self.last_results: list = []
-        self._show(f"<i>{html.escape(self._database_line())}</i>", self._database_line())
+        self._show(f"<i>{html.escape(self.database_line())}</i>", self.database_line())
 
     # ------------------------------------------------------------------ helpers
-    def _input_size(self) -> int:
-        from course_utils.config import IMAGE_SIZE
-        for model in (self.encoder, getattr(self.database, "encoder", None)):
-            try:
-                shape = getattr(model, "input_shape", None)
-            except Exception:                     # an unbuilt Keras model
-                shape = None
-            if isinstance(shape, (tuple, list)) and len(shape) == 4 and isinstance(shape[1], int):
-                return int(shape[1])
-        return IMAGE_SIZE
-
-    def _default_preprocess(self, image: np.ndarray) -> np.ndarray:
-        from course_utils.images import preprocess
-        return preprocess(image, size=self._input_size())
-
-    def _database_line(self) -> str:
-        db = self.database
-        if len(db) == 0:
-            return "The database is empty: upload photos, type a name and press Enrol."
-        people = ", ".join(f"{n} ({db.count(n)})" for n in db.names[:12]) + (", …" if len(db) > 12 else "")
-        return f"Enrolled: {'1 person' if len(db) == 1 else f'{len(db)} people'} — {people}."
-
     def _show(self, body_html: str, text: str):
         self.messages.append(text)
         self.output.outputs = ({"output_type": "display_data", "metadata": {},
@@ -101,88 +192,33 @@ class EnrolWidget(View):
         self._show(f"<div style='color:{DIFF_COLOR}'>{html.escape(text)}</div>", text)
         return False
 
-    def _one_face(self, image: np.ndarray, filename: str) -> tuple[np.ndarray, list[str]]:
-        """One decoded photo → (model-ready face, notes): aligned when ``self.align``, unless it
-        already is an S×S crop (then it went through the dataset's pipeline, like the gallery)."""
-        size = self._input_size()
-        if not self.align or image.shape[:2] == (size, size):      # align implies the default preprocess
-            return np.asarray(self.preprocess(image)), []
-        import warnings
-
-        from course_utils.align import largest_aligned_face
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            face = largest_aligned_face(image, name=f"“{filename}”", size=size)
-        return np.asarray(face), [str(w.message) for w in caught]
-
-    def _faces(self, value):
-        """Decode (+ detect and align) the uploads → ``(names, batch (N, S, S, 3), errors)``;
-        notes about small or blurred faces go to ``self.notes``."""
-        from course_utils.align import NoFaceError
-        decoded = decode_upload(self.upload.value if value is None else value)
-        names, faces, errors = [], [], list(decoded.errors)
-        self.notes = []
-        for filename, image in decoded:
-            try:
-                face, notes = self._one_face(image, filename)
-                faces.append(face)
-                names.append(filename)
-                self.notes += notes
-            except NoFaceError as err:
-                errors.append(str(err))
-            except Exception as err:
-                errors.append(f"“{filename}” could not be preprocessed ({type(err).__name__}: {err}).")
-        batch = np.stack(faces) if faces else None
-        return names, batch, errors
-
-    def _query(self, batch: np.ndarray) -> dict:
-        """``images=batch`` for the database's own encoder, else ``embeddings=`` from ours."""
-        if self.encoder is None:
-            return {"images": batch}
-        out = self.encoder.predict(batch, verbose=0) if hasattr(self.encoder, "predict") else self.encoder(batch)
-        return {"embeddings": np.asarray(out)}
-
     # ------------------------------------------------------------------ actions
     def enrol(self, name: str | None = None, value=None) -> bool:
         """Enrol the uploaded photos (or ``value``) under ``name`` (default: the Name box). True if done."""
         name = (self.name.value if name is None else name).strip()
-        if not name:
-            return self._problem("Type the person's name first, then press Enrol.")
-        names, batch, errors = self._faces(value)
-        if errors:
-            return self._problem(" ".join(errors) + " Nothing was enrolled: remove that file and try again.")
-        if batch is None:
-            return self._problem("No photos uploaded: choose one or more photos with the Photos button first.")
-        try:
-            count = self.database.enroll(name, **self._query(batch))
-        except Exception as err:                  # the database is unchanged: enroll checks before changing
-            return self._problem(f"Nothing was enrolled: {err}")
+        problem, names, batch, count = self.enrol_value(
+            name, self.upload.value if value is None else value, retry="remove that file and try again.",
+            nothing="No photos uploaded: choose one or more photos with the Photos button first.")
+        if problem:
+            return self._problem(problem)
         if value is None:
             self.upload.value = ()
-        text = f"Enrolled {len(names)} photo(s) of {name} ({count} in total). {self._database_line()}"
+        text = f"Enrolled {len(names)} photo(s) of {name} ({count} in total). {self.database_line()}"
         thumbs = "".join(f"<img src='{_png_data_uri(face)}' width=56 style='margin:2px'>" for face in batch)
         notes = "".join(f"<div style='color:{DIFF_COLOR}'>Note: {html.escape(n)}</div>" for n in self.notes)
         self._show(f"<div style='color:{SAME_COLOR}'><b>{html.escape(text.split('. ')[0])}.</b></div>"
-                   f"{thumbs}<br><i>{html.escape(self._database_line())}</i>{notes}",
+                   f"{thumbs}<br><i>{html.escape(self.database_line())}</i>{notes}",
                    text + "".join(f" Note: {n}" for n in self.notes))
         return True
 
     def identify(self, value=None) -> list:
         """Identify each uploaded photo (or ``value``); returns the ``IdentifyResult`` list (``[]`` on a problem)."""
         self.last_results = []
-        if len(self.database) == 0:
-            self._problem("The database is empty: enrol someone first (photos + name + Enrol).")
-            return []
-        names, batch, errors = self._faces(value)
-        if batch is None:
-            self._problem(" ".join(errors) if errors else
-                          "No photos uploaded: choose a photo with the Photos button first.")
-            return []
-        try:
-            k = min(self.k, len(self.database))
-            results = self.database.identify_batch(**self._query(batch), threshold=self.threshold, k=k)
-        except Exception as err:
-            self._problem(f"Could not identify: {err}")
+        problem, names, batch, results, errors = self.identify_value(
+            self.upload.value if value is None else value,
+            nothing="No photos uploaded: choose a photo with the Photos button first.")
+        if problem:
+            self._problem(problem)
             return []
         self.last_results = results
         lines, rows = [], []
@@ -205,7 +241,7 @@ class EnrolWidget(View):
         return b""
 
     def summary(self) -> str:
-        return f"EnrolWidget: {self._database_line()}"
+        return f"EnrolWidget: {self.database_line()}"
 
 
 def enrol_widget(database, encoder=None, **kwargs) -> EnrolWidget:
