@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
@@ -52,6 +53,10 @@ from course_utils import metrics
 __all__ = ["FaceDatabase", "VerifyResult", "IdentifyResult", "Removal", "UNKNOWN"]
 
 UNKNOWN = "unknown"          # the name identify() returns for a face that matches nobody
+# Squared distance (unit vectors, 0 to 4) between where two encoders put the test image above which
+# they are taken for different models: room for rounding (another CPU, mixed precision), far below
+# the distance between two separately trained or initialised encoders.
+ENCODER_TOLERANCE = 0.05
 FORMAT_VERSION = 1
 #: On load, a stored embedding whose length differs from 1 by more than this is re-normalised with a warning.
 UNIT_TOLERANCE = 1e-2
@@ -185,6 +190,10 @@ class FaceDatabase:
         #: Where ``save`` last wrote (or ``load`` read) this database, as the base path (no ending);
         #: ``remove`` rewrites the copy there.
         self.saved_to: Path | None = None
+        # Which encoder made the rows: where it puts a fixed test image (see _encoder_mark), taken
+        # at the first encoding and saved with the database; another encoder is refused.
+        self._encoder_mark: dict | None = None
+        self._marked_encoder = None              # the encoder object last found to match the mark
 
     # ---------------------------------------------------------------- small queries
     @property
@@ -248,11 +257,7 @@ class FaceDatabase:
             return tuple(shape)
         return None
 
-    def _encode(self, images) -> np.ndarray:
-        if self.encoder is None:
-            raise ValueError("this database has no encoder, so it cannot turn images into embeddings. "
-                             "Create it with FaceDatabase(encoder=model) or pass embeddings=... instead.")
-        images = self._check_images(images)
+    def _run_encoder(self, images) -> np.ndarray:
         if hasattr(self.encoder, "predict"):
             output = self.encoder.predict(images, verbose=0)
         else:
@@ -261,7 +266,55 @@ class FaceDatabase:
         if output.ndim != 2 or len(output) != len(images):
             raise ValueError(f"the encoder returned shape {output.shape} for {len(images)} image(s); "
                              "it must return one embedding per image, shape (N, D).")
-        return self._check_embeddings(output, "the encoder output")
+        return output
+
+    def _encode(self, images) -> np.ndarray:
+        if self.encoder is None:
+            raise ValueError("this database has no encoder, so it cannot turn images into embeddings. "
+                             "Create it with FaceDatabase(encoder=model) or pass embeddings=... instead.")
+        images = self._check_images(images)
+        self._check_encoder(images.shape[1:])
+        return self._check_embeddings(self._run_encoder(images), "the encoder output")
+
+    # ---------------------------------------------------------------- which encoder made the rows
+    @staticmethod
+    def _test_image(shape) -> np.ndarray:
+        """A fixed image ``(1, H, W, C)`` float32 in [0, 1] (smooth stripes: no random draws, so it
+        is the same on every machine and NumPy version)."""
+        h, w, c = (int(v) for v in shape)
+        y, x, k = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+        return ((np.sin(0.37 * y + 0.23 * x + 1.7 * k) + 1) / 2).astype(np.float32)[None]
+
+    def _encoder_mark_now(self, shape) -> list:
+        """Where the current encoder puts the test image of ``shape``: a unit vector, as a list."""
+        out = np.asarray(self._run_encoder(self._test_image(shape)), dtype=np.float64)[0]
+        norm = np.linalg.norm(out)
+        return (out / norm if norm > 0 else out).tolist()
+
+    def _check_encoder(self, shape) -> None:
+        """Take the encoder's mark at the first encoding; afterwards refuse another encoder, before
+        it adds or compares a row (one extra image, once per encoder object)."""
+        if self.encoder is self._marked_encoder:
+            return
+        mark = self._encoder_mark
+        if not self._people:               # nothing enrolled yet: this encoder makes the rows
+            self._encoder_mark = {"shape": [int(v) for v in shape], "embedding": self._encoder_mark_now(shape)}
+            self._marked_encoder = self.encoder
+            return
+        if mark is None:                   # rows given as embeddings (or an older file): no mark to compare
+            return
+        now = np.asarray(self._encoder_mark_now(mark["shape"]))
+        before = np.asarray(mark["embedding"], dtype=np.float64)
+        gap = float(np.sum((now - before) ** 2)) if now.shape == before.shape else math.inf
+        if gap > ENCODER_TOLERANCE:
+            where = f" ({self.saved_to.with_name(self.saved_to.name + '.npz')})" if self.saved_to else ""
+            raise ValueError(
+                f"this database{where} was enrolled with a different encoder: a fixed test image lands "
+                f"{gap:.3g} away (squared distance) from where the enrolling encoder put it, so its "
+                "distances mean nothing with this one. Use the encoder that enrolled it "
+                "(FaceDatabase.load(path, encoder=that_model)), or enrol the people again with this "
+                "encoder in a new FaceDatabase. Nothing was changed.")
+        self._marked_encoder = self.encoder
 
     def _check_embeddings(self, embeddings, source: str = "embeddings") -> np.ndarray:
         """``(D,)`` or ``(N, D)`` → ``(N, D)`` float32 unit vectors matching the database's D."""
@@ -490,9 +543,12 @@ class FaceDatabase:
 
     # ---------------------------------------------------------------- save / load
     def _settings(self) -> dict:
-        return {"version": FORMAT_VERSION, "names": self.names, "threshold": self.threshold,
-                "reduce": self.reduce, "dim": self.dim, "index": self.index,
-                "counts": {name: len(self._people[name]) for name in self.names}}
+        settings = {"version": FORMAT_VERSION, "names": self.names, "threshold": self.threshold,
+                    "reduce": self.reduce, "dim": self.dim, "index": self.index,
+                    "counts": {name: len(self._people[name]) for name in self.names}}
+        if self._encoder_mark is not None and self._people:
+            settings["encoder_mark"] = self._encoder_mark
+        return settings
 
     def save(self, path) -> tuple[Path, Path]:
         """Write ``path.npz`` (the database) and ``path.json`` (readable copy of names/settings).
@@ -568,8 +624,11 @@ class FaceDatabase:
                  index=settings.get("index", "auto"))
         db._people = people
         db.dim = int(settings["dim"]) if people else None
+        db._encoder_mark = settings.get("encoder_mark") if people else None   # files before it have none
         db._load_index(base.with_name(base.name + ".faiss"))
         db.saved_to = base
+        if encoder is not None and db._encoder_mark is not None:
+            db._check_encoder(db._encoder_mark["shape"])     # a wrong encoder is named at load time
         return db
 
     def _load_index(self, faiss_path: Path) -> None:

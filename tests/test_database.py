@@ -637,3 +637,55 @@ def test_remove_takes_the_person_out_of_the_search_index(tmp_path):
     names, owner, index = loaded._key_index()
     assert names == ["alice", "bob"] and len(index) == 8 and len(owner) == 8
     assert loaded.identify(embedding=carol[0]).name != "carol"
+
+
+# ---------------------------------------------------------------------------------------------
+# Which encoder made the rows
+# ---------------------------------------------------------------------------------------------
+
+class OtherEncoder(FakeEncoder):
+    """Another model of the same embedding size (another projection)."""
+
+    def __call__(self, images):
+        z = images.reshape(len(images), -1) @ PROJECTION[:, ::-1]
+        return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+
+def test_a_database_refuses_an_encoder_other_than_the_one_that_enrolled_it(db, tmp_path):
+    db.save(tmp_path / "keys")
+    settings = json.loads((tmp_path / "keys.json").read_text())
+    assert len(settings["encoder_mark"]["embedding"]) == DIM
+    assert settings["encoder_mark"]["shape"] == [SIZE, SIZE, 3]
+    before = (tmp_path / "keys.npz").read_bytes()
+    with pytest.raises(ValueError, match="enrolled with a different encoder") as info:
+        FaceDatabase.load(tmp_path / "keys", encoder=OtherEncoder())
+    assert "keys.npz" in str(info.value) and "Nothing was changed" in str(info.value)
+    assert (tmp_path / "keys.npz").read_bytes() == before
+    # The same encoder (another object of the same model) is accepted, and answers as before.
+    loaded = FaceDatabase.load(tmp_path / "keys", encoder=FakeEncoder())
+    probe = photos("alice", n=1, seed=9)[0]
+    assert loaded.identify(probe) == db.identify(probe)
+    # Loaded without an encoder, then given the wrong one: refused before anything is enrolled.
+    bare = FaceDatabase.load(tmp_path / "keys")
+    bare.encoder = OtherEncoder()
+    with pytest.raises(ValueError, match="different encoder"):
+        bare.enroll("dave", photos("alice", n=1, seed=5))
+    assert "dave" not in bare and bare.count("alice") == db.count("alice")
+    with pytest.raises(ValueError, match="different encoder"):
+        bare.identify(probe)
+
+
+def test_the_encoder_mark_starts_again_when_the_database_is_empty_or_has_no_mark(tmp_path):
+    db = FaceDatabase(encoder=FakeEncoder(), threshold=0.5)
+    db.enroll("alice", photos("alice"))
+    db.remove("alice")
+    db.encoder = OtherEncoder()
+    db.enroll("bob", photos("bob"))                       # empty again: the new encoder makes the rows
+    db.save(tmp_path / "keys")
+    FaceDatabase.load(tmp_path / "keys", encoder=OtherEncoder())
+    # Rows given as embeddings carry no mark: any encoder of that size may be used with them.
+    given = FaceDatabase(threshold=0.5)
+    given.enroll("carol", embeddings=np.eye(DIM)[:2])
+    given.save(tmp_path / "given")
+    assert "encoder_mark" not in json.loads((tmp_path / "given.json").read_text())
+    FaceDatabase.load(tmp_path / "given", encoder=OtherEncoder()).identify(photos("carol", n=1)[0])
