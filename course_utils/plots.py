@@ -140,6 +140,19 @@ def det_points(distances: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.
     return norm.ppf(fpr[keep]), norm.ppf(frr[keep])
 
 
+DET_TICK_PRIORITY = (0.01, 0.1, 0.001, 0.9, 0.99, 0.999, 0.05, 0.2, 0.4, 0.6, 0.8, 0.02, 0.005, 0.95, 0.002)
+
+
+def _spaced(ticks, position, gap: float) -> list:
+    """Of ``ticks``, those kept at least ``gap`` apart (decades first, see DET_TICK_PRIORITY), in
+    order: their labels never run into each other where the normal-deviate scale crowds them."""
+    kept = []
+    for t in sorted(ticks, key=DET_TICK_PRIORITY.index):
+        if all(abs(position(t) - position(k)) >= gap for k in kept):
+            kept.append(t)
+    return sorted(kept)
+
+
 def det_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None):
     """DET curves ``{name: (distances, same)}``: FRR against FAR on normal-deviate axes.
 
@@ -160,8 +173,9 @@ def det_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None):
             lo, hi = min(lo, x.min(), y.min()), max(hi, x.max(), y.max())
     if not np.isfinite(lo):                       # nothing drawable: show 1 %–50 %
         lo, hi = norm.ppf(0.01), 0.0
-    ticks = [t for t in DET_TICKS if lo - 0.3 <= norm.ppf(t) <= hi + 0.3]
     limits = (lo - 0.15, hi + 0.15)
+    ticks = _spaced([t for t in DET_TICKS if lo - 0.3 <= norm.ppf(t) <= hi + 0.3], norm.ppf,
+                    (limits[1] - limits[0]) / 9)
     ax.plot(limits, limits, color="grey", linewidth=0.8, linestyle=":", label="FAR = FRR (EER)")
     labels = [f"{100 * t:g}" for t in ticks]
     ax.set_xticks(norm.ppf(ticks), labels)

@@ -95,3 +95,18 @@ def test_timing_plot_draws_one_line_per_implementation_in_ms():
     assert [line.get_label() for line in lines] == ["loop", "fast"]
     assert np.allclose(lines[0].get_ydata(), [1.0, 4.0])
     plt.close(fig)
+
+
+def test_det_tick_labels_never_crowd_each_other():
+    from scipy.stats import norm
+    rng = np.random.default_rng(0)
+    d = np.abs(np.concatenate([rng.normal(0.6, 0.25, 3000), rng.normal(1.6, 0.3, 3000)]))
+    same = np.arange(6000) < 3000
+    fig = plots.det_plot({"wide": (d, same)})
+    ax = fig.axes[0]
+    ticks = np.asarray(ax.get_xticks())
+    span = np.diff(ax.get_xlim())[0]
+    assert len(ticks) >= 4 and np.all(np.diff(ticks) >= span / 9 - 1e-9)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert np.allclose(norm.cdf(ticks) * 100, [float(x) for x in labels])    # labelled with the rates in %
+    plt.close(fig)
