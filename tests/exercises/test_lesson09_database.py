@@ -32,50 +32,35 @@ def _who(mode="right"):
     return who_is_it
 
 
-def who_fixed_three(embedding, db_embeddings, db_names, threshold, k=3):
-    d = ((db_embeddings - embedding) ** 2).sum(axis=1)
-    best = {}
+def _answer_from_rows(d, db_names, threshold, k, reduce=min):
+    """The usual end of an answer from per-row distances ``d``: each person's distance (``reduce``
+    over their rows), the ``k`` closest people (all when ``k`` is None), then the threshold."""
+    per_person = {}
     for name, x in zip(db_names, d):
-        best[name] = min(best.get(name, np.inf), float(x))
-    top_k = sorted(best.items(), key=lambda item: item[1])[:3]
+        per_person.setdefault(name, []).append(float(x))
+    top_k = sorted(((n, reduce(xs)) for n, xs in per_person.items()), key=lambda item: item[1])[:k]
     return (top_k[0][0] if top_k[0][1] <= threshold else "unknown"), top_k
+
+
+def who_fixed_three(embedding, db_embeddings, db_names, threshold, k=3):
+    return _answer_from_rows(((db_embeddings - embedding) ** 2).sum(axis=1), db_names, threshold, 3)
 
 
 def who_everyone(embedding, db_embeddings, db_names, threshold, k=3):
-    d = ((db_embeddings - embedding) ** 2).sum(axis=1)
-    best = {}
-    for name, x in zip(db_names, d):
-        best[name] = min(best.get(name, np.inf), float(x))
-    top_k = sorted(best.items(), key=lambda item: item[1])
-    return (top_k[0][0] if top_k[0][1] <= threshold else "unknown"), top_k
+    return _answer_from_rows(((db_embeddings - embedding) ** 2).sum(axis=1), db_names, threshold, None)
 
 
 def who_farthest_photo(embedding, db_embeddings, db_names, threshold, k=3):
-    d = ((db_embeddings - embedding) ** 2).sum(axis=1)
-    worst = {}
-    for name, x in zip(db_names, d):
-        worst[name] = max(worst.get(name, 0.0), float(x))
-    top_k = sorted(worst.items(), key=lambda item: item[1])[:k]
-    return (top_k[0][0] if top_k[0][1] <= threshold else "unknown"), top_k
+    return _answer_from_rows(((db_embeddings - embedding) ** 2).sum(axis=1), db_names, threshold, k, reduce=max)
 
 
 def who_norm(embedding, db_embeddings, db_names, threshold, k=3):
-    d = np.linalg.norm(db_embeddings - embedding, axis=1)
-    best = {}
-    for name, x in zip(db_names, d):
-        best[name] = min(best.get(name, np.inf), float(x))
-    top_k = sorted(best.items(), key=lambda item: item[1])[:k]
-    return (top_k[0][0] if top_k[0][1] <= threshold else "unknown"), top_k
+    return _answer_from_rows(np.linalg.norm(db_embeddings - embedding, axis=1), db_names, threshold, k)
 
 
 def who_in_place(embedding, db_embeddings, db_names, threshold, k=3):
     db_embeddings -= embedding                    # scratch space: the caller's array
-    d = (db_embeddings ** 2).sum(axis=1)
-    best = {}
-    for name, x in zip(db_names, d):
-        best[name] = min(best.get(name, np.inf), float(x))
-    top_k = sorted(best.items(), key=lambda item: item[1])[:k]
-    return (top_k[0][0] if top_k[0][1] <= threshold else "unknown"), top_k
+    return _answer_from_rows((db_embeddings ** 2).sum(axis=1), db_names, threshold, k)
 
 
 def who_vectorised(embedding, db_embeddings, db_names, threshold, k=3):
