@@ -108,13 +108,6 @@ def _same_order(got, expected, case):
     return np.array_equal(got, expected)
 
 
-def _same_distances(got, expected, case) -> bool:
-    """The same distances in the same order (indices of equally close rows may differ)."""
-    dist = case.data["dist"]
-    return (len(got) == len(expected) and bool(np.all((got >= 0) & (got < len(dist))))
-            and np.array_equal(dist[got], dist[expected]))
-
-
 _SKIPPED_CLOSEST = ("you skipped the closest row: the query is not one of the gallery's rows here, so the "
                     "closest row is part of the answer. Return np.argsort(distances)[:k], starting at 0.")
 _WRONG_AXIS = ("the squared differences were summed over the wrong axis: axis=1 (the embedding axis) "
@@ -128,6 +121,9 @@ def _same_values_of(key):
         return (len(got) == len(expected) and bool(np.all((got >= 0) & (got < len(values))))
                 and np.array_equal(values[got], values[expected]))
     return same
+
+
+_same_distances = _same_values_of("dist")     # the same distances in the same order
 
 
 def _neighbour_mistakes():
