@@ -41,9 +41,9 @@ def _requirements_hash(extras: str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def run(cmd: list[str], **kwargs) -> int:
+def run(cmd: list[str], cwd: Path = ROOT, **kwargs) -> int:
     print("$", " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
+    return subprocess.call([str(c) for c in cmd], cwd=cwd, **kwargs)
 
 
 def ensure_env(extras: str = "test") -> Path:
@@ -157,9 +157,18 @@ def test_targets(rest: list[str]) -> list[str]:
     return [*rest] if paths else [*DEFAULT_TEST_TARGETS, *rest]
 
 
+# The grader's paths (submissions, --out, --nbgrader COURSE_DIR) are the user's, relative to the
+# folder they typed the command in; the other tools work on this repository.
+IN_CALLERS_FOLDER = {"coursekit.grading"}
+
+
 def _tool(module: str, args) -> int:
     py = ensure_env(FULL)
-    return run([py, "-m", module, *args.rest], env=dict(os.environ))
+    env = dict(os.environ)
+    if module not in IN_CALLERS_FOLDER:
+        return run([py, "-m", module, *args.rest], env=env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return run([py, "-m", module, *args.rest], env=env, cwd=Path.cwd())
 
 
 def main(argv: list[str] | None = None) -> int:

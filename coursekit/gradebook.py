@@ -15,7 +15,9 @@ is the grader's messages as escaped HTML.
 Every student of the gradebook (``nbgrader db student add``, or a roster given with ``--roster``)
 gets a row per notebook of each graded assignment — ``missing`` when nothing was submitted — by the
 same :mod:`coursekit.classlist` rules as a folder. The submission time is the exchange's
-``timestamp.txt`` that ``collect`` keeps in each submitted folder, for ``--due``; the combined
+``timestamp.txt`` that ``collect`` keeps in each submitted folder, for ``--due`` (default: the
+assignment's due date in the gradebook, ``nbgrader db assignment add NAME --duedate=…``); it goes
+with ``submission_secret.txt`` into the feedback folder, as ``release_feedback`` needs; the combined
 ``lms/canvas.csv`` and ``lms/moodle.csv`` are built from every ``grades-<assignment>.csv``.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import html
 import shutil
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 from coursekit import classlist, feedback, grading
@@ -69,6 +72,24 @@ def gradebook_people(db_url: str) -> dict[str, dict]:
             who = {"name": name, "email": st.email or "", "lms_id": st.lms_user_id or ""}
             people[st.id] = {k: v for k, v in who.items() if v}
     return people
+
+
+def gradebook_due(db_url: str, assignments: list[str]) -> dict[str, datetime]:
+    """The due dates nbgrader's gradebook holds (``nbgrader db assignment add NAME --duedate=…``),
+    ``{assignment: aware UTC datetime}`` for those that have one. nbgrader stores them as naive UTC."""
+    from nbgrader.api import Gradebook, MissingEntry
+    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).is_file():
+        return {}
+    found = {}
+    with Gradebook(db_url) as gb:
+        for name in assignments:
+            try:
+                when = gb.find_assignment(name).duedate
+            except MissingEntry:
+                continue
+            if when is not None:
+                found[name] = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
+    return found
 
 
 def _due_for(due: dict, assignment: str, notebooks: list[str]) -> dict:
@@ -130,6 +151,8 @@ def grade_course(course_dir, assignment: str | None = None, db_url: str | None =
     unknown = sorted(set(due) - {None} - known)
     if unknown:
         raise ValueError(f"--due names no assignment or notebook called {', '.join(unknown)} in {course / 'source'}")
+    # nbgrader's own due dates count where --due names none for an assignment.
+    set_in_nbgrader = gradebook_due(db_url, names)
     people = people if people is not None else gradebook_people(db_url)
     roster = list(people) or None        # no students in the gradebook: nobody to report missing
     done = {}
@@ -143,13 +166,20 @@ def grade_course(course_dir, assignment: str | None = None, db_url: str | None =
             # in none of them still gets a row for each (classlist gives rows per graded lesson).
             rows = grading.grade_folder(tmp / "subs", tmp / "grades" / "grades.csv", solutions=course / "source" / name,
                                         jobs=jobs, roster=roster, only_lessons=notebooks[name] if roster else None,
-                                        due=_due_for(due, name, notebooks[name]), people=people, lms=False,
+                                        due=_due_for(due, name, notebooks[name]) or
+                                        ({None: set_in_nbgrader[name]} if name in set_in_nbgrader else {}),
+                                        people=people, lms=False,
                                         **options)
             count = write_scores(db_url, name, rows)
             for md in (tmp / "grades" / "feedback").glob("*/*.md"):
                 target = course / "feedback" / md.parent.name / name / (md.stem + ".html")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(_html(md.read_text()))
+                # release_feedback names each file after the submission's secret and time.
+                for kept in ("timestamp.txt", "submission_secret.txt"):
+                    handed_in = course / "submitted" / md.parent.name / name / kept
+                    if handed_in.is_file():
+                        shutil.copyfile(handed_in, target.parent / kept)
             shutil.copyfile(tmp / "grades" / "grades.csv", course / f"grades-{feedback.safe_name(name)}.csv")
             print(f"{name}: {count} grades written to {db_url}; feedback in {course / 'feedback'}")
             done[name] = rows

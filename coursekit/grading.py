@@ -104,7 +104,7 @@ def grade_folder(folder: str | Path, out: str | Path = "grades.csv", cell_timeou
     of ``lms/canvas.csv`` and ``lms/moodle.csv``; ``feedback.zip`` holds ``feedback/``."""
     folder, out = Path(folder), Path(out)
     if not folder.is_dir():
-        raise FileNotFoundError(f"Submissions folder not found: {folder}")
+        raise FileNotFoundError(f"Submissions folder not found: {folder} (looked for {folder.resolve()})")
     solutions = Path(solutions)
     if not solutions.is_dir():
         raise FileNotFoundError(f"Instructor notebooks not found: {solutions} (give --solutions)")
@@ -240,7 +240,8 @@ def main(argv=None) -> int:
     parser.add_argument("--due", action="append", metavar="[LESSON=]WHEN",
                         help="due date and time, ISO (2026-12-10T23:59 is this machine's time zone; "
                              "2026-12-10T23:59+01:00 names one); LESSON=WHEN for one lesson (with --nbgrader also "
-                             "ASSIGNMENT=WHEN), repeatable, beats the one without a lesson")
+                             "ASSIGNMENT=WHEN), repeatable, beats the one without a lesson; with --nbgrader an assignment's due "
+                             "date in the gradebook counts where --due names none")
     parser.add_argument("--late-penalty", metavar="RATE",
                         help="with --due: percent of the automatic total taken per started day late, e.g. "
                              "10%%/day (capped at 100%%); 0 or left out: lateness is only reported")
@@ -255,8 +256,9 @@ def main(argv=None) -> int:
         parser.error("--jobs must be 1 or more")
     if (args.folder is None) == (args.nbgrader is None):
         parser.error("give a folder of submissions, or --nbgrader COURSE_DIR (one of the two)")
-    if args.late_penalty is not None and not args.due:
-        parser.error("--late-penalty needs --due (the date it counts from)")
+    if args.late_penalty is not None and not args.due and not args.nbgrader:
+        parser.error("--late-penalty needs --due (the date it counts from; with --nbgrader the "
+                     "assignments' due dates in the gradebook count too)")
     try:
         due, per_day = classlist.parse_due(args.due), classlist.parse_penalty(args.late_penalty)
         people = classlist.read_roster_people(args.roster) if args.roster else None

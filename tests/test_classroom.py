@@ -1,19 +1,22 @@
 """The classroom for real: JupyterHub + configurable-http-proxy + nbgrader on loopback ports.
 
-An instructor and 3 students log in through the hub's REST API (shared-password authenticator);
-each student's server is spawned (SimpleLocalProcessSpawner); lesson 4 is generated from
-solutions/04_triplet_loss.ipynb and released with nbgrader; each student fetches it through the
-nbgrader server extension of their own server (via the proxy), writes an answer through the
-Jupyter contents API (correct / wrong / empty) and submits; the instructor collects, autogrades
-(the graded cells are the lesson's in-kernel checks) and releases feedback, which a student
-fetches. The three scores are read from nbgrader's gradebook.
+The hub and the instructor's steps are classroom/README.md's command blocks run as written (with
+a temporary CLASSROOM_ROOT outside the repository). An instructor and 3 students log in through
+the hub's REST API (shared-password authenticator); each student's server is spawned
+(SimpleLocalProcessSpawner); lesson 4 is generated from solutions/04_triplet_loss.ipynb and
+released with nbgrader; each student fetches it through the nbgrader server extension of their
+own server (via the proxy), writes an answer through the Jupyter contents API (correct / wrong /
+empty) and submits; the instructor collects, grades with ``course.py grade --nbgrader`` and
+releases feedback, which a student fetches. The three scores are read from nbgrader's gradebook.
 
 Skips when Node / the proxy (``cd classroom && npm install``) or loopback ports are unavailable.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -23,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -126,9 +130,51 @@ class PeakRSS(threading.Thread):
             time.sleep(0.2)
 
 
-def _nbgrader(course, *args, timeout=900, measure=False):
-    command = [str(BIN / "nbgrader"), *args]
-    process = subprocess.Popen(command, cwd=course, env=course.env, stdout=subprocess.PIPE,
+def _readme_block(heading: str) -> list[str]:
+    """The indented command block under the ``## heading…`` of classroom/README.md, a line each."""
+    text = (CLASSROOM / "README.md").read_text()
+    section = text.split(f"\n## {heading}", 1)[1].split("\n## ", 1)[0]
+    lines, started = [], False
+    for line in section.splitlines():
+        if line.startswith("    "):
+            lines.append(line[4:].rstrip())
+            started = True
+        elif started and line.strip():
+            break
+    assert lines, f"no command block under '## {heading}' in classroom/README.md"
+    return lines
+
+
+def _hub_script(overrides: dict) -> str:
+    """README "Running it on one machine" as written, from the repository root: the installs are
+    left out (``course.py test`` did them; the ``cd`` in front of one is kept), and the test's
+    class list, passwords and ports are exported just before ``jupyterhub`` starts."""
+    lines = []
+    for line in _readme_block("Running it on one machine"):
+        command = line.split("#")[0]
+        if " install" in command:
+            head = command.split("&&")[0].strip()
+            lines += [head] if "&&" in command and head.startswith("cd ") else []
+            continue
+        if line.startswith("jupyterhub "):
+            lines += [f"export {k}={shlex.quote(v)}" for k, v in overrides.items()]
+            line = "exec " + line
+        lines.append(line)
+    assert lines[-1].startswith("exec jupyterhub -f jupyterhub_config.py"), lines
+    return "\n".join(["set -e", *lines])
+
+
+def _instructor_steps() -> tuple[str, str]:
+    """README "Assignments" as written, cut where the students take over: (before, after)."""
+    block = _readme_block("Assignments")
+    cut = next(i for i, line in enumerate(block) if line.startswith("# students"))
+    return "\n".join(["set -e", *block[:cut]]), "\n".join(["set -e", *block[cut + 1:]])
+
+
+def _shell(script: str, cwd: Path, env: dict, measure=False, timeout=1200):
+    """Run README lines in bash as an instructor's shell would; with ``measure``, also the peak
+    RSS of the kernels they start."""
+    process = subprocess.Popen(["bash", "-c", script], cwd=cwd, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     sampler = PeakRSS(process.pid) if measure else None
     if sampler:
@@ -137,12 +183,8 @@ def _nbgrader(course, *args, timeout=900, measure=False):
     if sampler:
         sampler.running = False
         sampler.join()
-    assert process.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{out[-4000:]}"
+    assert process.returncode == 0, f"the README's lines failed:\n{script}\n---\n{out[-4000:]}"
     return (out, sampler.peak) if measure else out
-
-
-class _Course(type(Path())):
-    env: dict
 
 
 def test_a_class_of_three_on_jupyterhub(tmp_path):
@@ -157,15 +199,22 @@ def test_a_class_of_three_on_jupyterhub(tmp_path):
     while port + 1 == hub_port:
         hub_port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "CLASSROOM_ROOT": str(tmp_path), "CLASSROOM_PORT": str(port),
-           "CLASSROOM_HUB_PORT": str(hub_port), "CLASSROOM_STUDENTS": ",".join(STUDENTS),
-           "CLASSROOM_INSTRUCTORS": "instructor", "CLASSROOM_USER_PASSWORD": USER_PASSWORD,
-           "CLASSROOM_ADMIN_PASSWORD": ADMIN_PASSWORD, "CLASSROOM_CULL_IDLE": "600", "CLASSROOM_SPAWN_TIMEOUT": "600",
-           "COURSE_QUICK": "1", "COURSE_DATASET": "synthetic", "PYTHONPATH": str(ROOT),
+    classroom = {"CLASSROOM_ROOT": str(tmp_path), "CLASSROOM_PORT": str(port),
+                 "CLASSROOM_HUB_PORT": str(hub_port), "CLASSROOM_STUDENTS": ",".join(STUDENTS),
+                 "CLASSROOM_INSTRUCTORS": "instructor", "CLASSROOM_USER_PASSWORD": USER_PASSWORD,
+                 "CLASSROOM_ADMIN_PASSWORD": ADMIN_PASSWORD, "CLASSROOM_CULL_IDLE": "600",
+                 "CLASSROOM_SPAWN_TIMEOUT": "600"}
+    # The lessons' own settings for a test; the README's exports set COURSE_REPO, PATH and the rest.
+    env = {**os.environ, "COURSE_QUICK": "1", "COURSE_DATASET": "synthetic", "PYTHONPATH": str(ROOT),
            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = open(tmp_path / "hub.log", "w")
-    hub = subprocess.Popen([str(BIN / "jupyterhub"), "-f", str(CLASSROOM / "jupyterhub_config.py")],
-                           cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    hub = subprocess.Popen(["bash", "-c", _hub_script(classroom)], cwd=ROOT, env=env, stdout=log,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+    # The instructor's shell: the README's three exports, CLASSROOM_ROOT outside the repository.
+    instructor = {**env, **classroom, "COURSE_REPO": str(ROOT),
+                  "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"}
+    shell = tmp_path.parent / f"{tmp_path.name}-instructor-shell"      # any folder will do
+    shell.mkdir()
     started: set[int] = set()
     try:
         _wait(lambda: _api("GET", f"{base}/hub/api/") is not None, 180, "the hub behind the proxy")
@@ -198,14 +247,11 @@ def test_a_class_of_three_on_jupyterhub(tmp_path):
                   600, f"{name}'s server")
         started.update(p.pid for p in psutil.Process(hub.pid).children(recursive=True))
 
-        # ---- the instructor generates and releases lesson 4 with nbgrader
-        course = _Course(tmp_path / "course")
-        course.env = env
-        (course / "source" / LESSON).mkdir(parents=True)
-        shutil.copy(ROOT / "solutions" / f"{LESSON}.ipynb", course / "source" / LESSON / f"{LESSON}.ipynb")
-        shutil.copy(CLASSROOM / "nbgrader_config.py", course / "nbgrader_config.py")
-        _nbgrader(course, "generate_assignment", LESSON, "--force")
-        _nbgrader(course, "release_assignment", LESSON, "--force")
+        # ---- the instructor makes the course and releases lesson 4: the README's lines
+        before, after = _instructor_steps()
+        _shell(before, shell, instructor)
+        course = tmp_path / "course"
+        assert (course / "release" / LESSON / f"{LESSON}.ipynb").is_file()
 
         # ---- each student fetches, answers and submits through their own server
         answers = _answers()
@@ -226,11 +272,9 @@ def test_a_class_of_three_on_jupyterhub(tmp_path):
             reply = _api("POST", f"{server}/assignments/submit", token, {"course_id": "facenet", "assignment_id": LESSON})
             assert reply.get("success", True), reply
 
-        # ---- the instructor collects, autogrades with the lesson's checks, releases feedback
-        _nbgrader(course, "collect", LESSON)
-        out, kernel_peak = _nbgrader(course, "autograde", LESSON, "--force", measure=True)
-        _nbgrader(course, "generate_feedback", LESSON, "--force")
-        _nbgrader(course, "release_feedback", LESSON)
+        # ---- the instructor collects, grades with the sandboxed judge, releases feedback: the
+        # rest of the README's lines, in the same folder the first ones left the shell in
+        out, kernel_peak = _shell(f'cd "$CLASSROOM_ROOT/course"\n{after}', shell, instructor, measure=True)
         _api("POST", f"{base}/user/alice/assignments/fetch_feedback", tokens["alice"],
              {"course_id": "facenet", "assignment_id": LESSON})
         feedback = list((tmp_path / "homes" / "alice" / "facenet" / LESSON / "feedback").rglob("*.html"))
@@ -240,14 +284,24 @@ def test_a_class_of_three_on_jupyterhub(tmp_path):
         with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
             scores = {name: gradebook.find_submission(LESSON, name).score for name in STUDENTS}
             max_score = gradebook.find_assignment(LESSON).max_score
+            due = gradebook.find_assignment(LESSON).duedate
         assert max_score == 4
         assert scores == {"alice": 4.0, "bob": 2.0, "carol": 0.0}, (scores, out[-3000:])
+        # the README's due date is in the gradebook and every student's row is measured against it
+        assert due is not None and f"--duedate=\"{due:%Y-%m-%d %H:%M:%S} UTC\"" in before, (due, before)
+        with open(course / f"grades-{LESSON}.csv", newline="") as f:
+            rows = {r["student"]: r for r in csv.DictReader(f)}
+        assert set(rows) == set(STUDENTS), rows
+        due_utc = due.replace(tzinfo=timezone.utc)                       # nbgrader keeps naive UTC
+        for name, row in rows.items():
+            on_time = datetime.fromisoformat(row["submitted"]) <= due_utc
+            assert (row["late"] == "") == on_time, row
         server_rss = {}
         for name in STUDENTS:
             pid = _api("GET", f"{base}/hub/api/users/{name}", tokens["instructor"])["servers"][""]["state"].get("pid")
             if pid:
                 server_rss[name] = psutil.Process(pid).memory_info().rss
-        print(f"\nclassroom: scores {scores}; lesson-4 autograde kernel peak RSS {kernel_peak / 2**20:.0f} MiB; "
+        print(f"\nclassroom: scores {scores}; lesson-4 grading kernel peak RSS {kernel_peak / 2**20:.0f} MiB; "
               f"idle jupyter server RSS {', '.join(f'{n} {r / 2**20:.0f} MiB' for n, r in server_rss.items())}; "
               f"{time.monotonic() - t0:.0f} s end to end")
 

@@ -130,3 +130,13 @@ def test_test_options_keep_the_default_targets(course):
     assert "-k" in cmd and "x" in cmd and "tests" in cmd and "solutions" in cmd
     mod.main(["test", "tests/test_commands.py", "-x"])
     assert "solutions" not in calls[-1] and "tests/test_commands.py" in calls[-1]
+
+
+def test_grade_reads_paths_from_the_folder_it_is_typed_in(tmp_path):
+    """``python3 path/to/course.py grade subs/`` from a course folder grades that folder's
+    ``subs/`` (the hub README runs ``grade --nbgrader .``), not one in the repository."""
+    import subprocess
+    done = subprocess.run([sys.executable, str(ROOT / "course.py"), "grade", "no-such-subs", "--out", "g.csv"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"looked for {tmp_path.resolve() / 'no-such-subs'}" in done.stderr, done.stderr

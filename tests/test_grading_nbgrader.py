@@ -148,3 +148,41 @@ def test_every_gradebook_student_gets_a_row_and_the_exchange_time_travels(tmp_pa
     assert gradebook._collect(course, "lesson01", tmp_path / "subs") == 1
     when, source = classlist.submission_time(tmp_path / "subs" / "ana" / "01_demo.ipynb", tmp_path / "subs")
     assert source == "timestamp.txt" and when.isoformat() == "2026-12-12T08:30:00+00:00"
+
+
+def test_the_gradebook_due_date_counts_and_feedback_can_be_released(tmp_path, monkeypatch):
+    """With no ``--due``, the assignment's due date in nbgrader's gradebook (``nbgrader db
+    assignment add NAME --duedate=…``) marks late work; the feedback folder gets the
+    ``timestamp.txt`` and ``submission_secret.txt`` that ``nbgrader release_feedback`` reads."""
+    from datetime import datetime
+
+    from nbgrader.api import Gradebook
+
+    from coursekit import classlist, gradebook
+    from test_grading_classlist import ADD, lesson
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    course = tmp_path / "course"
+    (course / "source" / "lesson01").mkdir(parents=True)
+    nbformat.write(lesson("add_one", ADD), course / "source" / "lesson01" / "01_demo.ipynb")
+    db_url = f"sqlite:///{course}/gradebook.db"
+    with Gradebook(db_url) as gb:
+        gb.add_assignment("lesson01", duedate=datetime(2026, 12, 10, 23, 59))      # nbgrader: naive UTC
+        gb.add_assignment("lesson02")
+    assert gradebook.gradebook_due(db_url, ["lesson01", "lesson02", "lesson03"]) == {
+        "lesson01": datetime.fromisoformat("2026-12-10T23:59:00+00:00")}
+    handed_in = course / "submitted" / "ana" / "lesson01"
+    handed_in.mkdir(parents=True)
+    nbformat.write(lesson("add_one", ADD), handed_in / "01_demo.ipynb")
+    (handed_in / "timestamp.txt").write_text("2026-12-12 08:30:00.000000 UTC")     # 1 day 8.5 h late
+    (handed_in / "submission_secret.txt").write_text("s3cret")
+    rows = gradebook.grade_course(course, cell_timeout=60, late_penalty=10.0)["lesson01"]
+    (row,) = rows
+    assert row["late"] == "1 day 8 h" and row["penalty"] == 0.6 and row["total"] == 2.4, row
+    feedback = course / "feedback" / "ana" / "lesson01"
+    assert (feedback / "01_demo.html").is_file()
+    assert (feedback / "submission_secret.txt").read_text() == "s3cret"
+    assert (feedback / "timestamp.txt").read_text().startswith("2026-12-12 08:30")
+    # --due still beats the gradebook's date
+    rows = gradebook.grade_course(course, cell_timeout=60, late_penalty=10.0,
+                                  due=classlist.parse_due(["lesson01=2026-12-13T00:00Z"]))["lesson01"]
+    assert rows[0]["late"] == "" and rows[0]["total"] == 3, rows[0]
