@@ -353,3 +353,38 @@ def displayable(img: np.ndarray) -> np.ndarray:
     if img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
     return img
+
+
+# (point marker, colour, threshold line style) of the first, second, ... marked threshold
+_MARK_STYLES = [("o", "C3", "--"), ("s", "k", ":"), ("^", "C2", "-.")]
+
+
+def open_set_plot(curve: dict, marks: dict[str, tuple[float, float, float]], axes=None):
+    """Open-set recognition's trade-off in two panels: DIR against the false-alarm rate (left),
+    and both rates against the threshold (right).
+
+    curve  ``metrics.open_set_identification``'s result: ``fars``, ``dirs`` and ``thresholds``
+           (one per step of the curve, squared distances) and ``rank1`` (DIR's ceiling)
+    marks  ``{label: (threshold, false-alarm rate, DIR)}``: a point on the left, a line on the right
+    Returns the two axes."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    left, right = axes
+    fars, dirs, thresholds = curve["fars"], curve["dirs"], curve["thresholds"]
+    left.plot(fars, dirs, drawstyle="steps-post")
+    right.plot(thresholds[1:], dirs[1:], label="DIR", drawstyle="steps-post")
+    right.plot(thresholds[1:], fars[1:], label="false alarm rate", drawstyle="steps-post", color="C1")
+    for (label, (threshold, alarms, dir_)), (marker, colour, line) in zip(marks.items(), _MARK_STYLES):
+        left.plot(alarms, dir_, marker, color=colour, label=f"{label} ({threshold:.3f})")
+        right.axvline(threshold, color=colour, linestyle=line, label=label)
+    left.axhline(curve["rank1"], color="grey", linestyle=":", label="rank-1 ceiling")
+    left.set(xlabel="false alarm rate (strangers given a name)", ylabel="DIR (enrolled people named correctly)",
+             xlim=(0, 1), ylim=(0, 1.02))
+    left.set_xscale("symlog", linthresh=0.01)
+    left.legend(fontsize=7, loc="lower right")
+    left.set_title("open-set trade-off (test people)", fontsize=10)
+    right.set(xlabel="threshold (squared distance)", ylabel="rate")
+    right.legend(fontsize=7)
+    right.set_title("both rates grow with the threshold", fontsize=10)
+    left.figure.tight_layout()
+    return axes

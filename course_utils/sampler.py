@@ -109,3 +109,21 @@ def augment_batch(x: np.ndarray, rng: np.random.Generator, max_shift: int = 4) -
     out *= contrast
     out += mean * (1 - contrast) + brightness
     return np.clip(out, 0, 255, out=out)
+
+
+def random_triplets(faces: FaceSet, n: int, seed: int = 0) -> np.ndarray:
+    """``(n, 3) int`` image indices (anchor, positive, negative), drawn at random as in lesson 4:
+    a person with at least two photos, two of them, then one photo of anyone else. The same
+    ``seed`` gives the same triplets (the lesson-4 version draws them in the same order)."""
+    rng = np.random.default_rng(seed)
+    by_person = {k: np.flatnonzero(faces.labels == k) for k in np.flatnonzero(faces.counts() >= 2)}
+    if not by_person or faces.n_identities < 2:
+        raise ValueError("random_triplets needs at least one person with 2 photos and one other person")
+    people = np.array(sorted(by_person))
+    out = []
+    for _ in range(n):
+        who = rng.choice(people)
+        a, p = rng.choice(by_person[who], size=2, replace=False)
+        other = rng.choice(np.setdiff1d(np.arange(faces.n_identities), [who]))
+        out.append((a, p, rng.choice(np.flatnonzero(faces.labels == other))))
+    return np.array(out, dtype=int).reshape(n, 3)

@@ -102,3 +102,27 @@ def test_augmentation_matches_an_image_by_image_reference(max_shift):
     assert out.dtype == np.float32 and out.shape == x.shape
     np.testing.assert_allclose(out, _augment_one_by_one(x, np.random.default_rng(11), max_shift), atol=2e-3)
     np.testing.assert_array_equal(x, before)                 # the input is left alone
+
+
+def test_random_triplets_are_valid_and_draw_what_lesson_4_draws():
+    """Anchor and positive: one person, two photos; negative: someone else. The library's
+    version (lesson 5 imports it) gives the triplets of the function lesson 4 writes out."""
+    import json
+    from pathlib import Path
+
+    from course_utils.datasets import load_synthetic
+    from course_utils.sampler import random_triplets
+    faces = load_synthetic(n_identities=9, images_per_identity=3, seed=3)
+    t = random_triplets(faces, 200, seed=5)
+    assert t.shape == (200, 3) and t.dtype.kind == "i"
+    a, p, n = faces.labels[t[:, 0]], faces.labels[t[:, 1]], faces.labels[t[:, 2]]
+    assert (a == p).all() and (t[:, 0] != t[:, 1]).all() and (a != n).all()
+    np.testing.assert_array_equal(t, random_triplets(faces, 200, seed=5))
+    assert not np.array_equal(t, random_triplets(faces, 200, seed=6))
+    cells = json.loads((Path(__file__).parents[1] / "solutions" / "04_triplet_loss.ipynb").read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if "".join(c["source"]).startswith("def random_triplets"))
+    lesson4 = {"np": np}
+    exec(source.split("\n\n")[0], lesson4)
+    np.testing.assert_array_equal(t, lesson4["random_triplets"](faces, 200, seed=5))
+    with pytest.raises(ValueError, match="at least one person with 2 photos"):
+        random_triplets(load_synthetic(n_identities=3, images_per_identity=1, seed=0), 4)
