@@ -294,3 +294,24 @@ def test_the_recipe_builds_its_own_architecture_and_trains_it():
     with pytest.raises(ValueError, match="head must be one of"):
         training.train_encoder(bench, steps=1, recipe=training.Recipe(**TINY, head="avg"), checkpoint=None,
                                live=False, verbose=False)
+
+
+def test_lesson_7s_untrained_encoder_is_lesson_6s():
+    """Lessons 7 and 8 make their untrained encoder with ``set_random_seed(0)`` then
+    ``clone_model`` of the trained one; lesson 6 with ``set_seed(0)`` then
+    ``Recipe().build_encoder``. For the default recipe both draws give the same weights."""
+    import keras
+
+    from course_utils.config import set_seed
+    shape = (64, 64, 3)
+    set_seed(0)
+    lesson6 = training.Recipe().build_encoder(shape)
+    trained = training.Recipe().build_encoder(shape)
+    trained.set_weights([w + 1.0 for w in trained.get_weights()])      # stands for lesson 6's result
+    keras.utils.set_random_seed(0)
+    lesson7 = keras.models.clone_model(trained)
+    ours, theirs = lesson6.get_weights(), lesson7.get_weights()
+    assert [w.shape for w in ours] == [w.shape for w in theirs]
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
+    images = np.random.default_rng(0).random((4, *shape), dtype=np.float32)
+    np.testing.assert_array_equal(lesson6.predict(images, verbose=0), lesson7.predict(images, verbose=0))
