@@ -388,3 +388,31 @@ def open_set_plot(curve: dict, marks: dict[str, tuple[float, float, float]], axe
     right.set_title("both rates grow with the threshold", fontsize=10)
     left.figure.tight_layout()
     return axes
+
+
+def clustering_sweep_plot(thresholds: np.ndarray, reports: list[dict], chosen: float, n_true: int, axes=None):
+    """How a clustering threshold trades precision for recall (left) and how many clusters it
+    makes (right, log scale).
+
+    thresholds  ``(T,)`` squared distances that were tried
+    reports     ``metrics.clustering_report`` of each (``precision``, ``recall``, ``f1``, ``nmi``, ``n_clusters``)
+    chosen      the threshold actually used, drawn dashed on both panels
+    n_true      the true number of people, dotted on the right
+    Returns the two axes."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    left, right = axes
+    for key in ("precision", "recall", "f1", "nmi"):
+        left.plot(thresholds, [r[key] for r in reports], label=key, linewidth=2.5 if key == "f1" else 1.2)
+    left.axvline(chosen, color="k", linestyle="--", label="chosen threshold")
+    left.set(xlabel="threshold (squared distance)", ylabel="score")
+    left.legend(fontsize=8)
+    left.set_title("over-merging costs precision, under-merging recall", fontsize=10)
+    right.plot(thresholds, [r["n_clusters"] for r in reports], marker="o", markersize=3)
+    right.axhline(n_true, color="grey", linestyle=":", label=f"true number of people ({n_true})")
+    right.axvline(chosen, color="k", linestyle="--")
+    right.set(xlabel="threshold (squared distance)", ylabel="number of clusters")
+    right.set_yscale("log")
+    right.legend(fontsize=8)
+    left.figure.tight_layout()
+    return axes

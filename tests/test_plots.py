@@ -110,3 +110,29 @@ def test_det_tick_labels_never_crowd_each_other():
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert np.allclose(norm.cdf(ticks) * 100, [float(x) for x in labels])    # labelled with the rates in %
     plt.close(fig)
+
+
+def test_open_set_plot_marks_each_threshold_on_both_panels():
+    curve = {"fars": np.array([0.0, 0.1, 0.5, 1.0]), "dirs": np.array([0.0, 0.4, 0.7, 0.8]),
+             "thresholds": np.array([0.0, 0.3, 0.6, 0.9]), "rank1": 0.8}
+    left, right = plots.open_set_plot(curve, {"verification": (0.6, 0.5, 0.7), "chosen": (0.3, 0.1, 0.4)})
+    points = [line for line in left.get_lines() if line.get_marker() in ("o", "s")]
+    assert [(p.get_xdata()[0], p.get_ydata()[0]) for p in points] == [(0.5, 0.7), (0.1, 0.4)]
+    assert [p.get_label() for p in points] == ["verification (0.600)", "chosen (0.300)"]
+    cuts = [line.get_xdata()[0] for line in right.get_lines() if line.get_label() in ("verification", "chosen")]
+    assert cuts == [0.6, 0.3]
+    assert np.allclose(right.get_lines()[0].get_ydata(), [0.4, 0.7, 0.8])       # DIR from the first step on
+    plt.close(left.figure)
+
+
+def test_clustering_sweep_plot_draws_every_score_and_the_cluster_count():
+    thresholds = np.array([0.1, 0.5, 1.0])
+    reports = [{"precision": p, "recall": 1 - p, "f1": 0.5, "nmi": 0.3, "n_clusters": n}
+               for p, n in [(1.0, 40), (0.8, 12), (0.2, 1)]]
+    left, right = plots.clustering_sweep_plot(thresholds, reports, chosen=0.5, n_true=10)
+    lines = {line.get_label(): line for line in left.get_lines()}
+    assert np.allclose(lines["precision"].get_ydata(), [1.0, 0.8, 0.2])
+    assert np.allclose(lines["recall"].get_ydata(), [0.0, 0.2, 0.8])
+    assert np.allclose(right.get_lines()[0].get_ydata(), [40, 12, 1]) and right.get_yscale() == "log"
+    assert any(line.get_label() == "true number of people (10)" for line in right.get_lines())
+    plt.close(left.figure)
