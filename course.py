@@ -164,11 +164,11 @@ IN_CALLERS_FOLDER = {"coursekit.grading"}
 
 def _tool(module: str, args) -> int:
     py = ensure_env(FULL)
-    env = dict(os.environ)
-    if module not in IN_CALLERS_FOLDER:
-        return run([py, "-m", module, *args.rest], env=env)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return run([py, "-m", module, *args.rest], env=env, cwd=Path.cwd())
+    env, cwd = dict(os.environ), ROOT
+    if module in IN_CALLERS_FOLDER:     # importable from there too, without an editable install
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        cwd = Path.cwd()
+    return run([py, "-m", module, *args.rest], env=env, cwd=cwd)
 
 
 def main(argv: list[str] | None = None) -> int:

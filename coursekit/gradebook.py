@@ -59,11 +59,16 @@ def _collect(course: Path, assignment: str, into: Path) -> int:
     return count
 
 
+def _gradebook_exists(db_url: str) -> bool:
+    """False for a SQLite gradebook file that is not there yet (opening it would create it)."""
+    return not db_url.startswith("sqlite:///") or Path(db_url.removeprefix("sqlite:///")).is_file()
+
+
 def gradebook_people(db_url: str) -> dict[str, dict]:
     """The students nbgrader's gradebook knows, as :func:`classlist.read_roster_people` gives them
     (name, email, ``lms_user_id`` as the LMS id); empty when there is no gradebook yet."""
     from nbgrader.api import Gradebook
-    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).is_file():
+    if not _gradebook_exists(db_url):
         return {}
     with Gradebook(db_url) as gb:
         people = {}
@@ -78,7 +83,7 @@ def gradebook_due(db_url: str, assignments: list[str]) -> dict[str, datetime]:
     """The due dates nbgrader's gradebook holds (``nbgrader db assignment add NAME --duedate=…``),
     ``{assignment: aware UTC datetime}`` for those that have one. nbgrader stores them as naive UTC."""
     from nbgrader.api import Gradebook, MissingEntry
-    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).is_file():
+    if not _gradebook_exists(db_url):
         return {}
     found = {}
     with Gradebook(db_url) as gb:
@@ -92,12 +97,13 @@ def gradebook_due(db_url: str, assignments: list[str]) -> dict[str, datetime]:
     return found
 
 
-def _due_for(due: dict, assignment: str, notebooks: list[str]) -> dict:
+def _due_for(due: dict, assignment: str, notebooks: list[str], in_gradebook: datetime | None = None) -> dict:
     """``--due`` for one assignment: ``ASSIGNMENT=…`` stands for all its notebooks, ``NOTEBOOK=…``
-    for one, a value without a name for everything."""
+    for one, a value without a name for everything; where ``--due`` names none of them, the
+    assignment's due date in nbgrader's gradebook (``in_gradebook``), if it has one."""
     mine = {None: due[assignment]} if assignment in due else ({None: due[None]} if None in due else {})
     mine.update({nb: due[nb] for nb in notebooks if nb in due})
-    return mine
+    return mine or ({None: in_gradebook} if in_gradebook is not None else {})
 
 
 def write_scores(db_url: str, assignment: str, rows: list[dict]) -> int:
@@ -151,7 +157,6 @@ def grade_course(course_dir, assignment: str | None = None, db_url: str | None =
     unknown = sorted(set(due) - {None} - known)
     if unknown:
         raise ValueError(f"--due names no assignment or notebook called {', '.join(unknown)} in {course / 'source'}")
-    # nbgrader's own due dates count where --due names none for an assignment.
     set_in_nbgrader = gradebook_due(db_url, names)
     people = people if people is not None else gradebook_people(db_url)
     roster = list(people) or None        # no students in the gradebook: nobody to report missing
@@ -166,8 +171,7 @@ def grade_course(course_dir, assignment: str | None = None, db_url: str | None =
             # in none of them still gets a row for each (classlist gives rows per graded lesson).
             rows = grading.grade_folder(tmp / "subs", tmp / "grades" / "grades.csv", solutions=course / "source" / name,
                                         jobs=jobs, roster=roster, only_lessons=notebooks[name] if roster else None,
-                                        due=_due_for(due, name, notebooks[name]) or
-                                        ({None: set_in_nbgrader[name]} if name in set_in_nbgrader else {}),
+                                        due=_due_for(due, name, notebooks[name], set_in_nbgrader.get(name)),
                                         people=people, lms=False,
                                         **options)
             count = write_scores(db_url, name, rows)
